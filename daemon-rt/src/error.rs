@@ -1,0 +1,413 @@
+//! The one error type: which step failed, on which path, and the OS error behind it.
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// The step of the daemon(7) sequence that failed.
+///
+/// Each step names what was being done, so an [`Error`] reads as "cannot `<step>` `<path>`".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Step {
+    /// Checking that the process is still single-threaded.
+    CheckThreads,
+    /// Checking the configuration before anything is done.
+    CheckConfig,
+    /// Opening (and creating) the PID file.
+    OpenPidfile,
+    /// Taking the PID file's lock.
+    LockPidfile,
+    /// Writing the daemon's PID into the PID file.
+    WritePidfile,
+    /// Opening the file that becomes standard input.
+    OpenStdin,
+    /// Opening the file that becomes standard output.
+    OpenStdout,
+    /// Opening the file that becomes standard error.
+    OpenStderr,
+    /// Checking that the working directory exists and is a directory.
+    CheckWorkingDirectory,
+    /// Making the pipe that carries the daemon's result back to the starting process.
+    CreatePipe,
+    /// `fork(2)`.
+    Fork,
+    /// `setsid(2)`.
+    CreateSession,
+    /// Resetting signal dispositions and the signal mask.
+    ResetSignals,
+    /// Moving stdin, stdout and stderr onto their files.
+    RedirectStdio,
+    /// Closing inherited file descriptors.
+    CloseFds,
+    /// `chdir(2)` into the working directory.
+    ChangeDirectory,
+    /// Waiting for the daemon to report that it is up.
+    AwaitReadiness,
+}
+
+impl Step {
+    fn describe(self) -> &'static str {
+        match self {
+            Step::CheckThreads => "cannot daemonize",
+            Step::CheckConfig => "invalid configuration",
+            Step::OpenPidfile => "cannot open pidfile",
+            Step::LockPidfile => "cannot lock pidfile",
+            Step::WritePidfile => "cannot write pidfile",
+            Step::OpenStdin => "cannot open stdin file",
+            Step::OpenStdout => "cannot open stdout file",
+            Step::OpenStderr => "cannot open stderr file",
+            Step::CheckWorkingDirectory => "cannot use working directory",
+            Step::CreatePipe => "cannot create the readiness pipe",
+            Step::Fork => "cannot fork",
+            Step::CreateSession => "cannot create a new session",
+            Step::ResetSignals => "cannot reset signals",
+            Step::RedirectStdio => "cannot redirect standard streams",
+            Step::CloseFds => "cannot close inherited file descriptors",
+            Step::ChangeDirectory => "cannot change directory to",
+            Step::AwaitReadiness => "daemon did not start",
+        }
+    }
+
+    /// Every step, in the order of the table used to send a step over the readiness pipe.
+    pub(crate) const ALL: [Step; 17] = [
+        Step::CheckThreads,
+        Step::CheckConfig,
+        Step::OpenPidfile,
+        Step::LockPidfile,
+        Step::WritePidfile,
+        Step::OpenStdin,
+        Step::OpenStdout,
+        Step::OpenStderr,
+        Step::CheckWorkingDirectory,
+        Step::CreatePipe,
+        Step::Fork,
+        Step::CreateSession,
+        Step::ResetSignals,
+        Step::RedirectStdio,
+        Step::CloseFds,
+        Step::ChangeDirectory,
+        Step::AwaitReadiness,
+    ];
+}
+
+/// The class of a failure; each class has its own exit status (see [`Error::exit_code`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Another instance holds the PID file's lock. Exit status 75 (`EX_TEMPFAIL`).
+    AlreadyRunning,
+    /// An option has a value that can never work (an empty path, a umask above `0o777`).
+    /// Exit status 78 (`EX_CONFIG`).
+    InvalidConfig,
+    /// The process already runs more than one thread. Exit status 70 (`EX_SOFTWARE`).
+    Threads,
+    /// The working directory or the stdin file does not exist. Exit status 66 (`EX_NOINPUT`).
+    NotFound,
+    /// The OS refused access (`EACCES`, `EPERM`). Exit status 77 (`EX_NOPERM`).
+    PermissionDenied,
+    /// The PID file or a log file cannot be created or used. Exit status 73 (`EX_CANTCREAT`).
+    CannotCreate,
+    /// Writing the PID file failed. Exit status 74 (`EX_IOERR`).
+    Io,
+    /// A system call of the sequence itself failed (`fork`, `setsid`, ...). Exit status 71
+    /// (`EX_OSERR`).
+    Os,
+    /// The daemon ended before it reported that it is up. Exit status 69 (`EX_UNAVAILABLE`).
+    DiedBeforeReady,
+}
+
+impl ErrorKind {
+    /// Every kind, in the order of the table used to send a kind over the readiness pipe.
+    pub(crate) const ALL: [ErrorKind; 9] = [
+        ErrorKind::AlreadyRunning,
+        ErrorKind::InvalidConfig,
+        ErrorKind::Threads,
+        ErrorKind::NotFound,
+        ErrorKind::PermissionDenied,
+        ErrorKind::CannotCreate,
+        ErrorKind::Io,
+        ErrorKind::Os,
+        ErrorKind::DiedBeforeReady,
+    ];
+
+    /// The exit status the starting process ends with for this kind (sysexits.h values).
+    pub fn exit_code(self) -> i32 {
+        match self {
+            ErrorKind::AlreadyRunning => 75,
+            ErrorKind::InvalidConfig => 78,
+            ErrorKind::Threads => 70,
+            ErrorKind::NotFound => 66,
+            ErrorKind::PermissionDenied => 77,
+            ErrorKind::CannotCreate => 73,
+            ErrorKind::Io => 74,
+            ErrorKind::Os => 71,
+            ErrorKind::DiedBeforeReady => 69,
+        }
+    }
+
+    /// The kind for an OS error raised by `step`.
+    fn classify(step: Step, err: &io::Error) -> ErrorKind {
+        if err.kind() == io::ErrorKind::PermissionDenied {
+            return ErrorKind::PermissionDenied;
+        }
+        match step {
+            Step::OpenPidfile | Step::LockPidfile | Step::OpenStdout | Step::OpenStderr => {
+                ErrorKind::CannotCreate
+            }
+            Step::OpenStdin | Step::CheckWorkingDirectory | Step::ChangeDirectory => {
+                ErrorKind::NotFound
+            }
+            Step::WritePidfile => ErrorKind::Io,
+            Step::CheckThreads => ErrorKind::Threads,
+            Step::CheckConfig => ErrorKind::InvalidConfig,
+            Step::AwaitReadiness => ErrorKind::DiedBeforeReady,
+            Step::CreatePipe
+            | Step::Fork
+            | Step::CreateSession
+            | Step::ResetSignals
+            | Step::RedirectStdio
+            | Step::CloseFds => ErrorKind::Os,
+        }
+    }
+}
+
+/// A failure to daemonize: the step that failed, the path it was working on, and the
+/// underlying OS error as [`source()`](std::error::Error::source).
+///
+/// [`Display`](fmt::Display) gives this layer's message only, such as
+/// ``cannot lock pidfile `/run/ticker.pid` ``; the reason (the OS error, or "already running
+/// as PID 1234") is the source. [`Error::exit`] prints both on one line, the way the starting
+/// command reports a failed start.
+pub struct Error {
+    step: Step,
+    kind: ErrorKind,
+    path: Option<PathBuf>,
+    pid: Option<u32>,
+    source: io::Error,
+}
+
+impl Error {
+    /// An OS error raised by `step` on `path`; its kind follows from the step and the errno.
+    pub(crate) fn os(step: Step, path: Option<&Path>, source: io::Error) -> Error {
+        Error {
+            step,
+            kind: ErrorKind::classify(step, &source),
+            path: path.map(Path::to_path_buf),
+            pid: None,
+            source,
+        }
+    }
+
+    /// A failure that is not an OS error: `reason` becomes the source's message.
+    pub(crate) fn new(
+        step: Step,
+        kind: ErrorKind,
+        path: Option<&Path>,
+        reason: impl Into<String>,
+    ) -> Error {
+        Error {
+            step,
+            kind,
+            path: path.map(Path::to_path_buf),
+            pid: None,
+            source: io::Error::other(reason.into()),
+        }
+    }
+
+    /// The PID file at `path` is locked by another instance, `pid` if it has written it.
+    pub(crate) fn already_running(path: &Path, pid: Option<u32>) -> Error {
+        let reason = match pid {
+            Some(pid) => format!("already running as PID {pid}"),
+            None => "already running (its PID is not written yet)".to_owned(),
+        };
+        Error {
+            pid,
+            ..Error::new(
+                Step::LockPidfile,
+                ErrorKind::AlreadyRunning,
+                Some(path),
+                reason,
+            )
+        }
+    }
+
+    /// The step that failed.
+    pub fn step(&self) -> Step {
+        self.step
+    }
+
+    /// The class of the failure, which decides the exit status.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The path the failed step was working on, if any.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// For [`ErrorKind::AlreadyRunning`]: the PID of the instance that holds the lock, as it
+    /// wrote it into the PID file.
+    pub fn running_pid(&self) -> Option<u32> {
+        self.pid
+    }
+
+    /// The OS error number behind the failure, if there is one.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        self.source.raw_os_error()
+    }
+
+    /// The exit status for this failure: [`ErrorKind::exit_code`] of [`Error::kind`].
+    pub fn exit_code(&self) -> i32 {
+        self.kind.exit_code()
+    }
+
+    /// Prints `<program>: <what failed> <path>: <reason>` on one line to stderr and exits the
+    /// process with [`Error::exit_code`].
+    ///
+    /// This is what a starting command does with the error [`Daemon::start`] returns.
+    ///
+    /// [`Daemon::start`]: crate::Daemon::start
+    pub fn exit(&self) -> ! {
+        use std::io::Write as _;
+        let program = std::env::args_os()
+            .next()
+            .map(PathBuf::from)
+            .and_then(|p| p.file_name().map(OsStr::to_os_string))
+            .unwrap_or_else(|| "daemon".into());
+        let line = format!("{}: {self}: {}\n", program.to_string_lossy(), self.source);
+        let _ = io::stderr().write_all(line.as_bytes());
+        std::process::exit(self.exit_code())
+    }
+
+    /// The parts sent over the readiness pipe, see [`crate::readiness`].
+    pub(crate) fn to_wire(&self) -> (usize, usize, i32, u32, &[u8], String) {
+        use std::os::unix::ffi::OsStrExt as _;
+        let step = Step::ALL.iter().position(|s| *s == self.step).unwrap_or(0);
+        let kind = ErrorKind::ALL
+            .iter()
+            .position(|k| *k == self.kind)
+            .unwrap_or(0);
+        let errno = self.source.raw_os_error().unwrap_or(0);
+        let path = self
+            .path
+            .as_deref()
+            .map_or(&[][..], |p| p.as_os_str().as_bytes());
+        let reason = if errno == 0 {
+            self.source.to_string()
+        } else {
+            String::new()
+        };
+        (step, kind, errno, self.pid.unwrap_or(0), path, reason)
+    }
+
+    /// Rebuilds an error from the parts [`Error::to_wire`] gave, in the starting process.
+    pub(crate) fn from_wire(
+        step: usize,
+        kind: usize,
+        errno: i32,
+        pid: u32,
+        path: &[u8],
+        reason: String,
+    ) -> Error {
+        use std::os::unix::ffi::OsStrExt as _;
+        Error {
+            step: Step::ALL.get(step).copied().unwrap_or(Step::AwaitReadiness),
+            kind: ErrorKind::ALL.get(kind).copied().unwrap_or(ErrorKind::Os),
+            path: (!path.is_empty()).then(|| PathBuf::from(OsStr::from_bytes(path))),
+            pid: (pid != 0).then_some(pid),
+            source: if errno != 0 {
+                io::Error::from_raw_os_error(errno)
+            } else {
+                io::Error::other(reason)
+            },
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.step.describe())?;
+        if let Some(path) = &self.path {
+            write!(f, " `{}`", path.display())?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `fn main() -> Result<(), daemon_rt::Error>` prints this: make it the one-line message.
+        write!(f, "{self}: {}", self.source)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// Attaches a step and a path to an OS error, the one place errno becomes an [`Error`].
+pub(crate) trait Context<T> {
+    fn context(self, step: Step, path: Option<&Path>) -> Result<T, Error>;
+}
+
+impl<T> Context<T> for io::Result<T> {
+    fn context(self, step: Step, path: Option<&Path>) -> Result<T, Error> {
+        self.map_err(|e| Error::os(step, path, e))
+    }
+}
+
+impl<T> Context<T> for nix::Result<T> {
+    fn context(self, step: Step, path: Option<&Path>) -> Result<T, Error> {
+        self.map_err(|e| Error::os(step, path, io::Error::from(e)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_step_and_path_and_keeps_the_os_error_as_source() {
+        let err = Error::os(
+            Step::OpenPidfile,
+            Some(Path::new("/run/x.pid")),
+            io::Error::from_raw_os_error(nix::libc::ELOOP),
+        );
+        assert_eq!(err.to_string(), "cannot open pidfile `/run/x.pid`");
+        assert_eq!(err.kind(), ErrorKind::CannotCreate);
+        let source = std::error::Error::source(&err).unwrap().to_string();
+        assert!(source.contains("symbolic links"), "{source}");
+    }
+
+    #[test]
+    fn wire_round_trip_keeps_every_field() {
+        let err = Error::already_running(Path::new("/tmp/a b.pid"), Some(4242));
+        let (s, k, e, p, path, reason) = err.to_wire();
+        let back = Error::from_wire(s, k, e, p, path, reason);
+        assert_eq!(back.step(), Step::LockPidfile);
+        assert_eq!(back.kind(), ErrorKind::AlreadyRunning);
+        assert_eq!(back.running_pid(), Some(4242));
+        assert_eq!(back.path(), Some(Path::new("/tmp/a b.pid")));
+        assert_eq!(format!("{back:?}"), format!("{err:?}"));
+
+        let err = Error::os(Step::ChangeDirectory, None, io::Error::from_raw_os_error(2));
+        let (s, k, e, p, path, reason) = err.to_wire();
+        let back = Error::from_wire(s, k, e, p, path, reason);
+        assert_eq!(back.raw_os_error(), Some(2));
+        assert_eq!(back.kind(), ErrorKind::NotFound);
+        assert_eq!(back.exit_code(), 66);
+    }
+
+    #[test]
+    fn every_kind_has_its_own_exit_code() {
+        let mut codes: Vec<i32> = ErrorKind::ALL.iter().map(|k| k.exit_code()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), ErrorKind::ALL.len());
+    }
+}

@@ -1,0 +1,61 @@
+//! Step 1: close every descriptor the daemon inherited, except 0, 1, 2 and those it keeps.
+//!
+//! The time this takes must not grow with `RLIMIT_NOFILE`: the classic loop up to the limit
+//! stalls for seconds when the limit is a million or more. In order of preference:
+//! `close_range(2)` over the gaps between the kept descriptors (Linux 5.9 and later), the list
+//! of open descriptors in `/proc/self/fd`, and the loop as the last resort.
+
+use std::os::fd::RawFd;
+
+use crate::error::{Context as _, Error, Step};
+use crate::sys;
+
+/// Closes every descriptor above 2 that is not in `keep`.
+pub(crate) fn close_inherited(mut keep: Vec<RawFd>) -> Result<(), Error> {
+    keep.retain(|&fd| fd > 2);
+    keep.sort_unstable();
+    keep.dedup();
+    #[cfg(target_os = "linux")]
+    if close_gaps(&keep).is_ok() {
+        return Ok(());
+    }
+    if let Some(open) = listed_open_fds() {
+        open.into_iter()
+            .filter(|fd| *fd > 2 && keep.binary_search(fd).is_err())
+            .for_each(sys::close_inherited);
+        return Ok(());
+    }
+    let (soft, _) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .context(Step::CloseFds, None)?;
+    let limit = RawFd::try_from(soft).unwrap_or(RawFd::MAX);
+    (3..limit)
+        .filter(|fd| keep.binary_search(fd).is_err())
+        .for_each(sys::close_inherited);
+    Ok(())
+}
+
+/// `close_range` over `3..keep[0]`, the gaps between kept descriptors, and `last+1..`.
+#[cfg(target_os = "linux")]
+fn close_gaps(keep: &[RawFd]) -> std::io::Result<()> {
+    let mut first: u32 = 3;
+    for &fd in keep {
+        let fd = fd as u32;
+        if fd > first {
+            sys::close_range(first, fd - 1)?;
+        }
+        first = fd + 1;
+    }
+    sys::close_range(first, u32::MAX)
+}
+
+/// The descriptors listed in `/proc/self/fd` (or `/dev/fd`), read completely before any is
+/// closed; the directory's own descriptor is closed by then and is skipped as not open.
+fn listed_open_fds() -> Option<Vec<RawFd>> {
+    let dir = std::fs::read_dir("/proc/self/fd")
+        .or_else(|_| std::fs::read_dir("/dev/fd"))
+        .ok()?;
+    let fds = dir
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    Some(fds)
+}

@@ -1,0 +1,214 @@
+//! Step 12: the PID file, opened and locked by the starting process, written by the daemon.
+//!
+//! The lock is the liveness signal (as in FreeBSD's `pidfile(3)`): the daemon holds
+//! `flock(LOCK_EX)` on the file for its whole life, so "running" means "locked", which a PID
+//! recycled after a crash or reboot cannot fake. A file left by a killed daemon is unlocked, so
+//! it never blocks the next start.
+//!
+//! Opening refuses what the PID-file CVEs exploited: a symbolic link (`O_NOFOLLOW`), anything
+//! but a regular file, and a file with other hard links. Nothing is truncated unless the lock
+//! was won, so a second start never touches a running instance's file.
+
+use std::ffi::CString;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::os::fd::AsRawFd as _;
+use std::os::unix::ffi::OsStrExt as _;
+use std::os::unix::fs::{FileExt as _, MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use nix::libc;
+
+use crate::error::{Context as _, Error, ErrorKind, Step};
+use crate::stdio::above_stdio;
+use crate::sys;
+
+/// The mode of the PID file, whatever the umask: readable by all, so that `start-stop-daemon`,
+/// init scripts and monitoring can read it, writable by its owner only.
+const MODE: u32 = 0o644;
+
+/// How often the open-lock-verify loop starts over when the file is replaced under it.
+const ATTEMPTS: usize = 8;
+
+/// How long a start that lost the lock waits for the holder to write its PID.
+const HOLDER_PID_WAIT: Duration = Duration::from_millis(200);
+
+/// A PID file whose lock this process holds.
+#[derive(Debug)]
+pub(crate) struct Pidfile {
+    file: File,
+    /// Absolute, so that removal still works after the daemon's `chdir`.
+    path: CString,
+}
+
+impl Pidfile {
+    /// Opens (creating it if needed) and locks the PID file at `path`, then empties it.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::AlreadyRunning`] with the holder's PID when another process holds the
+    /// lock; [`ErrorKind::CannotCreate`] when the path is a link, not a regular file, has
+    /// other hard links, or cannot be created.
+    pub(crate) fn acquire(path: &Path) -> Result<Pidfile, Error> {
+        let absolute = std::path::absolute(path).context(Step::OpenPidfile, Some(path))?;
+        for _ in 0..ATTEMPTS {
+            let file = open(path)?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(TryLockError::WouldBlock) => {
+                    return Err(Error::already_running(path, holder_pid(&file)));
+                }
+                Err(TryLockError::Error(e)) => {
+                    return Err(Error::os(Step::LockPidfile, Some(path), e));
+                }
+            }
+            // The previous holder unlinks the file as it exits: if that happened between our
+            // open and our lock, we hold a lock on a file nobody else can find. Start over.
+            if !names_file(path, &file) {
+                continue;
+            }
+            // The lock is won: the content is a dead instance's PID, or nothing.
+            file.set_len(0).context(Step::WritePidfile, Some(path))?;
+            let meta = file.metadata().context(Step::OpenPidfile, Some(path))?;
+            if meta.mode() & 0o7777 != MODE {
+                file.set_permissions(std::fs::Permissions::from_mode(MODE))
+                    .context(Step::OpenPidfile, Some(path))?;
+            }
+            let path = CString::new(absolute.as_os_str().as_bytes()).map_err(|_| {
+                Error::new(
+                    Step::OpenPidfile,
+                    ErrorKind::InvalidConfig,
+                    Some(path),
+                    "the path contains a NUL byte",
+                )
+            })?;
+            return Ok(Pidfile { file, path });
+        }
+        Err(Error::new(
+            Step::LockPidfile,
+            ErrorKind::CannotCreate,
+            Some(path),
+            "the file keeps being replaced while it is locked",
+        ))
+    }
+
+    /// Writes `pid` and a newline, the format `start-stop-daemon`, systemd's `PIDFile=` and
+    /// `pidof`-style tools read.
+    pub(crate) fn write_pid(&self, pid: u32) -> Result<(), Error> {
+        let text = format!("{pid}\n");
+        self.file
+            .write_all_at(text.as_bytes(), 0)
+            .and_then(|()| self.file.set_len(text.len() as u64))
+            .context(Step::WritePidfile, Some(self.path()))
+    }
+
+    /// The absolute path of the file.
+    pub(crate) fn path(&self) -> &Path {
+        Path::new(std::ffi::OsStr::from_bytes(self.path.as_bytes()))
+    }
+
+    /// Removes the file if its path still names the file this process locked.
+    pub(crate) fn remove(&self) {
+        sys::unlink_if_same_file(self.file.as_raw_fd(), &self.path);
+    }
+
+    /// Makes the daemon remove the file when it exits or is ended by SIGTERM.
+    pub(crate) fn arm_cleanup(&self) {
+        sys::arm_pidfile_cleanup(&self.path, self.file.as_raw_fd());
+    }
+
+    /// The descriptor that holds the lock, which the daemon must keep open.
+    pub(crate) fn fd(&self) -> i32 {
+        self.file.as_raw_fd()
+    }
+}
+
+fn open(path: &Path) -> Result<File, Error> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .mode(MODE)
+        // O_NONBLOCK: opening a FIFO planted at the path must not hang the start.
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NOCTTY | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => Error::new(
+                Step::OpenPidfile,
+                ErrorKind::CannotCreate,
+                Some(path),
+                "it is a symbolic link, and a PID file is never followed through one",
+            ),
+            _ => Error::os(Step::OpenPidfile, Some(path), e),
+        })?;
+    let meta = file.metadata().context(Step::OpenPidfile, Some(path))?;
+    let refuse = |reason: String| {
+        Err(Error::new(
+            Step::OpenPidfile,
+            ErrorKind::CannotCreate,
+            Some(path),
+            reason,
+        ))
+    };
+    if !meta.file_type().is_file() {
+        return refuse("it is not a regular file".to_owned());
+    }
+    if meta.nlink() != 1 {
+        return refuse(format!(
+            "it has {} hard links, and a PID file must have one",
+            meta.nlink()
+        ));
+    }
+    above_stdio(file).context(Step::OpenPidfile, Some(path))
+}
+
+/// Whether `path` (not followed) still names the open `file`.
+fn names_file(path: &Path, file: &File) -> bool {
+    match (std::fs::symlink_metadata(path), file.metadata()) {
+        (Ok(named), Ok(open)) => named.dev() == open.dev() && named.ino() == open.ino(),
+        _ => false,
+    }
+}
+
+/// The PID the lock's holder wrote. A holder that won the lock a moment ago has emptied the
+/// file and writes its PID once it has forked, so an empty file is read again for a while.
+fn holder_pid(file: &File) -> Option<u32> {
+    let deadline = Instant::now() + HOLDER_PID_WAIT;
+    loop {
+        let mut buf = [0u8; 32];
+        let pid = file
+            .read_at(&mut buf, 0)
+            .ok()
+            .and_then(|n| parse_pid(&buf[..n]));
+        if pid.is_some() || Instant::now() >= deadline {
+            return pid;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The PID on the first line of a PID file's content.
+fn parse_pid(content: &[u8]) -> Option<u32> {
+    let line = content.split(|&b| b == b'\n').next()?;
+    std::str::from_utf8(line)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+        .filter(|&pid| pid > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_pid;
+
+    #[test]
+    fn parses_the_first_line_only() {
+        assert_eq!(parse_pid(b"1234\n"), Some(1234));
+        assert_eq!(parse_pid(b"1234"), Some(1234));
+        assert_eq!(parse_pid(b"77\n56\n"), Some(77));
+        assert_eq!(parse_pid(b""), None);
+        assert_eq!(parse_pid(b"0\n"), None);
+        assert_eq!(parse_pid(b"12a\n"), None);
+    }
+}

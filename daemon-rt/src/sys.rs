@@ -1,0 +1,200 @@
+//! Every `unsafe` call into the OS lives here, each with the reason it is sound.
+//!
+//! The rest of the crate uses `nix`'s and `std`'s safe wrappers; this module covers what they
+//! do not: `fork`, `_exit`, signal dispositions for every signal number (the realtime ones have
+//! no `nix::sys::signal::Signal` variant), `close_range(2)`, and the PID-file cleanup that runs
+//! inside a signal handler and an `atexit` hook, where only async-signal-safe calls are allowed.
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::fd::RawFd;
+use std::ptr;
+use std::sync::Once;
+use std::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
+
+use nix::libc;
+use nix::unistd::{ForkResult, Pid};
+
+use crate::threads::SingleThreaded;
+
+/// `fork(2)`, for a process that is known to be single-threaded.
+///
+/// The [`SingleThreaded`] proof makes this safe: with one thread, the child is a complete copy
+/// of a consistent process (no lock held by a thread that does not exist in the child), so it
+/// may go on running ordinary Rust code, allocation included.
+pub(crate) fn fork(_proof: &SingleThreaded) -> io::Result<ForkResult> {
+    // SAFETY: the process has exactly one thread (the proof), so the child inherits no lock,
+    // allocator state or buffer that another thread was in the middle of changing.
+    Ok(unsafe { nix::unistd::fork() }?)
+}
+
+/// Ends the process at once with `code`: no atexit hooks, no Rust destructors, no stdio flush.
+///
+/// Used by the intermediate child and by a daemon whose start failed, so that nothing the
+/// starting process owns (buffered output, atexit hooks, temporary files) runs twice.
+pub(crate) fn exit_now(code: i32) -> ! {
+    // SAFETY: `_exit` is async-signal-safe, takes no pointers and never returns.
+    unsafe { libc::_exit(code) }
+}
+
+/// Waits for the child `pid` to end, retrying on `EINTR`.
+pub(crate) fn reap(pid: Pid) {
+    loop {
+        match nix::sys::wait::waitpid(pid, None) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            _ => return,
+        }
+    }
+}
+
+/// Signals a daemon keeps ignored: SIGPIPE (the Rust runtime ignores it, and Rust code expects
+/// `EPIPE` errors rather than death), and the terminal I/O signals (PEP 3143).
+const IGNORED: [libc::c_int; 4] = [libc::SIGPIPE, libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU];
+
+/// Sets every signal's disposition to its default, except [`IGNORED`], which are ignored, and
+/// clears the signal mask (daemon(7) steps 2 and 3).
+pub(crate) fn reset_signals() -> io::Result<()> {
+    for signo in 1..=libc::SIGRTMAX() {
+        if signo == libc::SIGKILL || signo == libc::SIGSTOP {
+            continue;
+        }
+        let handler = if IGNORED.contains(&signo) {
+            libc::SIG_IGN
+        } else {
+            libc::SIG_DFL
+        };
+        match set_disposition(signo, handler) {
+            // glibc reserves two realtime signals for itself and refuses them with EINVAL.
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
+            other => other?,
+        }
+    }
+    let empty = nix::sys::signal::SigSet::empty();
+    nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&empty),
+        None,
+    )?;
+    Ok(())
+}
+
+/// Sets the disposition of `signo` to `handler` (an address, `SIG_DFL` or `SIG_IGN`), with an
+/// empty handler mask and `SA_RESTART`.
+fn set_disposition(signo: libc::c_int, handler: libc::sighandler_t) -> io::Result<()> {
+    // SAFETY: `sigaction` is plain data; all-zero is a valid value that is then filled in.
+    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+    action.sa_sigaction = handler;
+    action.sa_flags = libc::SA_RESTART;
+    // SAFETY: `sa_mask` is a valid, writable sigset_t inside `action`.
+    unsafe { libc::sigemptyset(&mut action.sa_mask) };
+    // SAFETY: `action` is fully initialised and outlives the call; the old action is not
+    // requested. The handler is SIG_DFL, SIG_IGN or `on_terminate`, which only makes
+    // async-signal-safe calls.
+    if unsafe { libc::sigaction(signo, &action, ptr::null_mut()) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The PID file the daemon removes when it ends: its path (a leaked C string, so a signal
+/// handler can use it without allocating) and the descriptor that holds its lock.
+static CLEANUP_PATH: AtomicPtr<libc::c_char> = AtomicPtr::new(ptr::null_mut());
+static CLEANUP_FD: AtomicI32 = AtomicI32::new(-1);
+
+/// Arranges for the PID file `path`, locked through `fd`, to be removed when the process exits
+/// through `exit(3)` (an `atexit` hook) or by [`remove_pidfile_on_sigterm`]'s handler, and by
+/// [`remove_armed_pidfile`].
+pub(crate) fn arm_pidfile_cleanup(path: &CStr, fd: RawFd) {
+    static ATEXIT: Once = Once::new();
+    CLEANUP_FD.store(fd, Ordering::SeqCst);
+    // Leaked on purpose: a signal handler may read it at any moment until the process ends.
+    let old = CLEANUP_PATH.swap(CString::from(path).into_raw(), Ordering::SeqCst);
+    debug_assert!(old.is_null(), "a process holds one PID file");
+    ATEXIT.call_once(|| {
+        // SAFETY: `on_exit` is an `extern "C" fn()` that lives as long as the program.
+        // Registration failing (ENOMEM) only loses the `process::exit` path of the cleanup.
+        let _ = unsafe { libc::atexit(on_exit) };
+    });
+}
+
+/// Makes SIGTERM remove the armed PID file, then end the process by SIGTERM as before (PEP
+/// 3143: terminate cleanly on SIGTERM). Call after [`reset_signals`].
+pub(crate) fn remove_pidfile_on_sigterm() -> io::Result<()> {
+    set_disposition(
+        libc::SIGTERM,
+        on_terminate as extern "C" fn(libc::c_int) as libc::sighandler_t,
+    )
+}
+
+/// Removes the armed PID file if the path still names the file this process locked, and
+/// disarms the cleanup so it runs once. Async-signal-safe: atomics, `fstat`, `lstat`, `unlink`.
+pub(crate) fn remove_armed_pidfile() {
+    let path = CLEANUP_PATH.swap(ptr::null_mut(), Ordering::SeqCst);
+    if path.is_null() {
+        return;
+    }
+    // SAFETY: a non-null `path` came from `CString::into_raw` in `arm_pidfile_cleanup` and is
+    // never freed, so it is a valid NUL-terminated string.
+    let path = unsafe { CStr::from_ptr(path) };
+    unlink_if_same_file(CLEANUP_FD.load(Ordering::SeqCst), path);
+}
+
+/// Unlinks `path` only if it still names the file open as `fd`: a PID file that was deleted
+/// and re-created by another instance is that instance's, and is left alone.
+/// Async-signal-safe.
+pub(crate) fn unlink_if_same_file(fd: RawFd, path: &CStr) {
+    // SAFETY: `stat` is plain data; all-zero is valid and is overwritten by the calls.
+    let (mut open, mut named): (libc::stat, libc::stat) = unsafe { std::mem::zeroed() };
+    // SAFETY: `fd` is a descriptor number and `open` a valid out-pointer; a closed `fd` only
+    // makes the call fail with EBADF.
+    let open_ok = unsafe { libc::fstat(fd, &mut open) } == 0;
+    // SAFETY: `path` is NUL-terminated and `named` a valid out-pointer.
+    let named_ok = open_ok && unsafe { libc::lstat(path.as_ptr(), &mut named) } == 0;
+    if named_ok && open.st_dev == named.st_dev && open.st_ino == named.st_ino {
+        // SAFETY: `path` is NUL-terminated; unlink takes no other argument.
+        unsafe { libc::unlink(path.as_ptr()) };
+    }
+}
+
+extern "C" fn on_exit() {
+    remove_armed_pidfile();
+}
+
+extern "C" fn on_terminate(signo: libc::c_int) {
+    remove_armed_pidfile();
+    // SAFETY: `signal` and `raise` are async-signal-safe. The signal stays blocked until this
+    // handler returns, then is delivered with the default action: the process ends by it, so
+    // its parent sees "killed by SIGTERM" as it would without this handler.
+    unsafe {
+        libc::signal(signo, libc::SIG_DFL);
+        libc::raise(signo);
+    }
+}
+
+/// Closes every descriptor from `first` to `last` inclusive with one `close_range(2)` call.
+///
+/// Fails with `ENOSYS` on kernels before 5.9, where the caller falls back to other means.
+#[cfg(target_os = "linux")]
+pub(crate) fn close_range(first: u32, last: u32) -> io::Result<()> {
+    // SAFETY: no pointer arguments. The caller passes ranges that hold no descriptor this
+    // process still uses: what is closed is what the daemon inherited and must not keep.
+    let rc = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) };
+    if rc == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Closes one inherited descriptor, ignoring `EBADF` (it was not open).
+pub(crate) fn close_inherited(fd: RawFd) {
+    // SAFETY: the caller passes a descriptor the daemon inherited and does not keep: no Rust
+    // object of this crate owns it. `close` takes no pointer.
+    unsafe { libc::close(fd) };
+}
+
+/// Whether `fd` is an open descriptor, through `fcntl(F_GETFD)`.
+pub(crate) fn is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD only reads the descriptor's flags; it takes no pointer and creates or
+    // closes nothing. A number that is not open makes it fail with EBADF.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
+}
