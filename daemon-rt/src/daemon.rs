@@ -187,14 +187,15 @@ impl Daemon {
         // Everything that can fail for a reason the user can fix fails here, in the process
         // whose stderr the user sees.
         let pidfile = pidfile.as_deref().map(Pidfile::acquire).transpose()?;
-        let stdio = Stdio::open(stdin.as_deref(), stdout.as_deref(), stderr.as_deref())?;
-        check_directory(&working_directory)?;
+        let prepared = Stdio::open(stdin.as_deref(), stdout.as_deref(), stderr.as_deref())
+            .and_then(|stdio| check_directory(&working_directory).map(|()| stdio))
+            .and_then(|stdio| Ok((stdio, readiness::channel()?)));
+        let (stdio, (waiter, reporter)) = prepared.map_err(|e| abandon(pidfile.as_ref(), e))?;
 
         // Output buffered now would otherwise be written again by the daemon.
         let _ = std::io::stdout().flush();
-        let (waiter, reporter) = readiness::channel()?;
-
-        match sys::fork(&single).context(Step::Fork, None)? {
+        let forked = sys::fork(&single).context(Step::Fork, None);
+        match forked.map_err(|e| abandon(pidfile.as_ref(), e))? {
             ForkResult::Parent { child } => {
                 drop(reporter);
                 let outcome = waiter.wait();
@@ -333,12 +334,16 @@ fn finish_starter(
             "the daemon exited before it reported that it is up",
         ),
     };
-    // The lock is still held through this process's descriptor, so the file is ours to
-    // remove: a failed start leaves no empty PID file behind.
-    if let Some(pidfile) = &pidfile {
+    Err(abandon(pidfile.as_ref(), err))
+}
+
+/// A start that failed after the PID file was taken: remove it (the lock is still held
+/// through this process's descriptor, so the file is ours), so no empty PID file is left.
+fn abandon(pidfile: Option<&Pidfile>, err: Error) -> Error {
+    if let Some(pidfile) = pidfile {
         pidfile.remove();
     }
-    Err(err)
+    err
 }
 
 fn check_directory(path: &Path) -> Result<(), Error> {
