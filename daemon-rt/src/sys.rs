@@ -53,6 +53,10 @@ const IGNORED: [libc::c_int; 4] = [libc::SIGPIPE, libc::SIGTSTP, libc::SIGTTIN, 
 
 /// Sets every signal's disposition to its default, except [`IGNORED`], which are ignored, and
 /// clears the signal mask (daemon(7) steps 2 and 3).
+///
+/// glibc keeps two realtime signals (32 and 33, below `SIGRTMIN`) for its own use and refuses
+/// to change them; they keep the disposition the process inherited, and glibc installs its
+/// own handlers on them when it needs them.
 pub(crate) fn reset_signals() -> io::Result<()> {
     for signo in 1..=libc::SIGRTMAX() {
         if signo == libc::SIGKILL || signo == libc::SIGSTOP {

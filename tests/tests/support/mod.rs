@@ -1,0 +1,254 @@
+//! What every integration test needs: a temporary directory of its own, the fixture started
+//! under a watchdog, the daemon inspected through `/proc`, and every process it started ended
+//! by PID when the test ends, pass or fail.
+#![allow(dead_code)] // each test file uses part of it
+
+use std::collections::BTreeMap;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Mutex, Once};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+pub const FIXTURE: &str = env!("CARGO_BIN_EXE_fixture");
+
+/// How long a start may take before the watchdog kills it and fails the test.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a daemon may take to exit once signalled.
+const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Makes this test process the child subreaper, once: daemons re-parent to it, so a test can
+/// reap the daemon it ended and know that it is gone.
+fn become_subreaper() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| nix::sys::prctl::set_child_subreaper(true).expect("PR_SET_CHILD_SUBREAPER"));
+}
+
+/// One test's temporary directory and the daemons it started.
+pub struct Sandbox {
+    dir: PathBuf,
+    daemons: Mutex<Vec<Pid>>,
+}
+
+/// What a starting command did.
+#[derive(Debug)]
+pub struct Start {
+    pub pid: u32,
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Sandbox {
+    pub fn new(name: &str) -> Sandbox {
+        become_subreaper();
+        let dir =
+            std::env::temp_dir().join(format!("daemon-rt-test-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create the test directory");
+        Sandbox {
+            dir,
+            daemons: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Runs the fixture with `args` and waits for the starting command to return.
+    pub fn start(&self, args: &[&str]) -> Start {
+        self.start_with(args, |_| {})
+    }
+
+    /// Like [`Sandbox::start`], letting `setup` change the command first (`pre_exec`, ...).
+    pub fn start_with(&self, args: &[&str], setup: impl FnOnce(&mut Command)) -> Start {
+        let mut cmd = Command::new(FIXTURE);
+        cmd.args(args)
+            .arg("--tag")
+            .arg(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        setup(&mut cmd);
+        let child = cmd.spawn().expect("spawn the fixture");
+        let pid = child.id();
+        let out = watchdog(child, START_TIMEOUT, &format!("starting {args:?}"));
+        Start {
+            pid,
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Starts the fixture and expects success; returns the daemon's PID from `pidfile`,
+    /// recorded so the sandbox ends it if the test does not.
+    pub fn start_ok(&self, pidfile: &Path, args: &[&str]) -> (Start, Pid) {
+        let start = self.start(args);
+        assert_eq!(start.code, Some(0), "start failed: {start:?}");
+        let pid = read_pid(pidfile).unwrap_or_else(|| panic!("no PID in {pidfile:?} at return"));
+        self.track(pid);
+        (start, pid)
+    }
+
+    /// Records a daemon the sandbox must end if the test does not.
+    pub fn track(&self, pid: Pid) {
+        self.daemons.lock().unwrap().push(pid);
+    }
+
+    /// Sends `signal` to the daemon `pid` and waits until it has exited; returns how.
+    pub fn stop(&self, pid: Pid, signal: Signal) -> WaitStatus {
+        kill(pid, signal).expect("signal the daemon");
+        self.wait_exit(pid)
+    }
+
+    /// Waits (with a deadline) for the daemon `pid`, a child of this subreaper, to exit.
+    pub fn wait_exit(&self, pid: Pid) -> WaitStatus {
+        let deadline = Instant::now() + EXIT_TIMEOUT;
+        loop {
+            match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::EINTR) => {}
+                Ok(status) => {
+                    self.daemons.lock().unwrap().retain(|p| *p != pid);
+                    return status;
+                }
+                Err(e) => panic!("waitpid({pid}): {e}"),
+            }
+            assert!(
+                Instant::now() < deadline,
+                "daemon {pid} did not exit in time"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Processes still running whose command line names this sandbox (the fixture's `--tag`).
+    pub fn leftovers(&self) -> Vec<u32> {
+        let tag = self.dir.as_os_str().as_encoded_bytes();
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            if cmdline.windows(tag.len()).any(|w| w == tag) {
+                found.push(pid);
+            }
+        }
+        found
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        for pid in std::mem::take(&mut *self.daemons.lock().unwrap()) {
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Waits for `child` to exit and collects its output, killing it (by PID) after `timeout`.
+fn watchdog(child: std::process::Child, timeout: Duration, what: &str) -> Output {
+    let pid = Pid::from_raw(child.id() as i32);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    match rx.recv_timeout(timeout) {
+        Ok(out) => out.expect("wait for the starting command"),
+        Err(_) => {
+            let _ = kill(pid, Signal::SIGKILL);
+            panic!("{what}: no return within {timeout:?}");
+        }
+    }
+}
+
+pub fn read_pid(pidfile: &Path) -> Option<Pid> {
+    let text = std::fs::read_to_string(pidfile).ok()?;
+    let pid: i32 = text.strip_suffix('\n')?.parse().ok()?;
+    Some(Pid::from_raw(pid))
+}
+
+/// The fields of `/proc/<pid>/stat` the tests look at.
+#[derive(Debug)]
+pub struct Stat {
+    pub state: char,
+    pub ppid: i32,
+    pub pgrp: i32,
+    pub session: i32,
+    pub tty_nr: i32,
+}
+
+pub fn stat(pid: Pid) -> Stat {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/<pid>/stat");
+    // The command name is in parentheses and may hold spaces: split after the last ')'.
+    let rest = &text[text.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    Stat {
+        state: f[0].chars().next().unwrap(),
+        ppid: f[1].parse().unwrap(),
+        pgrp: f[2].parse().unwrap(),
+        session: f[3].parse().unwrap(),
+        tty_nr: f[4].parse().unwrap(),
+    }
+}
+
+/// `/proc/<pid>/status` as a map from field to value.
+pub fn status(pid: Pid) -> BTreeMap<String, String> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
+    text.lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_owned(), v.trim().to_owned()))
+        .collect()
+}
+
+/// The daemon's open descriptors and what each points to.
+pub fn fds(pid: Pid) -> BTreeMap<i32, PathBuf> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("read /proc/<pid>/fd")
+        .flatten()
+        .map(|e| {
+            let fd = e.file_name().to_str().unwrap().parse().unwrap();
+            (fd, std::fs::read_link(e.path()).unwrap_or_default())
+        })
+        .collect()
+}
+
+/// Whether `pid` is a running (not zombie) process.
+pub fn alive(pid: Pid) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok() && stat(pid).state != 'Z'
+}
+
+/// Makes the command run its child with `fd` (an open descriptor of this process) also
+/// available, not close-on-exec, as each of `targets`.
+pub fn inherit_fd_as(cmd: &mut Command, fd: i32, targets: &'static [i32]) {
+    // SAFETY: the closure runs between fork and exec, where only async-signal-safe calls are
+    // allowed: it calls `dup2` only, with plain integers, and allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            for &target in targets {
+                if nix::libc::dup2(fd, target) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
