@@ -191,7 +191,11 @@ fn signals_are_reset_the_mask_is_cleared_and_terminal_signals_ignored() {
     let glibc_reserved = bit(32) | bit(33);
     let sig_ign = u64::from_str_radix(&st["SigIgn"], 16).unwrap();
     assert_eq!(st["SigBlk"], "0000000000000000");
-    assert_eq!(sig_ign & !glibc_reserved, expected_ign, "SigIgn {sig_ign:x}");
+    assert_eq!(
+        sig_ign & !glibc_reserved,
+        expected_ign,
+        "SigIgn {sig_ign:x}"
+    );
     // SIGTERM is caught, to remove the PID file; nothing else is.
     assert_eq!(
         u64::from_str_radix(&st["SigCgt"], 16).unwrap(),
