@@ -227,3 +227,43 @@ fn permission_denied_has_its_own_status() {
     assert!(!pidfile.exists());
     assert!(sb.leftovers().is_empty());
 }
+
+#[test]
+fn a_failure_inside_the_daemon_reaches_the_starting_command() {
+    if !is_root() {
+        eprintln!("skipped: needs root, to run the fixture as user nobody");
+        return;
+    }
+    // nobody can stat the directory (the starter's check passes) but not enter it: chdir
+    // fails in the daemon, after both forks, and only the pipe can carry that back.
+    let sb = Sandbox::new("daemon-side");
+    let locked = sb.path("locked");
+    fs::create_dir(&locked).unwrap();
+    fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let log_dir = sb.path("logs");
+    fs::create_dir(&log_dir).unwrap();
+    std::os::unix::fs::chown(&log_dir, Some(65534), Some(65534)).unwrap();
+    let pidfile = log_dir.join("d.pid");
+    let args = [
+        "--pidfile",
+        pidfile.to_str().unwrap(),
+        "--workdir",
+        locked.to_str().unwrap(),
+    ];
+    let start = sb.start_with(&args, |cmd| {
+        cmd.uid(65534).gid(65534);
+    });
+    assert_eq!(start.code, Some(77), "{start:?}");
+    assert_eq!(
+        start.stderr,
+        format!(
+            "fixture: cannot change directory to `{}`: Permission denied (os error 13)\n",
+            locked.display()
+        )
+    );
+    assert!(
+        sb.leftovers().is_empty(),
+        "the failed daemon is still running"
+    );
+    assert!(!pidfile.exists(), "the failed daemon left its PID file");
+}
