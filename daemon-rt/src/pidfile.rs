@@ -10,7 +10,7 @@
 //! was won, so a second start never touches a running instance's file.
 
 use std::ffi::CString;
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, Metadata, OpenOptions, TryLockError};
 use std::os::fd::AsRawFd as _;
 use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::fs::{FileExt as _, MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
@@ -52,7 +52,7 @@ impl Pidfile {
     pub(crate) fn acquire(path: &Path) -> Result<Pidfile, Error> {
         let absolute = std::path::absolute(path).context(Step::OpenPidfile, Some(path))?;
         for _ in 0..ATTEMPTS {
-            let file = open(path)?;
+            let (file, meta) = open(path)?;
             match file.try_lock() {
                 Ok(()) => {}
                 Err(TryLockError::WouldBlock) => {
@@ -64,12 +64,12 @@ impl Pidfile {
             }
             // The previous holder unlinks the file as it exits: if that happened between our
             // open and our lock, we hold a lock on a file nobody else can find. Start over.
-            if !names_file(path, &file) {
+            if !names_file(path, &meta) {
                 continue;
             }
-            // The lock is won: the content is a dead instance's PID, or nothing.
+            // The lock is won: the content is a dead instance's PID, or nothing. Emptied now,
+            // so a start that loses the race reads no stale PID while this one forks.
             file.set_len(0).context(Step::WritePidfile, Some(path))?;
-            let meta = file.metadata().context(Step::OpenPidfile, Some(path))?;
             if meta.mode() & 0o7777 != MODE {
                 file.set_permissions(std::fs::Permissions::from_mode(MODE))
                     .context(Step::OpenPidfile, Some(path))?;
@@ -92,13 +92,11 @@ impl Pidfile {
         ))
     }
 
-    /// Writes `pid` and a newline, the format `start-stop-daemon`, systemd's `PIDFile=` and
-    /// `pidof`-style tools read.
+    /// Writes `pid` and a newline into the (emptied) file: the format `start-stop-daemon`,
+    /// systemd's `PIDFile=` and `pidof`-style tools read.
     pub(crate) fn write_pid(&self, pid: u32) -> Result<(), Error> {
-        let text = format!("{pid}\n");
         self.file
-            .write_all_at(text.as_bytes(), 0)
-            .and_then(|()| self.file.set_len(text.len() as u64))
+            .write_all_at(format!("{pid}\n").as_bytes(), 0)
             .context(Step::WritePidfile, Some(self.path()))
     }
 
@@ -123,7 +121,8 @@ impl Pidfile {
     }
 }
 
-fn open(path: &Path) -> Result<File, Error> {
+/// Opens the file and checks what it is; returns it with its metadata.
+fn open(path: &Path) -> Result<(File, Metadata), Error> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -159,15 +158,14 @@ fn open(path: &Path) -> Result<File, Error> {
             meta.nlink()
         ));
     }
-    above_stdio(file).context(Step::OpenPidfile, Some(path))
+    let file = above_stdio(file).context(Step::OpenPidfile, Some(path))?;
+    Ok((file, meta))
 }
 
-/// Whether `path` (not followed) still names the open `file`.
-fn names_file(path: &Path, file: &File) -> bool {
-    match (std::fs::symlink_metadata(path), file.metadata()) {
-        (Ok(named), Ok(open)) => named.dev() == open.dev() && named.ino() == open.ino(),
-        _ => false,
-    }
+/// Whether `path` (not followed) still names the open file whose metadata is `open`.
+fn names_file(path: &Path, open: &Metadata) -> bool {
+    std::fs::symlink_metadata(path)
+        .is_ok_and(|named| named.dev() == open.dev() && named.ino() == open.ino())
 }
 
 /// The PID the lock's holder wrote. A holder that won the lock a moment ago has emptied the
