@@ -11,5 +11,13 @@ mod stdio;
 mod sys;
 mod threads;
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+#[cfg(feature = "macros")]
+#[doc(inline)]
+pub use daemon_macros::daemon;
+
 pub use daemon::{DEFAULT_UMASK, DEFAULT_WORKING_DIRECTORY, Daemon, Running, Started};
 pub use error::{Error, ErrorKind, Step};

@@ -1,59 +1,89 @@
-//! A daemon for the integration tests, configured from its arguments so that each test can
-//! ask for one option and check the result from outside the process.
+//! A daemon for the integration tests, written with `#[daemon]` and configured from its own
+//! arguments, the way a tool converted to a daemon takes its PID file path from its CLI.
 //!
 //! `fixture [--pidfile P] [--stdout P] [--stderr P] [--stdin P] [--workdir D] [--umask OCTAL]
 //!  [--preserve-fd N]... [--spawn-thread] [--print-before TEXT] [--exit-after-ms N]
 //!  [--tag ANY]`
 //!
 //! The body prints one line to stdout and one to stderr, then sleeps until it is signalled
-//! or `--exit-after-ms` has passed. `--tag` is ignored: tests put their temporary directory
-//! there so they can find any process of theirs by its command line.
+//! or `--exit-after-ms` has passed. `--spawn-thread` and `--print-before` act while the
+//! arguments are read, which is before daemonizing. `--tag` is ignored: tests put their
+//! temporary directory there so they can find any process of theirs by its command line.
 
 use std::io::Write as _;
+use std::sync::OnceLock;
 use std::time::Duration;
 
-fn main() {
-    let mut daemon = daemon_rt::Daemon::new();
-    let mut exit_after = None;
+/// The parsed command line.
+struct Opts {
+    pidfile: Option<String>,
+    stdout: Option<String>,
+    stderr: Option<String>,
+    stdin: Option<String>,
+    workdir: Option<String>,
+    umask: u32,
+    preserve_fds: Vec<i32>,
+    exit_after: Option<Duration>,
+}
+
+/// The command line, read once, on first use: in the attribute's arguments.
+fn opts() -> &'static Opts {
+    static OPTS: OnceLock<Opts> = OnceLock::new();
+    OPTS.get_or_init(parse)
+}
+
+fn parse() -> Opts {
+    let mut opts = Opts {
+        pidfile: None,
+        stdout: None,
+        stderr: None,
+        stdin: None,
+        workdir: None,
+        umask: daemon_rt::DEFAULT_UMASK,
+        preserve_fds: Vec::new(),
+        exit_after: None,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| panic!("{arg} needs a value"));
-        daemon = match arg.as_str() {
-            "--pidfile" => daemon.pidfile(value()),
-            "--stdout" => daemon.stdout(value()),
-            "--stderr" => daemon.stderr(value()),
-            "--stdin" => daemon.stdin(value()),
-            "--workdir" => daemon.working_directory(value()),
-            "--umask" => daemon.umask(u32::from_str_radix(&value(), 8).expect("octal umask")),
-            "--preserve-fd" => daemon.preserve_fds([value().parse().expect("fd number")]),
+        match arg.as_str() {
+            "--pidfile" => opts.pidfile = Some(value()),
+            "--stdout" => opts.stdout = Some(value()),
+            "--stderr" => opts.stderr = Some(value()),
+            "--stdin" => opts.stdin = Some(value()),
+            "--workdir" => opts.workdir = Some(value()),
+            "--umask" => opts.umask = u32::from_str_radix(&value(), 8).expect("octal umask"),
+            "--preserve-fd" => opts.preserve_fds.push(value().parse().expect("fd number")),
             "--spawn-thread" => {
                 std::thread::spawn(|| std::thread::sleep(Duration::from_secs(60)));
-                daemon
             }
-            "--print-before" => {
-                print!("{}", value());
-                daemon
-            }
+            "--print-before" => print!("{}", value()),
             "--exit-after-ms" => {
-                exit_after = Some(Duration::from_millis(
-                    value().parse().expect("milliseconds"),
-                ));
-                daemon
+                let ms = value().parse().expect("milliseconds");
+                opts.exit_after = Some(Duration::from_millis(ms));
             }
-            "--tag" => {
-                value();
-                daemon
-            }
+            "--tag" => drop(value()),
             other => panic!("unknown argument {other}"),
-        };
+        }
     }
+    opts
+}
 
-    let running = daemon.start().unwrap_or_else(|e| e.exit());
-
-    println!("daemon stdout pid={}", running.pid());
-    eprintln!("daemon stderr pid={}", running.pid());
+#[daemon_rt::daemon(
+    pidfile = &opts().pidfile,
+    stdout = &opts().stdout,
+    stderr = &opts().stderr,
+    stdin = &opts().stdin,
+    working_directory = &opts().workdir,
+    umask = opts().umask,
+    preserve_fds = opts().preserve_fds.iter().copied(),
+)]
+fn main() {
+    let pid = std::process::id();
+    println!("daemon stdout pid={pid}");
+    eprintln!("daemon stderr pid={pid}");
     let _ = std::io::stdout().flush();
-    match exit_after {
+    match opts().exit_after {
         Some(after) => std::thread::sleep(after),
         None => loop {
             std::thread::sleep(Duration::from_secs(3600));

@@ -1,0 +1,132 @@
+//! The expansion: build the runtime's configuration from the arguments, call one entry
+//! point, then run the user's body unchanged.
+//!
+//! ```text
+//! #[daemon(pidfile = P, stdout = L)]        fn main() -> R {
+//! fn main() -> R { BODY }             =>        let __daemon_running = ::daemon_rt::__private::start({
+//!                                                   let d = ::daemon_rt::__private::Daemon::new();
+//!                                                   let d = ::daemon_rt::__private::options::pidfile(d, P);
+//!                                                   let d = ::daemon_rt::__private::options::stdout(d, L);
+//!                                                   d
+//!                                               });
+//!                                               { BODY }
+//!                                           }
+//! ```
+//!
+//! An `async fn` (with its runtime attribute, such as `#[tokio::main]`, below `#[daemon]`)
+//! becomes an inner function called after daemonizing, so the runtime and its threads start
+//! in the daemon. With the runtime attribute above `#[daemon]`, that attribute has already
+//! made the function synchronous, and the plain expansion daemonizes before the runtime is
+//! built.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned as _;
+
+use crate::args::Args;
+use crate::func::{DaemonFn, is_doc};
+
+/// The whole attribute: on any error, the item unchanged plus the errors, so the function
+/// still exists for the IDE and no unrelated errors follow.
+pub(crate) fn daemon(args: TokenStream, item: TokenStream) -> TokenStream {
+    let func: DaemonFn = match syn::parse2(item.clone()) {
+        Ok(func) => func,
+        Err(_) => {
+            let span = item
+                .clone()
+                .into_iter()
+                .next()
+                .map_or_else(Span::call_site, |t| t.span());
+            let err = syn::Error::new(
+                span,
+                "`#[daemon]` goes on a function without parameters, such as `fn main()`",
+            );
+            let mut out = item;
+            out.extend(err.into_compile_error());
+            return out;
+        }
+    };
+    let (args, arg_errors) = match crate::args::parse(args) {
+        Ok(args) => (args, None),
+        Err(err) => (Args::default(), Some(err)),
+    };
+    let errors = arg_errors
+        .into_iter()
+        .chain(func.check())
+        .reduce(|mut all, err| {
+            all.combine(err);
+            all
+        });
+    match errors {
+        None => expand(&args, &func),
+        Some(errors) => {
+            let mut out = func.unchanged();
+            out.extend(errors.into_compile_error());
+            out
+        }
+    }
+}
+
+fn expand(args: &Args, func: &DaemonFn) -> TokenStream {
+    let krate = match &args.krate {
+        Some(path) => quote!(#path),
+        None => quote!(::daemon_rt),
+    };
+    // Names the body cannot see or clash with (mixed-site hygiene).
+    let builder = syn::Ident::new("__daemon", Span::mixed_site());
+    let running = syn::Ident::new("__daemon_running", Span::mixed_site());
+    let settings = args.settings.iter().map(|setting| {
+        let name = &setting.name;
+        let value = &setting.value;
+        // The call carries the value's span: a type error points at what the user wrote.
+        quote_spanned! {value.span()=>
+            let #builder = #krate::__private::options::#name(#builder, #value);
+        }
+    });
+    let start = quote! {
+        let #running = #krate::__private::start({
+            let #builder = #krate::__private::Daemon::new();
+            #(#settings)*
+            #builder
+        });
+    };
+
+    let DaemonFn {
+        attrs,
+        vis,
+        sig,
+        inner_attrs,
+        body,
+    } = func;
+    if sig.asyncness.is_none() {
+        return quote! {
+            #(#attrs)*
+            #vis #sig {
+                #(#inner_attrs)*
+                #start
+                { #body }
+            }
+        };
+    }
+
+    // `async fn` with its runtime attribute: the runtime goes on an inner function that is
+    // called once the process is the daemon.
+    let inner = syn::Ident::new("__daemon_main", Span::mixed_site());
+    let (docs, rest): (Vec<_>, Vec<_>) = attrs.iter().partition(|a| is_doc(a));
+    let mut outer_sig = sig.clone();
+    outer_sig.asyncness = None;
+    let mut inner_sig = sig.clone();
+    inner_sig.ident = inner.clone();
+    quote! {
+        #(#docs)*
+        #vis #outer_sig {
+            #start
+            #(#rest)*
+            #inner_sig {
+                #(#inner_attrs)*
+                #body
+            }
+            #inner()
+        }
+    }
+}
