@@ -213,10 +213,7 @@ fn check_literal(name: &str, kind: Kind, example: &str, value: &Expr) -> syn::Re
             Ok(mask) if mask <= 0o777 => Ok(()),
             _ => Err(syn::Error::new(
                 i.span(),
-                format!(
-                    "`umask` must be at most 0o777, not {}: `{example}`",
-                    i.base10_digits()
-                ),
+                format!("`umask` must be at most 0o777, not {i}: `{example}`"),
             )),
         },
         (Kind::Umask, Lit::Str(_)) => wrong("an integer, written in octal (not a string)"),

@@ -6,7 +6,6 @@
 use proc_macro2::{Delimiter, Group, TokenStream};
 use quote::ToTokens as _;
 use syn::parse::{Parse, ParseStream};
-use syn::spanned::Spanned as _;
 use syn::{Attribute, FnArg, Signature, Visibility};
 
 /// `#[attrs] vis sig { body }`, the body kept as tokens.
@@ -62,8 +61,8 @@ impl DaemonFn {
             ));
         }
         if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
-            errors.push(syn::Error::new(
-                sig.generics.span(),
+            errors.push(syn::Error::new_spanned(
+                &sig.generics,
                 "a `#[daemon]` function cannot be generic: it is an entry point, called as `name()`",
             ));
         }
@@ -72,8 +71,8 @@ impl DaemonFn {
                 FnArg::Receiver(_) => "`self`",
                 FnArg::Typed(_) => "parameters",
             };
-            errors.push(syn::Error::new(
-                input.span(),
+            errors.push(syn::Error::new_spanned(
+                input,
                 format!(
                     "a `#[daemon]` function takes no {what}: compute values in the attribute's \
                      arguments (they run before daemonizing) or in the body"
@@ -81,8 +80,8 @@ impl DaemonFn {
             ));
         }
         if let Some(variadic) = &sig.variadic {
-            errors.push(syn::Error::new(
-                variadic.span(),
+            errors.push(syn::Error::new_spanned(
+                variadic,
                 "a `#[daemon]` function takes no parameters",
             ));
         }

@@ -1,0 +1,2 @@
+#[daemon_rt::daemon(pidfile = "/run/x.pid")]
+async fn main() {}

@@ -1,0 +1,4 @@
+#[daemon_rt::daemon(pidfile = "/run/x.pid")]
+fn main() {
+    let x: u32 = "not a number";
+}

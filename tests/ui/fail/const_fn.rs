@@ -1,0 +1,4 @@
+#[daemon_rt::daemon]
+const fn serve() {}
+
+fn main() {}

@@ -1,0 +1,2 @@
+#[daemon_rt::daemon(crate = 42)]
+fn main() {}

@@ -1,0 +1,4 @@
+#[daemon_rt::daemon(pidfile = "/run/x.pid")]
+struct Server;
+
+fn main() {}

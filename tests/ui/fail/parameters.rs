@@ -1,0 +1,6 @@
+#[daemon_rt::daemon]
+fn serve(port: u16) {
+    let _ = port;
+}
+
+fn main() {}

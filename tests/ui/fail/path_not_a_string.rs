@@ -1,0 +1,2 @@
+#[daemon_rt::daemon(stdout = 1)]
+fn main() {}

@@ -1,0 +1,2 @@
+#[daemon_rt::daemon("/run/x.pid")]
+fn main() {}

@@ -1,0 +1,2 @@
+#[daemon_rt::daemon(umask = "022")]
+fn main() {}

@@ -1,0 +1,2 @@
+#[daemon_rt::daemon(pid_file = "/run/x.pid")]
+fn main() {}

@@ -1,0 +1,2 @@
+#[daemon_rt::daemon(colour = "blue")]
+fn main() {}
