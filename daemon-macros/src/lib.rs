@@ -11,7 +11,7 @@ mod args;
 mod expand;
 mod func;
 
-/// Daemonizes the process before the function's body runs. See `daemon_rt::daemon`.
+// Documented on its re-export, `daemon_rt::daemon`, where the examples can compile.
 #[proc_macro_attribute]
 pub fn daemon(
     args: proc_macro::TokenStream,

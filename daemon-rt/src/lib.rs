@@ -17,6 +17,7 @@ pub mod __private;
 
 #[cfg(feature = "macros")]
 #[doc(inline)]
+#[doc = include_str!("attribute.md")]
 pub use daemon_macros::daemon;
 
 pub use daemon::{DEFAULT_UMASK, DEFAULT_WORKING_DIRECTORY, Daemon, Running, Started};
