@@ -2,8 +2,8 @@
 //! attribute. Depend on `daemon-rt`, which re-exports it and documents it; this crate's
 //! version is pinned by `daemon-rt` and has no API of its own.
 //!
-//! The work is split the way the attribute works: [`args`] parses and checks the arguments,
-//! [`func`] models the annotated function (its body stays unparsed tokens), [`expand`] writes
+//! The work is split the way the attribute works: `args` parses and checks the arguments,
+//! `func` models the annotated function (its body stays unparsed tokens), `expand` writes
 //! the code that calls the runtime.
 #![forbid(unsafe_code)]
 
