@@ -130,3 +130,41 @@ fn expand(args: &Args, func: &DaemonFn) -> TokenStream {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::daemon;
+    use proc_macro2::TokenStream;
+
+    fn tokens(s: &str) -> TokenStream {
+        s.parse().unwrap()
+    }
+
+    /// The body is never parsed: tokens that are no Rust statement at all pass through
+    /// untouched, for rustc to judge (and report at the user's own line).
+    #[test]
+    fn the_body_passes_through_unparsed() {
+        let body = "this is @ not ; rust ! ( at all ) 42 'x' \"s\"";
+        let out = daemon(
+            tokens("pidfile = \"/run/x.pid\""),
+            tokens(&format!("fn main() {{ {body} }}")),
+        );
+        let out = out.to_string();
+        assert!(out.contains(&tokens(body).to_string()), "{out}");
+        assert!(!out.contains("compile_error"), "{out}");
+        assert!(out.contains(":: daemon_rt :: __private :: start"), "{out}");
+    }
+
+    /// On an error the function is emitted unchanged next to the errors.
+    #[test]
+    fn errors_keep_the_function() {
+        let out = daemon(
+            tokens("pid_file = \"/x\""),
+            tokens("fn main() { let kept = 1; }"),
+        )
+        .to_string();
+        assert!(out.contains("compile_error"), "{out}");
+        assert!(out.contains("let kept = 1"), "{out}");
+        assert!(!out.contains("__private"), "{out}");
+    }
+}
