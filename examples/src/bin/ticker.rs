@@ -3,44 +3,75 @@
 //! `cargo run -p daemon-examples --bin ticker [DIR]` starts it with its PID file and log in
 //! DIR (by default `daemon-rt-ticker` under the temporary directory), prints where they are
 //! and how to stop it, and returns once the daemon is up.
+//!
+//! Everything the attribute needs comes from the small functions below, called in its
+//! arguments: they run in the starting process, before daemonizing, so a directory that
+//! cannot be created is reported on the user's terminal.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Duration;
 
+/// DIR, created if missing, made absolute; on failure, one line on stderr and exit status 73
+/// (`EX_CANTCREAT`), the status `daemon-rt` gives a PID file or log it cannot create.
+fn dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::args_os()
+            .nth(1)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| std::env::temp_dir().join("daemon-rt-ticker"));
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            eprintln!("ticker: cannot create directory `{}`: {e}", dir.display());
+            std::process::exit(73);
+        }
+        // Absolute, so the paths printed for the user agree with the PID file's.
+        std::path::absolute(&dir).unwrap_or(dir)
+    })
+}
+
+fn pidfile() -> PathBuf {
+    dir().join("ticker.pid")
+}
+
+fn log() -> PathBuf {
+    dir().join("ticker.log")
+}
+
+/// Runs in the starting process once the daemon is up: where it is and how to stop it.
+///
+/// The daemon is up whatever happens to this output, so a failed write (stdout a closed pipe)
+/// is ignored: `println!` would panic, and the start would end with status 101.
+fn announce(started: &daemon_rt::Started) {
+    let _ = write_announcement(&mut std::io::stdout().lock(), started);
+}
+
+fn write_announcement(out: &mut impl Write, started: &daemon_rt::Started) -> std::io::Result<()> {
+    let pid = started.pid();
+    let pidfile = started.pidfile().map_or_else(pidfile, Path::to_path_buf);
+    let pidfile = pidfile.display();
+    let log = log();
+    let log = log.display();
+    writeln!(out, "ticker: running as PID {pid}")?;
+    writeln!(out, "  PID file  {pidfile}")?;
+    writeln!(out, "  log       {log}")?;
+    writeln!(
+        out,
+        "  look      ps -o pid,ppid,pgid,sid,tty,stat,cmd -p {pid}; tail -f {log}"
+    )?;
+    writeln!(out, "  stop      kill $(cat {pidfile})")?;
+    out.flush()
+}
+
+#[daemon_rt::daemon(
+    pidfile = pidfile(),
+    stdout = log(),
+    stderr = log(),
+    on_started = announce,
+)]
 fn main() {
-    let dir = std::env::args_os()
-        .nth(1)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| std::env::temp_dir().join("daemon-rt-ticker"));
-    if let Err(e) = std::fs::create_dir_all(&dir) {
-        eprintln!("ticker: cannot create directory `{}`: {e}", dir.display());
-        std::process::exit(73);
-    }
-    let pidfile = dir.join("ticker.pid");
-    let log = dir.join("ticker.log");
-
-    let shown_log = log.clone();
-    let running = daemon_rt::Daemon::new()
-        .pidfile(&pidfile)
-        .stdout(&log)
-        .stderr(&log)
-        .on_started(move |started| {
-            let pid = started.pid();
-            let pidfile = started
-                .pidfile()
-                .expect("a PID file was configured")
-                .display();
-            let log = shown_log.display();
-            println!("ticker: running as PID {pid}");
-            println!("  PID file  {pidfile}");
-            println!("  log       {log}");
-            println!("  look      ps -o pid,ppid,pgid,sid,tty,stat,cmd -p {pid}; tail -f {log}");
-            println!("  stop      kill $(cat {pidfile})");
-        })
-        .start()
-        .unwrap_or_else(|e| e.exit());
-
-    println!("ticker {} started", running.pid());
+    println!("ticker {} started", std::process::id());
     for n in 1.. {
         println!("tick {n}");
         std::thread::sleep(Duration::from_secs(1));

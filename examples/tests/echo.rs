@@ -1,0 +1,321 @@
+//! The examples run as their users run them: the starting command under a watchdog, the
+//! daemon checked from outside (`/proc`, its PID file, its log, its socket on 127.0.0.1),
+//! ended by the PID in its PID file and reaped by this process, the child subreaper.
+
+use std::io::{Read as _, Write as _};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+const ECHO: &str = env!("CARGO_BIN_EXE_echo");
+const TICKER: &str = env!("CARGO_BIN_EXE_ticker");
+
+/// How long a starting command may take before the watchdog kills it.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long the log may take to show what the test waits for.
+const LOG_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a daemon may take to exit once signalled.
+const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Makes this process the child subreaper, once: the daemons re-parent to it, so a test can
+/// reap the daemon it ended and know that it is gone.
+fn become_subreaper() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| nix::sys::prctl::set_child_subreaper(true).expect("PR_SET_CHILD_SUBREAPER"));
+}
+
+/// One test's directory and the processes it started. Dropped at the end of the test, pass or
+/// fail: every process still recorded, and any process whose command line names the
+/// directory, is killed by its PID and reaped; then the directory is removed.
+struct Guard {
+    dir: PathBuf,
+    pids: Vec<Pid>,
+}
+
+impl Guard {
+    fn new(name: &str) -> Guard {
+        become_subreaper();
+        let dir = std::env::temp_dir().join(format!(
+            "daemon-examples-test-{}-{name}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create the test directory");
+        Guard {
+            dir,
+            pids: Vec::new(),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Runs `program` with `args` and the directory as its last argument; returns once it has
+    /// exited, killing it (by PID) and failing the test if that takes over [`START_TIMEOUT`].
+    fn run(&mut self, program: &str, args: &[&str]) -> Output {
+        let child = Command::new(program)
+            .args(args)
+            .arg(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn the starting command");
+        let pid = pid_of(child.id());
+        self.pids.push(pid);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(child.wait_with_output()));
+        let out = match rx.recv_timeout(START_TIMEOUT) {
+            Ok(out) => out.expect("wait for the starting command"),
+            Err(_) => {
+                let _ = kill(pid, Signal::SIGKILL);
+                panic!("{program} {args:?}: no return within {START_TIMEOUT:?}");
+            }
+        };
+        // `wait_with_output` reaped it.
+        self.pids.retain(|p| *p != pid);
+        out
+    }
+
+    /// Runs a starting command that must succeed; returns its output and the daemon's PID,
+    /// read from `pidfile` (which must hold it by then), recorded for the guard.
+    fn start(&mut self, program: &str, args: &[&str], pidfile: &Path) -> (Output, Pid) {
+        let out = self.run(program, args);
+        assert_eq!(out.status.code(), Some(0), "start failed: {out:?}");
+        let text = std::fs::read_to_string(pidfile)
+            .unwrap_or_else(|e| panic!("no PID file {pidfile:?} when the start returned: {e}"));
+        let pid = text
+            .strip_suffix('\n')
+            .and_then(|t| t.parse::<u32>().ok())
+            .unwrap_or_else(|| panic!("PID file {pidfile:?} holds {text:?}"));
+        let pid = pid_of(pid);
+        self.pids.push(pid);
+        (out, pid)
+    }
+
+    /// Sends SIGTERM to `pid` and reaps it; returns how it ended.
+    fn terminate(&mut self, pid: Pid) -> WaitStatus {
+        kill(pid, Signal::SIGTERM).expect("signal the daemon");
+        let deadline = Instant::now() + EXIT_TIMEOUT;
+        loop {
+            match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::EINTR) => {}
+                Ok(status) => {
+                    self.pids.retain(|p| *p != pid);
+                    return status;
+                }
+                Err(e) => panic!("waitpid({pid}): {e}"),
+            }
+            assert!(
+                Instant::now() < deadline,
+                "daemon {pid} did not exit in time"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Running processes whose command line names this test's directory.
+    fn leftovers(&self) -> Vec<Pid> {
+        self.tagged()
+            .into_iter()
+            .filter(|pid| !zombie(*pid))
+            .collect()
+    }
+
+    /// Processes, zombies included, whose command line names this test's directory: the
+    /// daemons do not exec, so theirs still holds the directory given to the starting command.
+    fn tagged(&self) -> Vec<Pid> {
+        let tag = self.dir.as_os_str().as_encoded_bytes();
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir("/proc").expect("read /proc").flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
+                continue;
+            };
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            if cmdline.windows(tag.len()).any(|w| w == tag) {
+                found.push(pid_of(pid));
+            }
+        }
+        found
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let mut pids = std::mem::take(&mut self.pids);
+        pids.extend(self.tagged());
+        pids.sort();
+        pids.dedup();
+        for pid in pids {
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn pid_of(pid: u32) -> Pid {
+    Pid::from_raw(i32::try_from(pid).expect("a PID fits in i32"))
+}
+
+fn zombie(pid: Pid) -> bool {
+    stat(pid).is_some_and(|s| s.state == 'Z')
+}
+
+/// The fields of `/proc/<pid>/stat` the tests look at.
+#[derive(Debug)]
+struct Stat {
+    state: char,
+    session: i32,
+    tty_nr: i32,
+}
+
+fn stat(pid: Pid) -> Option<Stat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may hold spaces: split after the last ')'.
+    let rest = &text[text.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    Some(Stat {
+        state: f[0].chars().next()?,
+        session: f[3].parse().ok()?,
+        tty_nr: f[4].parse().ok()?,
+    })
+}
+
+/// Waits until the file at `path` holds a line for which `find` returns something.
+fn wait_for_line<T>(path: &Path, mut find: impl FnMut(&str) -> Option<T>) -> T {
+    let deadline = Instant::now() + LOG_TIMEOUT;
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if let Some(found) = text.lines().find_map(&mut find) {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{path:?} did not get the expected line in {LOG_TIMEOUT:?}; it holds {text:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn echo_serves_loopback_from_a_daemon_running_tokio() {
+    let mut guard = Guard::new("echo");
+    let pidfile = guard.path("echo.pid");
+    let log = guard.path("echo.log");
+    let (out, pid) = guard.start(ECHO, &["127.0.0.1:0"], &pidfile);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("running as PID {pid}")),
+        "{stdout}"
+    );
+
+    let port: u16 = wait_for_line(&log, |line| {
+        line.strip_prefix("listening on 127.0.0.1:")?.parse().ok()
+    });
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    for message in ["hello\n", "daemon-rt echo", "\0\u{1}binary\u{ff}", "bye"] {
+        stream.write_all(message.as_bytes()).expect("write");
+        let mut back = vec![0; message.len()];
+        stream.read_exact(&mut back).expect("read the echo");
+        assert_eq!(back, message.as_bytes());
+    }
+    // Closing our side ends the echo: the server shuts its side down too.
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).expect("read to EOF");
+    assert!(rest.is_empty(), "unexpected bytes after EOF: {rest:?}");
+
+    // The runtime runs in the daemon, which is no session leader and has no terminal.
+    let threads = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("read /proc/<pid>/task")
+        .count();
+    assert!(threads > 1, "the daemon runs {threads} thread(s)");
+    let stat = stat(pid).expect("read /proc/<pid>/stat");
+    assert_ne!(stat.session, pid.as_raw(), "the daemon leads its session");
+    assert_eq!(stat.tty_nr, 0, "the daemon has a controlling terminal");
+
+    let status = guard.terminate(pid);
+    assert_eq!(status, WaitStatus::Signaled(pid, Signal::SIGTERM, false));
+    assert!(!pidfile.exists(), "the PID file outlived the daemon");
+}
+
+#[test]
+fn echo_refuses_an_address_that_is_not_loopback() {
+    let mut guard = Guard::new("refused");
+    let out = guard.run(ECHO, &["10.1.2.3:7"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{out:?}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
+    assert!(stderr.contains("10.1.2.3:7"), "{stderr:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    assert!(!guard.path("echo.pid").exists(), "a PID file was left");
+    assert_eq!(guard.leftovers(), [], "processes left running");
+}
+
+#[test]
+fn echo_reports_an_address_in_use_from_the_starting_command() {
+    let mut guard = Guard::new("in-use");
+    let taken = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = guard.run(ECHO, &[&addr]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(75), "{out:?}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
+    assert!(stderr.contains(&addr), "{stderr:?}");
+    assert!(!guard.path("echo.pid").exists(), "a PID file was left");
+    assert_eq!(guard.leftovers(), [], "processes left running");
+}
+
+#[test]
+fn ticker_starts_ticks_and_stops_on_sigterm() {
+    let mut guard = Guard::new("ticker");
+    let pidfile = guard.path("ticker.pid");
+    let log = guard.path("ticker.log");
+    let (out, pid) = guard.start(TICKER, &[], &pidfile);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("running as PID {pid}")),
+        "{stdout}"
+    );
+    let stop = format!("kill $(cat {})", pidfile.display());
+    assert!(
+        stdout.lines().any(|l| l.trim_end().ends_with(&stop)),
+        "{stdout}"
+    );
+
+    wait_for_line(&log, |line| {
+        (line == format!("ticker {pid} started")).then_some(())
+    });
+    wait_for_line(&log, |line| (line == "tick 2").then_some(()));
+
+    let status = guard.terminate(pid);
+    assert_eq!(status, WaitStatus::Signaled(pid, Signal::SIGTERM, false));
+    assert!(!pidfile.exists(), "the PID file outlived the daemon");
+}
+
+#[test]
+fn ticker_reports_a_directory_it_cannot_create() {
+    let mut guard = Guard::new("ticker-cannot-create");
+    let file = guard.path("a-file");
+    std::fs::write(&file, "").unwrap();
+    let under_file = file.join("dir");
+    let out = guard.run(TICKER, &[under_file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(73), "{out:?}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
+    assert!(stderr.contains("cannot create directory"), "{stderr:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    assert_eq!(guard.leftovers(), [], "processes left running");
+}
