@@ -14,7 +14,7 @@
 //! ```
 //!
 //! An `async fn` (with its runtime attribute, such as `#[tokio::main]`, below `#[daemon]`)
-//! becomes an inner function called after daemonizing, so the runtime and its threads start
+//! becomes an inner function of the same name, called after daemonizing, so the runtime and its threads start
 //! in the daemon. With the runtime attribute above `#[daemon]`, that attribute has already
 //! made the function synchronous, and the plain expansion daemonizes before the runtime is
 //! built.
@@ -24,7 +24,7 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned as _;
 
 use crate::args::Args;
-use crate::func::{DaemonFn, is_doc};
+use crate::func::{DaemonFn, stays_outside};
 
 /// The whole attribute: on any error, the item unchanged plus the errors, so the function
 /// still exists for the IDE and no unrelated errors follow.
@@ -109,24 +109,23 @@ fn expand(args: &Args, func: &DaemonFn) -> TokenStream {
         };
     }
 
-    // `async fn` with its runtime attribute: the runtime goes on an inner function that is
-    // called once the process is the daemon.
-    let inner = syn::Ident::new("__daemon_main", Span::mixed_site());
-    let (docs, rest): (Vec<_>, Vec<_>) = attrs.iter().partition(|a| is_doc(a));
+    // `async fn` with its runtime attribute: the runtime goes on an inner function of the same
+    // name (`#[async_std::main]` accepts only `main`), which shadows the outer one inside its
+    // body and is called once the process is the daemon.
+    let (outer, inner): (Vec<_>, Vec<_>) = attrs.iter().partition(|a| stays_outside(a));
     let mut outer_sig = sig.clone();
     outer_sig.asyncness = None;
-    let mut inner_sig = sig.clone();
-    inner_sig.ident = inner.clone();
+    let name = &sig.ident;
     quote! {
-        #(#docs)*
+        #(#outer)*
         #vis #outer_sig {
             #start
-            #(#rest)*
-            #inner_sig {
+            #(#inner)*
+            #sig {
                 #(#inner_attrs)*
                 #body
             }
-            #inner()
+            #name()
         }
     }
 }

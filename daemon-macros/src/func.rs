@@ -127,7 +127,11 @@ fn is_runtime_attr(attr: &Attribute) -> bool {
         .is_some_and(|s| s.ident == "main")
 }
 
-/// Whether an attribute documents the function (it stays on the outer function).
-pub(crate) fn is_doc(attr: &Attribute) -> bool {
-    attr.path().is_ident("doc")
+/// Whether an attribute of an `async fn` stays on the outer, synchronous function: its docs,
+/// and `cfg`/`cfg_attr`, so that compiling it out removes the whole function. Every other
+/// attribute (the runtime's, lints) goes with the body to the inner function.
+pub(crate) fn stays_outside(attr: &Attribute) -> bool {
+    ["doc", "cfg", "cfg_attr"]
+        .iter()
+        .any(|name| attr.path().is_ident(name))
 }

@@ -145,7 +145,8 @@ impl Daemon {
     }
 
     /// Runs `hook` in the starting process once the daemon is up, just before that process
-    /// exits 0: to print the daemon's PID, say. It does not run when the start fails.
+    /// exits 0: to print the daemon's PID, say. It does not run when the start fails, and a
+    /// panic in it does not change the exit status: the daemon is running.
     pub fn on_started(mut self, hook: impl FnOnce(&Started) + 'static) -> Daemon {
         self.on_started = Some(Box::new(hook));
         self
@@ -319,10 +320,13 @@ fn finish_starter(
     let err = match outcome {
         Outcome::Ready(pid) => {
             if let Some(hook) = on_started {
-                hook(&Started {
+                let started = Started {
                     pid,
                     pidfile: pidfile.as_ref().map(|p| p.path().to_path_buf()),
-                });
+                };
+                // The daemon is up whatever the hook does: a panic (printing to a closed
+                // pipe, say) is reported by the panic hook but does not make the start fail.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(&started)));
             }
             std::process::exit(0);
         }

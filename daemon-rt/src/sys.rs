@@ -123,6 +123,9 @@ pub(crate) fn arm_pidfile_cleanup(path: &CStr, fd: RawFd) {
 
 /// Makes SIGTERM remove the armed PID file, then end the process by SIGTERM as before (PEP
 /// 3143: terminate cleanly on SIGTERM). Call after [`reset_signals`].
+///
+/// A program that installs its own SIGTERM handler afterwards takes SIGTERM over: if that
+/// handler chains to this one, this one does nothing (see `on_terminate`).
 pub(crate) fn remove_pidfile_on_sigterm() -> io::Result<()> {
     set_disposition(
         libc::SIGTERM,
@@ -165,6 +168,14 @@ extern "C" fn on_exit() {
 }
 
 extern "C" fn on_terminate(signo: libc::c_int) {
+    // A handler the program installed later (tokio's, signal-hook's) calls this one as its
+    // predecessor. The program then handles SIGTERM itself, and ends by returning from
+    // `main`, which removes the PID file: ending the process here would cut its shutdown.
+    if installed_handler(signo)
+        != Some(on_terminate as extern "C" fn(libc::c_int) as libc::sighandler_t)
+    {
+        return;
+    }
     remove_armed_pidfile();
     // SAFETY: `signal` and `raise` are async-signal-safe. The signal stays blocked until this
     // handler returns, then is delivered with the default action: the process ends by it, so
@@ -173,6 +184,15 @@ extern "C" fn on_terminate(signo: libc::c_int) {
         libc::signal(signo, libc::SIG_DFL);
         libc::raise(signo);
     }
+}
+
+/// The handler installed for `signo` now. Async-signal-safe (`sigaction` only reads).
+fn installed_handler(signo: libc::c_int) -> Option<libc::sighandler_t> {
+    // SAFETY: `sigaction` is plain data; all-zero is valid and is overwritten by the call.
+    let mut current: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: a null new action only reads the current one into `current`, a valid pointer.
+    let rc = unsafe { libc::sigaction(signo, ptr::null(), &mut current) };
+    (rc == 0).then_some(current.sa_sigaction)
 }
 
 /// Closes every descriptor from `first` to `last` inclusive with one `close_range(2)` call.

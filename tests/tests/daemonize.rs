@@ -376,3 +376,56 @@ fn starts_when_the_standard_streams_are_closed() {
         "{open:?}"
     );
 }
+
+#[test]
+fn a_program_that_chains_its_own_sigterm_handler_stops_gracefully() {
+    let sb = Sandbox::new("chained-sigterm");
+    let pidfile = sb.path("d.pid");
+    let log = sb.path("d.log");
+    let args = [
+        "--pidfile",
+        pidfile.to_str().unwrap(),
+        "--stdout",
+        log.to_str().unwrap(),
+        "--chain-sigterm",
+    ];
+    let (_, pid) = sb.start_ok(&pidfile, &args);
+    // Wait until the body has installed its handler.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("handler installed")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the handler was never installed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(
+        sb.stop(pid, Signal::SIGTERM),
+        WaitStatus::Exited(pid, 0),
+        "not a graceful exit"
+    );
+    assert!(
+        fs::read_to_string(&log)
+            .unwrap()
+            .ends_with("graceful stop\n")
+    );
+    assert!(!pidfile.exists(), "PID file left after a graceful stop");
+}
+
+#[test]
+fn a_panicking_on_started_hook_does_not_fail_a_start_that_succeeded() {
+    let sb = Sandbox::new("hook-panic");
+    let pidfile = sb.path("d.pid");
+    let (start, pid) = sb.start_ok(
+        &pidfile,
+        &["--pidfile", pidfile.to_str().unwrap(), "--panic-on-started"],
+    );
+    assert!(
+        start.stderr.contains("on_started hook panics as asked"),
+        "{start:?}"
+    );
+    assert!(alive(pid));
+}

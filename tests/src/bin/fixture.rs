@@ -3,16 +3,21 @@
 //!
 //! `fixture [--pidfile P] [--stdout P] [--stderr P] [--stdin P] [--workdir D] [--umask OCTAL]
 //!  [--preserve-fd N]... [--spawn-thread] [--print-before TEXT] [--exit-after-ms N]
-//!  [--tag ANY]`
+//!  [--chain-sigterm] [--panic-on-started] [--tag ANY]`
 //!
 //! The body prints one line to stdout and one to stderr, then sleeps until it is signalled
-//! or `--exit-after-ms` has passed. `--spawn-thread` and `--print-before` act while the
+//! or `--exit-after-ms` has passed. `--chain-sigterm` makes the body install its own SIGTERM
+//! handler that chains to the one it replaces, as signal-hook and tokio do, and return from
+//! `main` when it fires. `--panic-on-started` makes the `on_started` hook panic. `--spawn-thread` and `--print-before` act while the
 //! arguments are read, which is before daemonizing. `--tag` is ignored: tests put their
 //! temporary directory there so they can find any process of theirs by its command line.
 
 use std::io::Write as _;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 
 /// The parsed command line.
 struct Opts {
@@ -24,6 +29,8 @@ struct Opts {
     umask: u32,
     preserve_fds: Vec<i32>,
     exit_after: Option<Duration>,
+    chain_sigterm: bool,
+    panic_on_started: bool,
 }
 
 /// The command line, read once, on first use: in the attribute's arguments.
@@ -42,6 +49,8 @@ fn parse() -> Opts {
         umask: daemon_rt::DEFAULT_UMASK,
         preserve_fds: Vec::new(),
         exit_after: None,
+        chain_sigterm: false,
+        panic_on_started: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -62,6 +71,8 @@ fn parse() -> Opts {
                 let ms = value().parse().expect("milliseconds");
                 opts.exit_after = Some(Duration::from_millis(ms));
             }
+            "--chain-sigterm" => opts.chain_sigterm = true,
+            "--panic-on-started" => opts.panic_on_started = true,
             "--tag" => drop(value()),
             other => panic!("unknown argument {other}"),
         }
@@ -77,16 +88,52 @@ fn parse() -> Opts {
     working_directory = &opts().workdir,
     umask = opts().umask,
     preserve_fds = opts().preserve_fds.iter().copied(),
+    on_started = |_| assert!(!opts().panic_on_started, "on_started hook panics as asked"),
 )]
 fn main() {
     let pid = std::process::id();
     println!("daemon stdout pid={pid}");
     eprintln!("daemon stderr pid={pid}");
     let _ = std::io::stdout().flush();
+    if opts().chain_sigterm {
+        chain_sigterm();
+        println!("sigterm handler installed");
+        let _ = std::io::stdout().flush();
+        while !STOP.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        println!("graceful stop");
+        return;
+    }
     match opts().exit_after {
         Some(after) => std::thread::sleep(after),
         None => loop {
             std::thread::sleep(Duration::from_secs(3600));
         },
     }
+}
+
+/// Set by the chained SIGTERM handler.
+static STOP: AtomicBool = AtomicBool::new(false);
+/// The handler `chain_sigterm` replaced, which its own handler calls first.
+static PREVIOUS: OnceLock<SigHandler> = OnceLock::new();
+
+extern "C" fn on_sigterm(signo: i32) {
+    if let Some(SigHandler::Handler(previous)) = PREVIOUS.get() {
+        previous(signo);
+    }
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// Installs a SIGTERM handler that calls the previous one, then asks the body to stop.
+fn chain_sigterm() {
+    let action = SigAction::new(
+        SigHandler::Handler(on_sigterm),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    // SAFETY: `on_sigterm` only calls the previous handler (async-signal-safe by contract)
+    // and stores to an atomic; PREVIOUS is set right after, before any SIGTERM is sent.
+    let previous = unsafe { sigaction(Signal::SIGTERM, &action) }.expect("install SIGTERM handler");
+    let _ = PREVIOUS.set(previous.handler());
 }
