@@ -13,7 +13,6 @@
 //! exits, so the daemon is found among this process's children, ended by PID with SIGTERM
 //! and reaped with `waitpid`. Nothing is ever signalled by name.
 
-use std::fmt::Display;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, ExitStatus};
 use std::time::{Duration, Instant};
@@ -24,6 +23,9 @@ use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::Pid;
 
+mod common;
+use common::{Context, Result, Summary, WorkDir, runs};
+
 const FIXTURE: &str = env!("CARGO_BIN_EXE_fixture");
 const NOFORK: &str = env!("CARGO_BIN_EXE_nofork");
 
@@ -33,26 +35,8 @@ const DEFAULT_RUNS: usize = 200;
 /// The low `RLIMIT_NOFILE` soft limit: the usual default.
 const LOW_LIMIT: rlim_t = 1024;
 
-type Result<T> = std::result::Result<T, String>;
-
-/// Turns an error into a message that says what was being done.
-trait Context<T> {
-    fn context(self, what: &str) -> Result<T>;
-    fn with_context(self, what: impl FnOnce() -> String) -> Result<T>;
-}
-
-impl<T, E: Display> Context<T> for std::result::Result<T, E> {
-    fn context(self, what: &str) -> Result<T> {
-        self.map_err(|e| format!("{what}: {e}"))
-    }
-
-    fn with_context(self, what: impl FnOnce() -> String) -> Result<T> {
-        self.map_err(|e| format!("{}: {e}", what()))
-    }
-}
-
 fn main() -> ExitCode {
-    let outcome = WorkDir::create().and_then(|dir| {
+    let outcome = WorkDir::create("daemon-rt-startup").and_then(|dir| {
         let mut daemons = Daemons::default();
         let result = bench(&dir, &mut daemons);
         // After a failure some daemons may still run: end them before removing their files.
@@ -71,23 +55,12 @@ fn main() -> ExitCode {
 
 /// Measures both programs at both limits and prints the table.
 fn bench(dir: &WorkDir, daemons: &mut Daemons) -> Result<()> {
-    let runs = runs()?;
+    let runs = runs("BENCH_RUNS", DEFAULT_RUNS)?;
     nix::sys::prctl::set_child_subreaper(true).context("becoming a child subreaper")?;
     let low = measure(low_limit()?, runs, dir, daemons)?;
     let high = measure(highest_limit()?, runs, dir, daemons)?;
     print_table(runs, &low, &high);
     Ok(())
-}
-
-/// The number of runs: `BENCH_RUNS`, or [`DEFAULT_RUNS`].
-fn runs() -> Result<usize> {
-    match std::env::var("BENCH_RUNS") {
-        Err(_) => Ok(DEFAULT_RUNS),
-        Ok(text) => match text.trim().parse() {
-            Ok(0) | Err(_) => Err(format!("BENCH_RUNS={text:?} is not a positive number")),
-            Ok(n) => Ok(n),
-        },
-    }
 }
 
 /// Sets the soft `RLIMIT_NOFILE` to [`LOW_LIMIT`] (or the hard limit, if that is lower).
@@ -146,11 +119,11 @@ fn measure(
         pid_held: 0,
     };
     for run in 1..=runs {
-        let fixture = run_fixture(&dir.files("fixture"), daemons)
+        let fixture = run_fixture(&files(dir, "fixture"), daemons)
             .map_err(|e| format!("fixture run {run} at RLIMIT_NOFILE {limit}: {e}"))?;
         m.fixture.push(fixture.elapsed);
         m.pid_held += usize::from(fixture.pid_held);
-        let nofork = run_nofork(&dir.files("nofork"))
+        let nofork = run_nofork(&files(dir, "nofork"))
             .map_err(|e| format!("nofork run {run} at RLIMIT_NOFILE {limit}: {e}"))?;
         m.nofork.push(nofork);
     }
@@ -309,9 +282,6 @@ fn children() -> Result<Vec<Pid>> {
         .collect()
 }
 
-/// The temporary directory of one bench run, named with its PID.
-struct WorkDir(PathBuf);
-
 /// The paths one program is given.
 struct Files {
     pidfile: PathBuf,
@@ -320,52 +290,14 @@ struct Files {
     tag: PathBuf,
 }
 
-impl WorkDir {
-    fn create() -> Result<WorkDir> {
-        let path = std::env::temp_dir().join(format!("daemon-rt-startup-{}", std::process::id()));
-        std::fs::create_dir(&path).with_context(|| format!("creating {}", path.display()))?;
-        Ok(WorkDir(path))
-    }
-
-    /// The files of `program`, the same for each of its runs: the PID file is gone after
-    /// each, and the logs grow by a line or two.
-    fn files(&self, program: &str) -> Files {
-        Files {
-            pidfile: self.0.join(format!("{program}.pid")),
-            stdout: self.0.join(format!("{program}.out")),
-            stderr: self.0.join(format!("{program}.err")),
-            tag: self.0.clone(),
-        }
-    }
-
-    fn remove(self) -> Result<()> {
-        std::fs::remove_dir_all(&self.0).with_context(|| format!("removing {}", self.0.display()))
-    }
-}
-
-/// Median, minimum and maximum of a sample.
-struct Summary {
-    median: Duration,
-    min: Duration,
-    max: Duration,
-}
-
-impl Summary {
-    /// Summarizes `sample`, which is not empty (there is at least one run).
-    fn of(sample: &[Duration]) -> Summary {
-        let mut sorted = sample.to_vec();
-        sorted.sort_unstable();
-        let n = sorted.len();
-        let median = if n.is_multiple_of(2) {
-            (sorted[n / 2 - 1] + sorted[n / 2]) / 2
-        } else {
-            sorted[n / 2]
-        };
-        Summary {
-            median,
-            min: sorted[0],
-            max: sorted[n - 1],
-        }
+/// The files of `program`, the same for each of its runs: the PID file is gone after each,
+/// and the logs grow by a line or two.
+fn files(dir: &WorkDir, program: &str) -> Files {
+    Files {
+        pidfile: dir.0.join(format!("{program}.pid")),
+        stdout: dir.0.join(format!("{program}.out")),
+        stderr: dir.0.join(format!("{program}.err")),
+        tag: dir.0.clone(),
     }
 }
 
@@ -380,8 +312,8 @@ fn print_table(runs: usize, low: &Measurement, high: &Measurement) {
     );
     let (mut fixture_medians, mut nofork_medians) = (Vec::new(), Vec::new());
     for m in [low, high] {
-        let fixture = Summary::of(&m.fixture);
-        let nofork = Summary::of(&m.nofork);
+        let fixture = Summary::<Duration>::of(&m.fixture);
+        let nofork = Summary::<Duration>::of(&m.nofork);
         print_row(m.limit, "fixture (daemon-rt)", &fixture, &nofork);
         print_row(m.limit, "nofork (baseline)", &nofork, &nofork);
         fixture_medians.push(fixture.median);
@@ -400,7 +332,12 @@ fn print_table(runs: usize, low: &Measurement, high: &Measurement) {
     );
 }
 
-fn print_row(limit: rlim_t, program: &str, summary: &Summary, baseline: &Summary) {
+fn print_row(
+    limit: rlim_t,
+    program: &str,
+    summary: &Summary<Duration>,
+    baseline: &Summary<Duration>,
+) {
     println!(
         "{limit:<14} {program:<22} {:>10} {:>10} {:>10} {:>15.2}x",
         millis(summary.median),
