@@ -429,3 +429,30 @@ fn a_panicking_on_started_hook_does_not_fail_a_start_that_succeeded() {
     );
     assert!(alive(pid));
 }
+
+#[test]
+fn an_error_returned_from_main_removes_the_pidfile_and_sets_the_status() {
+    let sb = Sandbox::new("body-error");
+    let pidfile = sb.path("d.pid");
+    let err = sb.path("err.log");
+    let args = [
+        "--pidfile",
+        pidfile.to_str().unwrap(),
+        "--stderr",
+        err.to_str().unwrap(),
+        "--exit-after-ms",
+        "300",
+        "--fail",
+    ];
+    let (_, pid) = sb.start_ok(&pidfile, &args);
+    assert_eq!(sb.wait_exit(pid), WaitStatus::Exited(pid, 1));
+    assert!(
+        fs::read_to_string(&err)
+            .unwrap()
+            .ends_with("Error: \"asked to fail\"\n")
+    );
+    assert!(
+        !pidfile.exists(),
+        "PID file left after main returned an error"
+    );
+}

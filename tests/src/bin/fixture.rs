@@ -3,12 +3,13 @@
 //!
 //! `fixture [--pidfile P] [--stdout P] [--stderr P] [--stdin P] [--workdir D] [--umask OCTAL]
 //!  [--preserve-fd N]... [--spawn-thread] [--print-before TEXT] [--exit-after-ms N]
-//!  [--chain-sigterm] [--panic-on-started] [--tag ANY]`
+//!  [--chain-sigterm] [--panic-on-started] [--fail] [--tag ANY]`
 //!
 //! The body prints one line to stdout and one to stderr, then sleeps until it is signalled
 //! or `--exit-after-ms` has passed. `--chain-sigterm` makes the body install its own SIGTERM
 //! handler that chains to the one it replaces, as signal-hook and tokio do, and return from
-//! `main` when it fires. `--panic-on-started` makes the `on_started` hook panic. `--spawn-thread` and `--print-before` act while the
+//! `main` when it fires. `--panic-on-started` makes the `on_started` hook panic. `--fail` makes `main` return an
+//! error once `--exit-after-ms` has passed. `--spawn-thread` and `--print-before` act while the
 //! arguments are read, which is before daemonizing. `--tag` is ignored: tests put their
 //! temporary directory there so they can find any process of theirs by its command line.
 
@@ -31,6 +32,7 @@ struct Opts {
     exit_after: Option<Duration>,
     chain_sigterm: bool,
     panic_on_started: bool,
+    fail: bool,
 }
 
 /// The command line, read once, on first use: in the attribute's arguments.
@@ -51,6 +53,7 @@ fn parse() -> Opts {
         exit_after: None,
         chain_sigterm: false,
         panic_on_started: false,
+        fail: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -73,6 +76,7 @@ fn parse() -> Opts {
             }
             "--chain-sigterm" => opts.chain_sigterm = true,
             "--panic-on-started" => opts.panic_on_started = true,
+            "--fail" => opts.fail = true,
             "--tag" => drop(value()),
             other => panic!("unknown argument {other}"),
         }
@@ -90,7 +94,7 @@ fn parse() -> Opts {
     preserve_fds = opts().preserve_fds.iter().copied(),
     on_started = |_| assert!(!opts().panic_on_started, "on_started hook panics as asked"),
 )]
-fn main() {
+fn main() -> Result<(), String> {
     let pid = std::process::id();
     println!("daemon stdout pid={pid}");
     eprintln!("daemon stderr pid={pid}");
@@ -103,7 +107,7 @@ fn main() {
             std::thread::sleep(Duration::from_millis(5));
         }
         println!("graceful stop");
-        return;
+        return Ok(());
     }
     match opts().exit_after {
         Some(after) => std::thread::sleep(after),
@@ -111,6 +115,10 @@ fn main() {
             std::thread::sleep(Duration::from_secs(3600));
         },
     }
+    if opts().fail {
+        return Err("asked to fail".to_owned());
+    }
+    Ok(())
 }
 
 /// Set by the chained SIGTERM handler.

@@ -15,6 +15,7 @@ use nix::unistd::Pid;
 
 const ECHO: &str = env!("CARGO_BIN_EXE_echo");
 const TICKER: &str = env!("CARGO_BIN_EXE_ticker");
+const CLOCK: &str = env!("CARGO_BIN_EXE_clock");
 
 /// How long a starting command may take before the watchdog kills it.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -318,4 +319,32 @@ fn ticker_reports_a_directory_it_cannot_create() {
     assert!(stderr.contains("cannot create directory"), "{stderr:?}");
     assert!(out.stdout.is_empty(), "{out:?}");
     assert_eq!(guard.leftovers(), [], "processes left running");
+}
+
+#[test]
+fn clock_runs_tokio_in_the_daemon_and_stops_gracefully_on_sigterm() {
+    let mut guard = Guard::new("clock");
+    let pidfile = guard.path("clock.pid");
+    let log = guard.path("clock.log");
+    let (out, pid) = guard.start(CLOCK, &[], &pidfile);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("running as PID {pid}")),
+        "{stdout}"
+    );
+
+    wait_for_line(&log, |line| line.starts_with("time ").then_some(()));
+    // tokio's runtime was built after the fork: its worker threads are in the daemon.
+    let threads = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .count();
+    assert!(threads > 1, "the daemon runs {threads} thread(s)");
+    let st = stat(pid).expect("the daemon runs");
+    assert_ne!(st.session, pid.as_raw(), "the daemon leads its session");
+
+    // The program's own SIGTERM handler (tokio::signal) runs: a graceful exit, status 0.
+    assert_eq!(guard.terminate(pid), WaitStatus::Exited(pid, 0));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.ends_with("SIGTERM: stopping\n"), "{text}");
+    assert!(!pidfile.exists(), "the PID file outlived the daemon");
 }
