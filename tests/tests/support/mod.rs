@@ -154,7 +154,17 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
-        for pid in std::mem::take(&mut *self.daemons.lock().unwrap()) {
+        // The daemons recorded, and any process of this sandbox a failed assertion kept the
+        // test from recording (found by the tag on its command line): ended by PID.
+        let mut pids = std::mem::take(&mut *self.daemons.lock().unwrap());
+        pids.extend(
+            self.leftovers()
+                .into_iter()
+                .map(|pid| Pid::from_raw(pid as i32)),
+        );
+        pids.sort_unstable();
+        pids.dedup();
+        for pid in pids {
             let _ = kill(pid, Signal::SIGKILL);
             let _ = waitpid(pid, None);
         }
