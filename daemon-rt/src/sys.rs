@@ -127,10 +127,7 @@ pub(crate) fn arm_pidfile_cleanup(path: &CStr, fd: RawFd) {
 /// A program that installs its own SIGTERM handler afterwards takes SIGTERM over: if that
 /// handler chains to this one, this one does nothing (see `on_terminate`).
 pub(crate) fn remove_pidfile_on_sigterm() -> io::Result<()> {
-    set_disposition(
-        libc::SIGTERM,
-        on_terminate as extern "C" fn(libc::c_int) as libc::sighandler_t,
-    )
+    set_disposition(libc::SIGTERM, on_terminate_handler())
 }
 
 /// Removes the armed PID file if the path still names the file this process locked, and
@@ -171,9 +168,7 @@ extern "C" fn on_terminate(signo: libc::c_int) {
     // A handler the program installed later (tokio's, signal-hook's) calls this one as its
     // predecessor. The program then handles SIGTERM itself, and ends by returning from
     // `main`, which removes the PID file: ending the process here would cut its shutdown.
-    if installed_handler(signo)
-        != Some(on_terminate as extern "C" fn(libc::c_int) as libc::sighandler_t)
-    {
+    if installed_handler(signo) != Some(on_terminate_handler()) {
         return;
     }
     remove_armed_pidfile();
@@ -184,6 +179,11 @@ extern "C" fn on_terminate(signo: libc::c_int) {
         libc::signal(signo, libc::SIG_DFL);
         libc::raise(signo);
     }
+}
+
+/// `on_terminate` as the value `sigaction` installs and reports.
+fn on_terminate_handler() -> libc::sighandler_t {
+    on_terminate as extern "C" fn(libc::c_int) as libc::sighandler_t
 }
 
 /// The handler installed for `signo` now. Async-signal-safe (`sigaction` only reads).
