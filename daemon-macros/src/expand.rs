@@ -26,7 +26,7 @@ use syn::spanned::Spanned as _;
 use crate::args::Args;
 use crate::func::{DaemonFn, stays_outside};
 
-/// The whole attribute: on any error, the item unchanged plus the errors, so the function
+/// The whole attribute: on any error, the item as written plus the errors, so the function
 /// still exists for the IDE and no unrelated errors follow.
 pub(crate) fn daemon(args: TokenStream, item: TokenStream) -> TokenStream {
     let func: DaemonFn = match syn::parse2(item.clone()) {
@@ -60,7 +60,7 @@ pub(crate) fn daemon(args: TokenStream, item: TokenStream) -> TokenStream {
     match errors {
         None => expand(&args, &func),
         Some(errors) => {
-            let mut out = func.unchanged();
+            let mut out = item;
             out.extend(errors.into_compile_error());
             out
         }

@@ -4,7 +4,6 @@
 //! `main` costs no parsing and rustc, not this macro, reports the user's own syntax errors.
 
 use proc_macro2::{Delimiter, Group, TokenStream};
-use quote::ToTokens as _;
 use syn::parse::{Parse, ParseStream};
 use syn::{Attribute, FnArg, Signature, Visibility};
 
@@ -96,25 +95,6 @@ impl DaemonFn {
             ));
         }
         errors
-    }
-
-    /// The function as it was written, for the output when an error is reported.
-    pub(crate) fn unchanged(&self) -> TokenStream {
-        let DaemonFn {
-            attrs,
-            vis,
-            sig,
-            inner_attrs,
-            body,
-        } = self;
-        let mut out = TokenStream::new();
-        for attr in attrs {
-            attr.to_tokens(&mut out);
-        }
-        vis.to_tokens(&mut out);
-        sig.to_tokens(&mut out);
-        out.extend(quote::quote!({ #(#inner_attrs)* #body }));
-        out
     }
 }
 
