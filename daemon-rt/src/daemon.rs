@@ -1,18 +1,25 @@
 //! The configuration and the one call that runs the whole sequence.
 
+use std::ffi::CString;
 use std::fmt;
 use std::io::Write as _;
 use std::os::fd::RawFd;
+use std::os::unix::ffi::OsStringExt as _;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
 
 use nix::sys::stat::Mode;
 use nix::unistd::ForkResult;
 
 use crate::error::{Context as _, Error, ErrorKind, Step};
 use crate::pidfile::Pidfile;
+use crate::privileges::{self, Credentials};
 use crate::readiness::{self, Outcome};
 use crate::stdio::Stdio;
-use crate::{fds, sys, threads};
+use crate::threads::{self, SingleThreaded};
+use crate::{activation, control, fds, lifecycle, notify, sys};
 
 /// The umask a daemon gets unless told otherwise: `0o022`, as systemd's `UMask=` default.
 ///
@@ -22,6 +29,24 @@ pub const DEFAULT_UMASK: u32 = 0o022;
 
 /// The working directory a daemon gets unless told otherwise: `/`, so it keeps no mount busy.
 pub const DEFAULT_WORKING_DIRECTORY: &str = "/";
+
+/// How long the starting command waits for a daemon with [`Ready::Manual`] to call
+/// [`ready`](crate::ready) unless told otherwise: 90 s, systemd's default `TimeoutStartSec=`.
+pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// When the daemon counts as up: when the starting command exits 0, and when a service manager
+/// gets `READY=1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Ready {
+    /// Once every step of the start succeeded, just before the body of `main` runs. The
+    /// default.
+    #[default]
+    Started,
+    /// When the body calls [`daemon_rt::ready()`](crate::ready): after it bound its socket or
+    /// loaded its configuration. A failure before that (an `Err` returned from `main`, a
+    /// panic, an exit) fails the start with the body's own message.
+    Manual,
+}
 
 /// The hook [`Daemon::on_started`] runs in the starting process.
 type StartedHook = Box<dyn FnOnce(&Started)>;
@@ -49,6 +74,15 @@ pub struct Daemon {
     umask: u32,
     preserve_fds: Vec<RawFd>,
     on_started: Option<StartedHook>,
+    foreground: bool,
+    ready: Ready,
+    ready_timeout: Duration,
+    reopen_logs: Option<Signal>,
+    user: Option<String>,
+    group: Option<String>,
+    chroot: Option<PathBuf>,
+    control: bool,
+    print_pid: bool,
 }
 
 impl Default for Daemon {
@@ -68,6 +102,15 @@ impl fmt::Debug for Daemon {
             .field("umask", &format_args!("{:#o}", self.umask))
             .field("preserve_fds", &self.preserve_fds)
             .field("on_started", &self.on_started.is_some())
+            .field("foreground", &self.foreground)
+            .field("ready", &self.ready)
+            .field("ready_timeout", &self.ready_timeout)
+            .field("reopen_logs", &self.reopen_logs)
+            .field("user", &self.user)
+            .field("group", &self.group)
+            .field("chroot", &self.chroot)
+            .field("control", &self.control)
+            .field("print_pid", &self.print_pid)
             .finish()
     }
 }
@@ -85,6 +128,15 @@ impl Daemon {
             umask: DEFAULT_UMASK,
             preserve_fds: Vec::new(),
             on_started: None,
+            foreground: false,
+            ready: Ready::Started,
+            ready_timeout: DEFAULT_READY_TIMEOUT,
+            reopen_logs: Some(Signal::SIGHUP),
+            user: None,
+            group: None,
+            chroot: None,
+            control: false,
+            print_pid: false,
         }
     }
 
@@ -152,18 +204,101 @@ impl Daemon {
         self
     }
 
+    /// Runs in the foreground when `yes`: no fork, no new session, and standard streams that
+    /// were not given a file stay where they are (the terminal, or the service manager's
+    /// journal). Every other step still happens, the PID file included. For a tool's
+    /// `--foreground` switch (daemon(7): daemonizing must be optional) and systemd's
+    /// `Type=simple`.
+    ///
+    /// The process also stays in the foreground, whatever this says, when a service manager
+    /// shows that it wants no fork: `$NOTIFY_SOCKET` is set (systemd `Type=notify`,
+    /// `start-stop-daemon --notify-await`), or `$LISTEN_PID` is this process's PID (socket
+    /// activation). Nothing else is guessed; in particular not the parent's PID.
+    pub fn foreground(mut self, yes: bool) -> Daemon {
+        self.foreground = yes;
+        self
+    }
+
+    /// When the daemon counts as up, [`Ready::Started`] by default.
+    pub fn ready(mut self, when: Ready) -> Daemon {
+        self.ready = when;
+        self
+    }
+
+    /// How long the starting command waits for [`Ready::Manual`]'s
+    /// [`ready`](crate::ready), [`DEFAULT_READY_TIMEOUT`] by default. On timeout it stops
+    /// the daemon (SIGTERM, then SIGKILL after 5 s), says so, and exits with
+    /// [`ErrorKind::Timeout`]'s status. A service manager applies its own timeout instead.
+    pub fn ready_timeout(mut self, timeout: Duration) -> Daemon {
+        self.ready_timeout = timeout;
+        self
+    }
+
+    /// The signal that makes the daemon reopen its `stdout` and `stderr` files by path,
+    /// SIGHUP by default; `None` leaves the signal's default action. For logrotate's
+    /// rename-then-signal rotation: `postrotate kill -HUP $(cat /run/name.pid)`.
+    /// It applies only to streams that were given a file.
+    pub fn reopen_logs_on(mut self, signal: Option<Signal>) -> Daemon {
+        self.reopen_logs = signal;
+        self
+    }
+
+    /// The user the daemon runs as, by name or numeric ID. Its supplementary groups are
+    /// set from the group database and its group is the user's primary group, unless
+    /// [`Daemon::group`] says otherwise. The PID file and the log files are opened first,
+    /// as the starting user, and the PID file is never handed to the new user.
+    pub fn user(mut self, user: impl Into<String>) -> Daemon {
+        self.user = Some(user.into());
+        self
+    }
+
+    /// The group the daemon runs as, by name or numeric ID.
+    pub fn group(mut self, group: impl Into<String>) -> Daemon {
+        self.group = Some(group.into());
+        self
+    }
+
+    /// A directory the daemon `chroot(2)`s into before changing to its working directory,
+    /// which is then inside it.
+    pub fn chroot(mut self, path: impl Into<PathBuf>) -> Daemon {
+        self.chroot = Some(path.into());
+        self
+    }
+
+    /// Makes [`Daemon::start`] answer the program's first argument, the way an init script
+    /// does: `start`, `stop`, `status`, `restart` or `reload`. Needs a PID file.
+    pub fn control(mut self, yes: bool) -> Daemon {
+        self.control = yes;
+        self
+    }
+
+    /// Makes the starting command print the daemon's PID and a newline on standard output
+    /// once the daemon is up.
+    pub fn print_pid(mut self, yes: bool) -> Daemon {
+        self.print_pid = yes;
+        self
+    }
+
     /// Daemonizes: returns in the daemon, after every step succeeded and the starting process
     /// was told so. The starting process does not return from a successful start: it exits
     /// with status 0 once the daemon reported that it is up.
     ///
-    /// The sequence (systemd's daemon(7), PEP 3143): check that the process is
-    /// single-threaded; open and lock the PID file, open the stdio files and check the working
-    /// directory, all in the starting process; make the readiness pipe; fork, `setsid`, fork
-    /// again (the daemon is not a session leader, so it can never get a controlling
-    /// terminal); in the daemon, reset every signal disposition and the signal mask (SIGPIPE
-    /// and the terminal signals SIGTSTP, SIGTTIN, SIGTTOU stay ignored), move stdio onto its
-    /// files, close every other inherited descriptor, set the umask and working directory,
-    /// write the PID file; then report success through the pipe.
+    /// The sequence (systemd's daemon(7), PEP 3143): answer the control command, if
+    /// [`Daemon::control`] asks; check that the process is single-threaded; take
+    /// `$NOTIFY_SOCKET` out of the environment; look up the user and group; open and lock
+    /// the PID file, open the stdio files and check the working directory, all in the
+    /// starting process; make the readiness pipe; fork, `setsid`, fork again (the daemon is not
+    /// a session leader, so it can never get a controlling terminal); in the daemon, reset
+    /// every signal disposition and the signal mask (SIGPIPE and the terminal signals SIGTSTP,
+    /// SIGTTIN, SIGTTOU stay ignored; SIGTERM and SIGINT stop the daemon cleanly; SIGHUP
+    /// reopens the log files), move stdio onto its files, close every other inherited
+    /// descriptor, set the umask, `chroot` and change directory, write the PID file, drop
+    /// privileges; then report success through the pipe, or wait for the body's
+    /// [`ready`](crate::ready).
+    ///
+    /// In the foreground ([`Daemon::foreground`]) the forks and `setsid` are skipped, and so
+    /// are the standard streams that were given no file; readiness goes to the service
+    /// manager, if there is one.
     ///
     /// # Errors
     ///
@@ -172,8 +307,34 @@ impl Daemon {
     /// ending before it reported. [`Error::exit`] prints it as one line and exits with the
     /// status of its [`ErrorKind`].
     pub fn start(self) -> Result<Running, Error> {
+        if self.control {
+            let reload = self.reopen_logs.unwrap_or(Signal::SIGHUP);
+            if let control::Next::Exit(code) = control::answer(self.pidfile.as_deref(), reload) {
+                let _ = std::io::stdout().flush();
+                std::process::exit(code);
+            }
+        }
         let single = threads::ensure_single_threaded()?;
         self.check()?;
+        // Read before anything else so that the variable is gone from the environment even
+        // when the start fails, and before the sockets that must stay open are counted.
+        let notify = notify::connect_from_env(&single)?;
+        let activated = activation::from_env();
+        let foreground = self.foreground || notify.is_some() || !activated.is_empty();
+        let result = self.start_with(single, notify, activated, foreground);
+        if foreground && let Err(err) = &result {
+            notify::send_failure(&format!("{err}: {}", source_of(err)), err.raw_os_error());
+        }
+        result
+    }
+
+    fn start_with(
+        self,
+        single: SingleThreaded,
+        notify: Option<RawFd>,
+        activated: Vec<RawFd>,
+        foreground: bool,
+    ) -> Result<Running, Error> {
         let Daemon {
             pidfile,
             stdin,
@@ -183,25 +344,76 @@ impl Daemon {
             umask,
             preserve_fds,
             on_started,
+            foreground: _,
+            ready,
+            ready_timeout,
+            reopen_logs,
+            user,
+            group,
+            chroot,
+            control: _,
+            print_pid,
         } = self;
 
         // Everything that can fail for a reason the user can fix fails here, in the process
         // whose stderr the user sees.
-        let pidfile = pidfile.as_deref().map(Pidfile::acquire).transpose()?;
-        let prepared = Stdio::open(stdin.as_deref(), stdout.as_deref(), stderr.as_deref())
-            .and_then(|stdio| check_directory(&working_directory).map(|()| stdio))
-            .and_then(|stdio| Ok((stdio, readiness::channel()?)));
-        let (stdio, (waiter, reporter)) = prepared.map_err(|e| abandon(pidfile.as_ref(), e))?;
+        let credentials = privileges::resolve(user.as_deref(), group.as_deref())?;
+        let mut pidfile = pidfile.as_deref().map(Pidfile::acquire).transpose()?;
+        let logs = Logs::new(reopen_logs, stdout.as_deref(), stderr.as_deref());
+        let prepared = logs
+            .and_then(|logs| {
+                Stdio::open(
+                    stdin.as_deref(),
+                    stdout.as_deref(),
+                    stderr.as_deref(),
+                    foreground,
+                )
+                .map(|stdio| (logs, stdio))
+            })
+            .and_then(|prepared| {
+                check_root_and_directory(chroot.as_deref(), &working_directory).map(|()| prepared)
+            });
+        let (logs, stdio) = prepared.map_err(|e| abandon(pidfile.as_ref(), e))?;
+        let mut keep = preserve_fds;
+        keep.extend(activated);
+        keep.extend(notify);
+        let steps = Steps {
+            stdio,
+            umask,
+            chroot,
+            working_directory,
+            logs,
+            credentials,
+        };
 
+        if foreground {
+            let pid = std::process::id();
+            keep.extend(pidfile.iter().flat_map(Pidfile::fds));
+            return match steps.run(pidfile.as_mut(), keep, pid) {
+                Ok(()) => {
+                    lifecycle::started(pid, None, ready == Ready::Manual);
+                    Ok(Running { pid, pidfile })
+                }
+                Err(err) => Err(abandon(pidfile.as_ref(), err)),
+            };
+        }
+
+        let (waiter, reporter) = readiness::channel().map_err(|e| abandon(pidfile.as_ref(), e))?;
         // Output buffered now would otherwise be written again by the daemon.
         let _ = std::io::stdout().flush();
         let forked = sys::fork(&single).context(Step::Fork, None);
         match forked.map_err(|e| abandon(pidfile.as_ref(), e))? {
             ForkResult::Parent { child } => {
                 drop(reporter);
-                let outcome = waiter.wait();
+                let timeout = (ready == Ready::Manual).then_some(ready_timeout);
+                let outcome = waiter.wait(timeout);
                 sys::reap(child);
-                return finish_starter(outcome, pidfile, on_started);
+                let finish = Finish {
+                    on_started,
+                    print_pid,
+                    timeout: ready_timeout,
+                };
+                return finish.run(outcome, pidfile);
             }
             ForkResult::Child => drop(waiter),
         }
@@ -222,20 +434,11 @@ impl Daemon {
 
         // The daemon.
         let pid = std::process::id();
-        let mut keep = preserve_fds;
         keep.push(reporter.fd());
-        keep.extend(pidfile.as_ref().map(Pidfile::fd));
-        let steps = become_daemon(
-            pidfile.as_ref(),
-            stdio,
-            keep,
-            umask,
-            &working_directory,
-            pid,
-        );
-        match steps {
+        keep.extend(pidfile.iter().flat_map(Pidfile::fds));
+        match steps.run(pidfile.as_mut(), keep, pid) {
             Ok(()) => {
-                reporter.ready(pid);
+                lifecycle::started(pid, Some(reporter), ready == Ready::Manual);
                 Ok(Running { pid, pidfile })
             }
             Err(err) => {
@@ -261,6 +464,7 @@ impl Daemon {
             ("stdout", self.stdout.as_deref()),
             ("stderr", self.stderr.as_deref()),
             ("working_directory", Some(self.working_directory.as_path())),
+            ("chroot", self.chroot.as_deref()),
         ];
         for (option, path) in paths {
             if path.is_some_and(|p| p.as_os_str().is_empty()) {
@@ -280,65 +484,170 @@ impl Daemon {
                 return invalid(format!("`preserve_fds` lists {fd}, which is not open"));
             }
         }
+        if let Some(signal) = self.reopen_logs
+            && matches!(
+                signal,
+                Signal::SIGKILL | Signal::SIGSTOP | Signal::SIGTERM | Signal::SIGINT
+            )
+        {
+            return invalid(format!(
+                "`reopen_logs` cannot be {signal}, which {}",
+                if matches!(signal, Signal::SIGKILL | Signal::SIGSTOP) {
+                    "cannot be caught"
+                } else {
+                    "stops the daemon"
+                }
+            ));
+        }
+        if self.ready_timeout.is_zero() {
+            return invalid("`ready_timeout` is zero".to_owned());
+        }
         Ok(())
     }
 }
 
-/// The daemon's own steps, after the second fork.
-fn become_daemon(
-    pidfile: Option<&Pidfile>,
+/// The daemon's own steps, after the second fork (or at once, in the foreground).
+struct Steps {
     stdio: Stdio,
-    keep: Vec<RawFd>,
     umask: u32,
-    working_directory: &Path,
-    pid: u32,
-) -> Result<(), Error> {
-    if let Some(pidfile) = pidfile {
-        pidfile.arm_cleanup();
-    }
-    sys::reset_signals().context(Step::ResetSignals, None)?;
-    if pidfile.is_some() {
-        sys::remove_pidfile_on_sigterm().context(Step::ResetSignals, None)?;
-    }
-    stdio.redirect()?;
-    fds::close_inherited(keep)?;
-    nix::sys::stat::umask(Mode::from_bits_truncate(umask as nix::libc::mode_t));
-    nix::unistd::chdir(working_directory)
-        .context(Step::ChangeDirectory, Some(working_directory))?;
-    if let Some(pidfile) = pidfile {
-        pidfile.write_pid(pid)?;
-    }
-    Ok(())
+    chroot: Option<PathBuf>,
+    working_directory: PathBuf,
+    logs: Logs,
+    credentials: Option<Credentials>,
 }
 
-/// The starting process after the daemon reported (or vanished).
-fn finish_starter(
-    outcome: Outcome,
-    pidfile: Option<Pidfile>,
-    on_started: Option<StartedHook>,
-) -> Result<Running, Error> {
-    let err = match outcome {
-        Outcome::Ready(pid) => {
-            if let Some(hook) = on_started {
-                let started = Started {
-                    pid,
-                    pidfile: pidfile.as_ref().map(|p| p.path().to_path_buf()),
-                };
-                // The daemon is up whatever the hook does: a panic (printing to a closed
-                // pipe, say) is reported by the panic hook but does not make the start fail.
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(&started)));
-            }
-            std::process::exit(0);
+impl Steps {
+    fn run(self, pidfile: Option<&mut Pidfile>, keep: Vec<RawFd>, pid: u32) -> Result<(), Error> {
+        if let Some(pidfile) = &pidfile {
+            pidfile.arm_cleanup();
         }
-        Outcome::Failed(err) => err,
-        Outcome::Vanished => Error::new(
-            Step::AwaitReadiness,
-            ErrorKind::DiedBeforeReady,
-            None,
-            "the daemon exited before it reported that it is up",
-        ),
-    };
-    Err(abandon(pidfile.as_ref(), err))
+        sys::reset_signals().context(Step::ResetSignals, None)?;
+        sys::install_stop_handlers().context(Step::ResetSignals, None)?;
+        self.stdio.redirect()?;
+        fds::close_inherited(keep)?;
+        nix::sys::stat::umask(Mode::from_bits_truncate(self.umask as nix::libc::mode_t));
+        if let Some(root) = &self.chroot {
+            nix::unistd::chroot(root.as_path()).context(Step::ChangeRoot, Some(root))?;
+        }
+        let directory = self.working_directory.as_path();
+        nix::unistd::chdir(directory).context(Step::ChangeDirectory, Some(directory))?;
+        if let Some(pidfile) = pidfile {
+            pidfile.write_pid(pid)?;
+        }
+        self.logs.install()?;
+        if let Some(credentials) = &self.credentials {
+            credentials.apply()?;
+        }
+        Ok(())
+    }
+}
+
+/// The log files [`Daemon::reopen_logs_on`] reopens, by absolute path, and on which signal.
+struct Logs {
+    signal: Option<Signal>,
+    stdout: Option<CString>,
+    stderr: Option<CString>,
+}
+
+impl Logs {
+    fn new(
+        signal: Option<Signal>,
+        stdout: Option<&Path>,
+        stderr: Option<&Path>,
+    ) -> Result<Logs, Error> {
+        let absolute = |path: Option<&Path>, step: Step| -> Result<Option<CString>, Error> {
+            let Some(path) = path.filter(|_| signal.is_some()) else {
+                return Ok(None);
+            };
+            let absolute = std::path::absolute(path).context(step, Some(path))?;
+            CString::new(absolute.into_os_string().into_vec())
+                .map(Some)
+                .map_err(|_| {
+                    Error::new(
+                        step,
+                        ErrorKind::InvalidConfig,
+                        Some(path),
+                        "the path contains a NUL byte",
+                    )
+                })
+        };
+        Ok(Logs {
+            signal,
+            stdout: absolute(stdout, Step::OpenStdout)?,
+            stderr: absolute(stderr, Step::OpenStderr)?,
+        })
+    }
+
+    fn install(&self) -> Result<(), Error> {
+        match self.signal {
+            Some(signal) if self.stdout.is_some() || self.stderr.is_some() => sys::reopen_logs_on(
+                signal as i32,
+                self.stdout.as_deref(),
+                self.stderr.as_deref(),
+            )
+            .context(Step::ResetSignals, None),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// What the starting process does once the daemon reported (or vanished, or timed out).
+struct Finish {
+    on_started: Option<StartedHook>,
+    print_pid: bool,
+    timeout: Duration,
+}
+
+impl Finish {
+    fn run(self, outcome: Outcome, pidfile: Option<Pidfile>) -> Result<Running, Error> {
+        let err = match outcome {
+            Outcome::Ready(pid) => {
+                if self.print_pid {
+                    println!("{pid}");
+                }
+                if let Some(hook) = self.on_started {
+                    let started = Started {
+                        pid,
+                        pidfile: pidfile.as_ref().map(|p| p.path().to_path_buf()),
+                    };
+                    // The daemon is up whatever the hook does: a panic (printing to a closed
+                    // pipe, say) is reported by the panic hook but does not make the start fail.
+                    let _ =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(&started)));
+                }
+                let _ = std::io::stdout().flush();
+                std::process::exit(0);
+            }
+            Outcome::Failed(err) => err,
+            Outcome::Vanished => Error::new(
+                Step::AwaitReadiness,
+                ErrorKind::DiedBeforeReady,
+                None,
+                "the daemon exited before it reported that it is up",
+            ),
+            Outcome::TimedOut(pid) => {
+                let stopped = pid.map(readiness::stop_unready);
+                let secs = self.timeout.as_secs_f64();
+                let what = match (pid, stopped) {
+                    (Some(pid), Some(true)) => format!("; stopped it (PID {pid})"),
+                    (Some(pid), _) => format!("; PID {pid} may still run"),
+                    (None, _) => String::new(),
+                };
+                Error::new(
+                    Step::AwaitReadiness,
+                    ErrorKind::Timeout,
+                    None,
+                    format!("it did not call `daemon_rt::ready()` within {secs} s{what}"),
+                )
+            }
+        };
+        Err(abandon(pidfile.as_ref(), err))
+    }
+}
+
+/// The source of `err`, as a string.
+fn source_of(err: &Error) -> String {
+    std::error::Error::source(err).map_or_else(String::new, ToString::to_string)
 }
 
 /// A start that failed after the PID file was taken: remove it (the lock is still held
@@ -350,11 +659,23 @@ fn abandon(pidfile: Option<&Pidfile>, err: Error) -> Error {
     err
 }
 
-fn check_directory(path: &Path) -> Result<(), Error> {
-    let meta = std::fs::metadata(path).context(Step::CheckWorkingDirectory, Some(path))?;
+/// Checks the `chroot` directory, and the working directory inside it.
+fn check_root_and_directory(root: Option<&Path>, directory: &Path) -> Result<(), Error> {
+    match root {
+        Some(root) => {
+            check_directory(root, Step::ChangeRoot)?;
+            let inside = directory.strip_prefix("/").unwrap_or(directory);
+            check_directory(&root.join(inside), Step::CheckWorkingDirectory)
+        }
+        None => check_directory(directory, Step::CheckWorkingDirectory),
+    }
+}
+
+fn check_directory(path: &Path, step: Step) -> Result<(), Error> {
+    let meta = std::fs::metadata(path).context(step, Some(path))?;
     if !meta.is_dir() {
         let not_dir = std::io::Error::from_raw_os_error(nix::libc::ENOTDIR);
-        return Err(Error::os(Step::CheckWorkingDirectory, Some(path), not_dir));
+        return Err(Error::os(step, Some(path), not_dir));
     }
     Ok(())
 }
@@ -404,6 +725,7 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
+        lifecycle::ending();
         if self.pidfile.is_some() {
             sys::remove_armed_pidfile();
         }

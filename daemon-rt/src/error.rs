@@ -45,6 +45,25 @@ pub enum Step {
     ChangeDirectory,
     /// Waiting for the daemon to report that it is up.
     AwaitReadiness,
+    /// Looking up the user named by the `user` option.
+    ResolveUser,
+    /// Looking up the group named by the `group` option.
+    ResolveGroup,
+    /// `chroot(2)` into the `chroot` directory.
+    ChangeRoot,
+    /// Setting the supplementary groups, group and user IDs, and checking they cannot be
+    /// regained.
+    DropPrivileges,
+    /// Reaching the service manager through `$NOTIFY_SOCKET`.
+    Notify,
+    /// The daemon's own initialisation, between the start and `daemon_rt::ready()`.
+    Initialize,
+    /// Reading the PID file of a daemon to control it.
+    ReadPidfile,
+    /// Sending a signal to the daemon that holds a PID file.
+    SignalDaemon,
+    /// Stopping the daemon that holds a PID file.
+    StopDaemon,
 }
 
 impl Step {
@@ -67,11 +86,20 @@ impl Step {
             Step::CloseFds => "cannot close inherited file descriptors",
             Step::ChangeDirectory => "cannot change directory to",
             Step::AwaitReadiness => "daemon did not start",
+            Step::ResolveUser => "unknown user",
+            Step::ResolveGroup => "unknown group",
+            Step::ChangeRoot => "cannot change root to",
+            Step::DropPrivileges => "cannot drop privileges",
+            Step::Notify => "cannot notify the service manager at",
+            Step::Initialize => "daemon failed before it was ready",
+            Step::ReadPidfile => "cannot read pidfile",
+            Step::SignalDaemon => "cannot signal the daemon of pidfile",
+            Step::StopDaemon => "cannot stop the daemon of pidfile",
         }
     }
 
     /// Every step, in the order of the table used to send a step over the readiness pipe.
-    pub(crate) const ALL: [Step; 17] = [
+    pub(crate) const ALL: [Step; 26] = [
         Step::CheckThreads,
         Step::CheckConfig,
         Step::OpenPidfile,
@@ -89,6 +117,15 @@ impl Step {
         Step::CloseFds,
         Step::ChangeDirectory,
         Step::AwaitReadiness,
+        Step::ResolveUser,
+        Step::ResolveGroup,
+        Step::ChangeRoot,
+        Step::DropPrivileges,
+        Step::Notify,
+        Step::Initialize,
+        Step::ReadPidfile,
+        Step::SignalDaemon,
+        Step::StopDaemon,
     ];
 }
 
@@ -116,11 +153,19 @@ pub enum ErrorKind {
     Os,
     /// The daemon ended before it reported that it is up. Exit status 69 (`EX_UNAVAILABLE`).
     DiedBeforeReady,
+    /// The `user` or `group` does not exist. Exit status 67 (`EX_NOUSER`).
+    UnknownUser,
+    /// No daemon holds the PID file's lock (a control command). Exit status 7, LSB's
+    /// "program is not running".
+    NotRunning,
+    /// The daemon did not report ready, or did not stop, in time. Exit status 124, as
+    /// `timeout(1)`.
+    Timeout,
 }
 
 impl ErrorKind {
     /// Every kind, in the order of the table used to send a kind over the readiness pipe.
-    pub(crate) const ALL: [ErrorKind; 9] = [
+    pub(crate) const ALL: [ErrorKind; 12] = [
         ErrorKind::AlreadyRunning,
         ErrorKind::InvalidConfig,
         ErrorKind::Threads,
@@ -130,6 +175,9 @@ impl ErrorKind {
         ErrorKind::Io,
         ErrorKind::Os,
         ErrorKind::DiedBeforeReady,
+        ErrorKind::UnknownUser,
+        ErrorKind::NotRunning,
+        ErrorKind::Timeout,
     ];
 
     /// The exit status the starting process ends with for this kind (sysexits.h values).
@@ -144,6 +192,9 @@ impl ErrorKind {
             ErrorKind::Io => 74,
             ErrorKind::Os => 71,
             ErrorKind::DiedBeforeReady => 69,
+            ErrorKind::UnknownUser => 67,
+            ErrorKind::NotRunning => 7,
+            ErrorKind::Timeout => 124,
         }
     }
 
@@ -162,13 +213,20 @@ impl ErrorKind {
             Step::WritePidfile => ErrorKind::Io,
             Step::CheckThreads => ErrorKind::Threads,
             Step::CheckConfig => ErrorKind::InvalidConfig,
-            Step::AwaitReadiness => ErrorKind::DiedBeforeReady,
+            Step::AwaitReadiness | Step::Initialize => ErrorKind::DiedBeforeReady,
+            Step::ResolveUser | Step::ResolveGroup => ErrorKind::UnknownUser,
+            Step::ChangeRoot => ErrorKind::NotFound,
+            Step::ReadPidfile => ErrorKind::Io,
             Step::CreatePipe
             | Step::Fork
             | Step::CreateSession
             | Step::ResetSignals
             | Step::RedirectStdio
-            | Step::CloseFds => ErrorKind::Os,
+            | Step::CloseFds
+            | Step::DropPrivileges
+            | Step::Notify
+            | Step::SignalDaemon
+            | Step::StopDaemon => ErrorKind::Os,
         }
     }
 }

@@ -2,12 +2,18 @@
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod activation;
+pub mod control;
 mod daemon;
 mod error;
 mod fds;
+mod lifecycle;
+mod notify;
 mod pidfile;
+mod privileges;
 mod readiness;
 mod stdio;
+mod stop;
 mod sys;
 mod threads;
 
@@ -20,5 +26,13 @@ pub mod __private;
 #[doc = include_str!("attribute.md")]
 pub use daemon_macros::daemon;
 
-pub use daemon::{DEFAULT_UMASK, DEFAULT_WORKING_DIRECTORY, Daemon, Running, Started};
+pub use activation::listen_fds;
+pub use daemon::{
+    DEFAULT_READY_TIMEOUT, DEFAULT_UMASK, DEFAULT_WORKING_DIRECTORY, Daemon, Ready, Running,
+    Started,
+};
 pub use error::{Error, ErrorKind, Step};
+pub use lifecycle::{notify, ready, set_status};
+/// A signal, for [`Daemon::reopen_logs_on`] and [`control::signal`]: `nix`'s, re-exported.
+pub use nix::sys::signal::Signal;
+pub use stop::{stop_fd, stop_requested, wait_for_stop};

@@ -34,9 +34,14 @@ const ATTEMPTS: usize = 8;
 const HOLDER_PID_WAIT: Duration = Duration::from_millis(200);
 
 /// A PID file whose lock this process holds.
+///
+/// The lock is held through a read-only descriptor. The read-write one is used to empty the
+/// file and write the PID, then closed: a daemon that dropped its privileges keeps no
+/// descriptor that could rewrite the file (and make a root script signal another process).
 #[derive(Debug)]
 pub(crate) struct Pidfile {
-    file: File,
+    lock: File,
+    writer: Option<File>,
     /// Absolute, so that removal still works after the daemon's `chdir`.
     path: CString,
 }
@@ -53,10 +58,11 @@ impl Pidfile {
         let absolute = std::path::absolute(path).context(Step::OpenPidfile, Some(path))?;
         for _ in 0..ATTEMPTS {
             let (file, meta) = open(path)?;
-            match file.try_lock() {
+            let lock = open_lock(path, &meta)?;
+            match lock.try_lock() {
                 Ok(()) => {}
                 Err(TryLockError::WouldBlock) => {
-                    return Err(Error::already_running(path, holder_pid(&file)));
+                    return Err(Error::already_running(path, holder_pid(&lock)));
                 }
                 Err(TryLockError::Error(e)) => {
                     return Err(Error::os(Step::LockPidfile, Some(path), e));
@@ -82,7 +88,11 @@ impl Pidfile {
                     "the path contains a NUL byte",
                 )
             })?;
-            return Ok(Pidfile { file, path });
+            return Ok(Pidfile {
+                lock,
+                writer: Some(file),
+                path,
+            });
         }
         Err(Error::new(
             Step::LockPidfile,
@@ -92,10 +102,14 @@ impl Pidfile {
         ))
     }
 
-    /// Writes `pid` and a newline into the (emptied) file: the format `start-stop-daemon`,
-    /// systemd's `PIDFile=` and `pidof`-style tools read.
-    pub(crate) fn write_pid(&self, pid: u32) -> Result<(), Error> {
-        self.file
+    /// Writes `pid` and a newline into the (emptied) file, the format `start-stop-daemon`,
+    /// systemd's `PIDFile=` and `pidof`-style tools read; then closes the read-write
+    /// descriptor.
+    pub(crate) fn write_pid(&mut self, pid: u32) -> Result<(), Error> {
+        let Some(writer) = self.writer.take() else {
+            return Ok(());
+        };
+        writer
             .write_all_at(format!("{pid}\n").as_bytes(), 0)
             .context(Step::WritePidfile, Some(self.path()))
     }
@@ -107,17 +121,19 @@ impl Pidfile {
 
     /// Removes the file if its path still names the file this process locked.
     pub(crate) fn remove(&self) {
-        sys::unlink_if_same_file(self.file.as_raw_fd(), &self.path);
+        sys::unlink_if_same_file(self.lock.as_raw_fd(), &self.path);
     }
 
     /// Makes the daemon remove the file when it exits or is ended by SIGTERM.
     pub(crate) fn arm_cleanup(&self) {
-        sys::arm_pidfile_cleanup(&self.path, self.file.as_raw_fd());
+        sys::arm_pidfile_cleanup(&self.path, self.lock.as_raw_fd());
     }
 
-    /// The descriptor that holds the lock, which the daemon must keep open.
-    pub(crate) fn fd(&self) -> i32 {
-        self.file.as_raw_fd()
+    /// The descriptors the daemon must keep open: the lock's, and the writer's until the PID
+    /// is written.
+    pub(crate) fn fds(&self) -> impl Iterator<Item = i32> {
+        let writer = self.writer.as_ref().map(File::as_raw_fd);
+        std::iter::once(self.lock.as_raw_fd()).chain(writer)
     }
 }
 
@@ -160,6 +176,27 @@ fn open(path: &Path) -> Result<(File, Metadata), Error> {
     }
     let file = above_stdio(file).context(Step::OpenPidfile, Some(path))?;
     Ok((file, meta))
+}
+
+/// Opens the descriptor that holds the lock, read-only, and checks that it is the file `open`
+/// describes (not one that replaced it in between).
+fn open_lock(path: &Path, open: &Metadata) -> Result<File, Error> {
+    let lock = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NOCTTY | libc::O_NONBLOCK)
+        .open(path)
+        .and_then(above_stdio)
+        .context(Step::OpenPidfile, Some(path))?;
+    let meta = lock.metadata().context(Step::OpenPidfile, Some(path))?;
+    if (meta.dev(), meta.ino()) != (open.dev(), open.ino()) {
+        return Err(Error::new(
+            Step::OpenPidfile,
+            ErrorKind::CannotCreate,
+            Some(path),
+            "the file was replaced while it was being opened",
+        ));
+    }
+    Ok(lock)
 }
 
 /// Whether `path` (not followed) still names the open file whose metadata is `open`.

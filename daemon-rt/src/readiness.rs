@@ -1,18 +1,24 @@
 //! Steps 14 and 15: the pipe that tells the starting process whether the daemon is up.
 //!
 //! The pipe is made before the first fork. The daemon writes one message: `R` and its PID when
-//! every step succeeded, or `E` and the encoded [`Error`] when one failed. The starting process
+//! it is ready, or `E` and the encoded [`Error`] when a step or its own initialisation failed.
+//! With [`Ready::Manual`](crate::Ready::Manual) it first writes `P` and its PID once its steps
+//! succeeded, so that a starter that gives up waiting knows which process to stop. The starting process
 //! reads it and only then exits, 0 or the error's code. If the daemon dies without writing, the
 //! pipe reaches end-of-file and the starter reports that instead of a false success.
 //!
 //! Message layout (integers little-endian):
 //! - `R`, pid: u32
+//! - `P`, pid: u32 (then `R` or `E` follows)
 //! - `E`, len: u32, then `len` bytes: step: u8, kind: u8, errno: i32, pid: u32,
 //!   path_len: u32, path bytes, reason bytes (UTF-8, empty when errno is set)
 
 use std::fs::File;
 use std::io::{self, Read as _, Write as _};
-use std::os::fd::{AsRawFd as _, RawFd};
+use std::os::fd::{AsFd as _, AsRawFd as _, RawFd};
+use std::time::{Duration, Instant};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use crate::error::{Context as _, Error, ErrorKind, Step};
 use crate::stdio::above_stdio;
@@ -34,6 +40,8 @@ pub(crate) enum Outcome {
     Failed(Error),
     /// The pipe closed with no message: the daemon ended before it reported.
     Vanished,
+    /// The time ran out; the daemon said it runs with this PID, if it got that far.
+    TimedOut(Option<u32>),
 }
 
 /// Makes the pipe; both ends are close-on-exec and above descriptor 2.
@@ -46,40 +54,82 @@ pub(crate) fn channel() -> Result<(Waiter, Reporter), Error> {
 }
 
 impl Waiter {
-    /// Blocks until the daemon reports, or until every write end is closed.
+    /// Blocks until the daemon reports, until every write end is closed, or until `timeout`.
     ///
     /// After a failure it reads on to end-of-file, which comes when the failed daemon has
-    /// exited: a failed start returns with no process of it left running.
-    pub(crate) fn wait(mut self) -> Outcome {
+    /// exited: a failed start returns with no process of it left running (or times out).
+    pub(crate) fn wait(mut self, timeout: Option<Duration>) -> Outcome {
+        let deadline = timeout.map(|t| Instant::now() + t);
         let mut buf = Vec::with_capacity(64);
         let mut chunk = [0u8; 512];
+        let mut pid = None;
+        let mut failed = None;
         loop {
-            match decode(&buf) {
-                Some(Outcome::Ready(pid)) => return Outcome::Ready(pid),
-                Some(failed) => {
-                    while matches!(self.read(&mut chunk), Ok(n) if n > 0) {}
-                    return failed;
+            if failed.is_none() {
+                match decode(&buf) {
+                    Some((Message::Waiting(p), used)) => {
+                        pid = Some(p);
+                        buf.drain(..used);
+                        continue;
+                    }
+                    Some((Message::Done(Outcome::Ready(p)), _)) => return Outcome::Ready(p),
+                    Some((Message::Done(outcome), _)) => failed = Some(outcome),
+                    None => {}
                 }
-                None => {}
             }
-            match self.read(&mut chunk) {
-                Ok(0) | Err(_) => return Outcome::Vanished,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            match self.read(&mut chunk, deadline) {
+                Read::Data(n) => buf.extend_from_slice(&chunk[..n]),
+                Read::End => return failed.unwrap_or(Outcome::Vanished),
+                Read::TimedOut => return Outcome::TimedOut(pid),
             }
         }
     }
 
-    fn read(&mut self, chunk: &mut [u8]) -> io::Result<usize> {
+    fn read(&mut self, chunk: &mut [u8], deadline: Option<Instant>) -> Read {
         loop {
+            if let Some(deadline) = deadline {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let ms = u16::try_from(left.as_micros().div_ceil(1000)).unwrap_or(u16::MAX);
+                let mut fds = [PollFd::new(self.0.as_fd(), PollFlags::POLLIN)];
+                match poll(&mut fds, PollTimeout::from(ms)) {
+                    Ok(0) if left.is_zero() => return Read::TimedOut,
+                    Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
+                    Ok(_) | Err(_) => {}
+                }
+            }
             match self.0.read(chunk) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                other => return other,
+                Ok(0) | Err(_) => return Read::End,
+                Ok(n) => return Read::Data(n),
             }
         }
     }
 }
 
+/// What one read from the pipe gave.
+enum Read {
+    Data(usize),
+    End,
+    TimedOut,
+}
+
+/// One decoded message.
+enum Message {
+    /// `P`: the daemon's steps succeeded; it waits for its body to call `ready()`.
+    Waiting(u32),
+    /// `R` or `E`: the last message.
+    Done(Outcome),
+}
+
 impl Reporter {
+    /// Tells the starting process that the daemon with `pid` finished its steps and waits for
+    /// its body to call `ready()`.
+    pub(crate) fn waiting(&mut self, pid: u32) {
+        let mut msg = vec![b'P'];
+        msg.extend_from_slice(&pid.to_le_bytes());
+        let _ = self.0.write_all(&msg);
+    }
+
     /// Tells the starting process that the daemon with `pid` is up.
     pub(crate) fn ready(mut self, pid: u32) {
         let mut msg = vec![b'R'];
@@ -99,6 +149,40 @@ impl Reporter {
     }
 }
 
+/// Stops a daemon that did not become ready in time: SIGTERM, then SIGKILL if it still runs
+/// after [`STOP_GRACE`]. Returns whether it is gone.
+///
+/// The PID is the one the daemon sent through the pipe, and the pipe was still open when the
+/// time ran out, so the process was alive a moment ago: the PID cannot have been reused yet.
+pub(crate) fn stop_unready(pid: u32) -> bool {
+    use nix::sys::signal::{Signal, kill};
+    let target = nix::unistd::Pid::from_raw(pid as i32);
+    for signal in [Signal::SIGTERM, Signal::SIGKILL] {
+        if kill(target, signal).is_err() {
+            return true;
+        }
+        let deadline = Instant::now() + STOP_GRACE;
+        while Instant::now() < deadline {
+            if !alive(pid) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    !alive(pid)
+}
+
+/// How long a daemon that did not become ready gets to end on SIGTERM.
+pub(crate) const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Whether `pid` runs: it exists and is not a zombie waiting for its parent.
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z') && !rest.starts_with('X'))
+    })
+}
+
 fn encode_failure(err: &Error) -> Vec<u8> {
     let (step, kind, errno, pid, path, reason) = err.to_wire();
     let mut body = vec![step as u8, kind as u8];
@@ -113,21 +197,21 @@ fn encode_failure(err: &Error) -> Vec<u8> {
     msg
 }
 
-/// Decodes a complete message, `None` while more bytes are needed.
-fn decode(buf: &[u8]) -> Option<Outcome> {
+/// Decodes the first complete message and the number of bytes it used, `None` while more
+/// bytes are needed.
+fn decode(buf: &[u8]) -> Option<(Message, usize)> {
     let (&tag, rest) = buf.split_first()?;
+    let pid = || Some(u32::from_le_bytes(rest.get(..4)?.try_into().ok()?));
     match tag {
-        b'R' => Some(Outcome::Ready(u32::from_le_bytes(
-            rest.get(..4)?.try_into().ok()?,
-        ))),
+        b'P' => Some((Message::Waiting(pid()?), 5)),
+        b'R' => Some((Message::Done(Outcome::Ready(pid()?)), 5)),
         b'E' => {
             let len = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
             let body = rest.get(4..4 + len)?;
-            Some(Outcome::Failed(
-                decode_failure(body).unwrap_or_else(garbled),
-            ))
+            let err = decode_failure(body).unwrap_or_else(garbled);
+            Some((Message::Done(Outcome::Failed(err)), 5 + len))
         }
-        _ => Some(Outcome::Failed(garbled())),
+        _ => Some((Message::Done(Outcome::Failed(garbled())), buf.len())),
     }
 }
 
@@ -167,7 +251,7 @@ mod tests {
         for cut in 0..msg.len() {
             assert!(decode(&msg[..cut]).is_none(), "complete after {cut} bytes");
         }
-        let Some(Outcome::Failed(back)) = decode(&msg) else {
+        let Some((Message::Done(Outcome::Failed(back)), _)) = decode(&msg) else {
             panic!("not a failure")
         };
         assert_eq!(back.to_string(), err.to_string());
@@ -179,10 +263,30 @@ mod tests {
     fn ready_carries_the_pid_and_a_closed_pipe_is_not_success() {
         let (waiter, reporter) = channel().unwrap();
         reporter.ready(31337);
-        assert!(matches!(waiter.wait(), Outcome::Ready(31337)));
+        assert!(matches!(waiter.wait(None), Outcome::Ready(31337)));
 
         let (waiter, reporter) = channel().unwrap();
         drop(reporter);
-        assert!(matches!(waiter.wait(), Outcome::Vanished));
+        assert!(matches!(waiter.wait(None), Outcome::Vanished));
+    }
+
+    #[test]
+    fn a_timeout_names_the_waiting_daemon() {
+        let (waiter, mut reporter) = channel().unwrap();
+        reporter.waiting(4242);
+        let outcome = waiter.wait(Some(Duration::from_millis(50)));
+        assert!(
+            matches!(outcome, Outcome::TimedOut(Some(4242))),
+            "{outcome:?}"
+        );
+        drop(reporter);
+
+        let (waiter, mut reporter) = channel().unwrap();
+        reporter.waiting(4242);
+        reporter.ready(4242);
+        assert!(matches!(
+            waiter.wait(Some(Duration::from_secs(5))),
+            Outcome::Ready(4242)
+        ));
     }
 }

@@ -20,43 +20,63 @@ const LOG_MODE: u32 = 0o640;
 
 const DEV_NULL: &str = "/dev/null";
 
-/// The three files that become the daemon's standard streams.
+/// The files that become the daemon's standard streams; `None` leaves a stream where it is.
 #[derive(Debug)]
 pub(crate) struct Stdio {
-    stdin: File,
-    stdout: File,
-    stderr: File,
+    stdin: Option<File>,
+    stdout: Option<File>,
+    stderr: Option<File>,
 }
 
 impl Stdio {
     /// Opens `stdin` for reading and `stdout`, `stderr` for appending; `None` means
-    /// `/dev/null`. When `stdout` and `stderr` are the same path they share one open file.
+    /// `/dev/null`, or, with `keep_unset` (the foreground), the stream as it is. When `stdout`
+    /// and `stderr` are the same path they share one open file.
     pub(crate) fn open(
         stdin: Option<&Path>,
         stdout: Option<&Path>,
         stderr: Option<&Path>,
+        keep_unset: bool,
     ) -> Result<Stdio, Error> {
-        let stdin = open_input(stdin.unwrap_or(Path::new(DEV_NULL)))?;
-        let stdout_file = open_output(stdout, Step::OpenStdout)?;
-        let stderr_file = match stderr {
-            Some(path) if stdout == Some(path) => stdout_file
-                .try_clone()
-                .context(Step::OpenStderr, Some(path))?,
-            other => open_output(other, Step::OpenStderr)?,
+        let wanted = |path: Option<&Path>| path.is_some() || !keep_unset;
+        let stdin_file = match wanted(stdin) {
+            true => Some(open_input(stdin.unwrap_or(Path::new(DEV_NULL)))?),
+            false => None,
+        };
+        let stdout_file = match wanted(stdout) {
+            true => Some(open_output(stdout, Step::OpenStdout)?),
+            false => None,
+        };
+        let stderr_file = match (stderr, &stdout_file) {
+            (Some(path), Some(shared)) if stdout == Some(path) => {
+                Some(shared.try_clone().context(Step::OpenStderr, Some(path))?)
+            }
+            (other, _) if wanted(other) => Some(open_output(other, Step::OpenStderr)?),
+            _ => None,
         };
         Ok(Stdio {
-            stdin,
+            stdin: stdin_file,
             stdout: stdout_file,
             stderr: stderr_file,
         })
     }
 
-    /// Moves the three files onto descriptors 0, 1 and 2, closing the originals.
+    /// Moves the files onto descriptors 0, 1 and 2, closing the originals.
     pub(crate) fn redirect(self) -> Result<(), Error> {
-        nix::unistd::dup2_stdin(&self.stdin)
-            .and_then(|()| nix::unistd::dup2_stdout(&self.stdout))
-            .and_then(|()| nix::unistd::dup2_stderr(&self.stderr))
-            .context(Step::RedirectStdio, None)
+        let moves = [
+            (
+                self.stdin,
+                nix::unistd::dup2_stdin::<File> as fn(File) -> nix::Result<()>,
+            ),
+            (self.stdout, nix::unistd::dup2_stdout::<File>),
+            (self.stderr, nix::unistd::dup2_stderr::<File>),
+        ];
+        for (file, dup2) in moves {
+            if let Some(file) = file {
+                dup2(file).context(Step::RedirectStdio, None)?;
+            }
+        }
+        Ok(())
     }
 }
 

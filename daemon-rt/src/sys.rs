@@ -10,7 +10,7 @@ use std::io;
 use std::os::fd::RawFd;
 use std::ptr;
 use std::sync::Once;
-use std::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, Ordering};
 
 use nix::libc;
 use nix::unistd::{ForkResult, Pid};
@@ -92,7 +92,7 @@ fn set_disposition(signo: libc::c_int, handler: libc::sighandler_t) -> io::Resul
     // SAFETY: `sa_mask` is a valid, writable sigset_t inside `action`.
     unsafe { libc::sigemptyset(&mut action.sa_mask) };
     // SAFETY: `action` is fully initialised and outlives the call; the old action is not
-    // requested. The handler is SIG_DFL, SIG_IGN or `on_terminate`, which only makes
+    // requested. The handler is SIG_DFL, SIG_IGN, `on_stop` or `on_reopen`, which only make
     // async-signal-safe calls.
     if unsafe { libc::sigaction(signo, &action, ptr::null_mut()) } == -1 {
         return Err(io::Error::last_os_error());
@@ -106,7 +106,7 @@ static CLEANUP_PATH: AtomicPtr<libc::c_char> = AtomicPtr::new(ptr::null_mut());
 static CLEANUP_FD: AtomicI32 = AtomicI32::new(-1);
 
 /// Arranges for the PID file `path`, locked through `fd`, to be removed when the process exits
-/// through `exit(3)` (an `atexit` hook) or by [`remove_pidfile_on_sigterm`]'s handler, and by
+/// through `exit(3)` (an `atexit` hook) or by [`install_stop_handlers`]' handler, and by
 /// [`remove_armed_pidfile`].
 pub(crate) fn arm_pidfile_cleanup(path: &CStr, fd: RawFd) {
     static ATEXIT: Once = Once::new();
@@ -114,20 +114,196 @@ pub(crate) fn arm_pidfile_cleanup(path: &CStr, fd: RawFd) {
     // Leaked on purpose: a signal handler may read it at any moment until the process ends.
     let old = CLEANUP_PATH.swap(CString::from(path).into_raw(), Ordering::SeqCst);
     debug_assert!(old.is_null(), "a process holds one PID file");
-    ATEXIT.call_once(|| {
-        // SAFETY: `on_exit` is an `extern "C" fn()` that lives as long as the program.
-        // Registration failing (ENOMEM) only loses the `process::exit` path of the cleanup.
-        let _ = unsafe { libc::atexit(on_exit) };
+    at_exit(&ATEXIT, on_exit);
+}
+
+/// Makes SIGTERM and SIGINT stop the daemon cleanly (PEP 3143: terminate cleanly on
+/// SIGTERM): until the program listens for stop requests ([`listen_for_stop`]), the handler
+/// removes the armed PID file, tells the service manager `STOPPING=1`, and ends the process by
+/// the same signal, as the default action would have; once it listens, the handler only
+/// records the request. Call after [`reset_signals`].
+///
+/// A program that installs its own handler afterwards takes the signal over: if that handler
+/// chains to this one, this one does nothing (see `on_stop`).
+pub(crate) fn install_stop_handlers() -> io::Result<()> {
+    for signo in STOP_SIGNALS {
+        set_disposition(signo, on_stop_handler())?;
+    }
+    STOP_HANDLERS.store(true, Ordering::SeqCst);
+    Ok(())
+}
+
+/// [`install_stop_handlers`], unless the start already did: a handler the program installed
+/// since then stays.
+pub(crate) fn ensure_stop_handlers() -> io::Result<()> {
+    if STOP_HANDLERS.load(Ordering::SeqCst) {
+        return Ok(());
+    }
+    install_stop_handlers()
+}
+
+/// Whether [`install_stop_handlers`] ran in this process.
+static STOP_HANDLERS: AtomicBool = AtomicBool::new(false);
+
+/// The signals that ask the daemon to stop.
+pub(crate) const STOP_SIGNALS: [libc::c_int; 2] = [libc::SIGTERM, libc::SIGINT];
+
+/// Set once a stop was requested while the program listens.
+static STOP_REQUESTED: AtomicBool = AtomicBool::new(false);
+/// The write end of the pipe that becomes readable on a stop request; -1 until the program
+/// listens.
+static STOP_PIPE: AtomicI32 = AtomicI32::new(-1);
+
+/// Makes stop signals a request the program handles: from now on the handler sets the flag
+/// [`stop_requested`] reads and writes one byte into `pipe`, a non-blocking write end the
+/// caller keeps open for the life of the process.
+pub(crate) fn listen_for_stop(pipe: RawFd) {
+    STOP_PIPE.store(pipe, Ordering::SeqCst);
+}
+
+/// Whether a stop signal arrived since the program listens.
+pub(crate) fn stop_requested() -> bool {
+    STOP_REQUESTED.load(Ordering::SeqCst)
+}
+
+extern "C" fn on_stop(signo: libc::c_int) {
+    // A handler the program installed later (tokio's, signal-hook's) calls this one as its
+    // predecessor. The program then handles the signal itself, and ends by returning from
+    // `main`, which removes the PID file: ending the process here would cut its shutdown.
+    if installed_handler(signo) != Some(on_stop_handler()) {
+        return;
+    }
+    notify_stopping();
+    let pipe = STOP_PIPE.load(Ordering::SeqCst);
+    if pipe >= 0 {
+        STOP_REQUESTED.store(true, Ordering::SeqCst);
+        // SAFETY: `write` is async-signal-safe; the buffer is a valid one-byte static. The
+        // pipe is non-blocking, so a full pipe (never drained) only makes the call fail.
+        unsafe { libc::write(pipe, b"s".as_ptr().cast(), 1) };
+        return;
+    }
+    remove_armed_pidfile();
+    // SAFETY: `signal` and `raise` are async-signal-safe. The signal stays blocked until this
+    // handler returns, then is delivered with the default action: the process ends by it, so
+    // its parent sees "killed by SIGTERM" as it would without this handler.
+    unsafe {
+        libc::signal(signo, libc::SIG_DFL);
+        libc::raise(signo);
+    }
+}
+
+/// `on_stop` as the value `sigaction` installs and reports.
+fn on_stop_handler() -> libc::sighandler_t {
+    on_stop as extern "C" fn(libc::c_int) as libc::sighandler_t
+}
+
+/// The connected datagram socket to the service manager, or -1.
+static NOTIFY_FD: AtomicI32 = AtomicI32::new(-1);
+/// Whether `STOPPING=1` was sent, so it is sent once.
+static STOPPING_SENT: AtomicBool = AtomicBool::new(false);
+
+/// Records the connected socket `fd` to the service manager, kept open for the life of the
+/// process, for [`notify_stopping`] to use from a signal handler.
+pub(crate) fn set_notify_socket(fd: RawFd) {
+    NOTIFY_FD.store(fd, Ordering::SeqCst);
+}
+
+/// Sends `STOPPING=1` to the service manager, once. Async-signal-safe: one `send(2)`.
+pub(crate) fn notify_stopping() {
+    let fd = NOTIFY_FD.load(Ordering::SeqCst);
+    if fd < 0 || STOPPING_SENT.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    const MSG: &[u8] = b"STOPPING=1";
+    // SAFETY: `send` is async-signal-safe; `MSG` is a valid static buffer of that length.
+    // MSG_NOSIGNAL: a manager that is gone must not kill us with SIGPIPE.
+    unsafe {
+        libc::send(
+            fd,
+            MSG.as_ptr().cast(),
+            MSG.len(),
+            libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+        )
+    };
+}
+
+/// The log files reopened by [`reopen_logs_on`]'s handler: leaked C strings, null for none.
+static REOPEN_STDOUT: AtomicPtr<libc::c_char> = AtomicPtr::new(ptr::null_mut());
+static REOPEN_STDERR: AtomicPtr<libc::c_char> = AtomicPtr::new(ptr::null_mut());
+/// Whether stdout and stderr are the same file, reopened once onto both.
+static REOPEN_SHARED: AtomicBool = AtomicBool::new(false);
+
+/// Makes `signo` reopen the log files by path: `stdout` onto descriptor 1 and `stderr` onto
+/// 2 (one file onto both when the paths are equal), created with mode 0640 less the umask
+/// if missing. A file that cannot be opened leaves the stream on its old file.
+///
+/// Everything happens in the handler with async-signal-safe calls (`open`, `dup2`, `close`),
+/// so no thread is needed, and a write after the handler ran goes to the new file.
+pub(crate) fn reopen_logs_on(
+    signo: libc::c_int,
+    stdout: Option<&CStr>,
+    stderr: Option<&CStr>,
+) -> io::Result<()> {
+    let leak = |path: Option<&CStr>| path.map_or(ptr::null_mut(), |p| CString::from(p).into_raw());
+    REOPEN_SHARED.store(stdout.is_some() && stdout == stderr, Ordering::SeqCst);
+    REOPEN_STDOUT.store(leak(stdout), Ordering::SeqCst);
+    REOPEN_STDERR.store(leak(stderr), Ordering::SeqCst);
+    set_disposition(
+        signo,
+        on_reopen as extern "C" fn(libc::c_int) as libc::sighandler_t,
+    )
+}
+
+extern "C" fn on_reopen(_signo: libc::c_int) {
+    let shared = REOPEN_SHARED.load(Ordering::SeqCst);
+    reopen_onto(
+        REOPEN_STDOUT.load(Ordering::SeqCst),
+        &[1, 2][..if shared { 2 } else { 1 }],
+    );
+    if !shared {
+        reopen_onto(REOPEN_STDERR.load(Ordering::SeqCst), &[2]);
+    }
+}
+
+/// Opens `path` for appending and moves it onto each of `targets`. Async-signal-safe.
+fn reopen_onto(path: *mut libc::c_char, targets: &[RawFd]) {
+    if path.is_null() {
+        return;
+    }
+    let flags = libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_NOCTTY | libc::O_CLOEXEC;
+    // SAFETY: a non-null `path` came from `CString::into_raw` in `reopen_logs_on` and is never
+    // freed. `open`, `dup2` and `close` are async-signal-safe; `dup2` clears close-on-exec on
+    // the target, which stays a standard stream.
+    unsafe {
+        let fd = libc::open(path, flags, 0o640 as libc::c_uint);
+        if fd < 0 {
+            return;
+        }
+        for &target in targets {
+            libc::dup2(fd, target);
+        }
+        libc::close(fd);
+    }
+}
+
+/// Registers `hook` to run when the process exits through `exit(3)` (a return from `main`,
+/// `std::process::exit`), once per hook however often this is called.
+pub(crate) fn at_exit(once: &'static Once, hook: extern "C" fn()) {
+    once.call_once(|| {
+        // SAFETY: `hook` is an `extern "C" fn()` that lives as long as the program.
+        // Registration failing (ENOMEM) only loses the `process::exit` path of the hook.
+        let _ = unsafe { libc::atexit(hook) };
     });
 }
 
-/// Makes SIGTERM remove the armed PID file, then end the process by SIGTERM as before (PEP
-/// 3143: terminate cleanly on SIGTERM). Call after [`reset_signals`].
+/// Removes `key` from the environment.
 ///
-/// A program that installs its own SIGTERM handler afterwards takes SIGTERM over: if that
-/// handler chains to this one, this one does nothing (see `on_terminate`).
-pub(crate) fn remove_pidfile_on_sigterm() -> io::Result<()> {
-    set_disposition(libc::SIGTERM, on_terminate_handler())
+/// The proof that the process is single-threaded is what makes this sound: no other thread
+/// can be reading the environment at the same time.
+pub(crate) fn remove_env(_proof: &SingleThreaded, key: &str) {
+    // SAFETY: the process has one thread (the proof), so nothing reads the environment
+    // concurrently.
+    unsafe { std::env::remove_var(key) }
 }
 
 /// Removes the armed PID file if the path still names the file this process locked, and
@@ -162,28 +338,6 @@ pub(crate) fn unlink_if_same_file(fd: RawFd, path: &CStr) {
 
 extern "C" fn on_exit() {
     remove_armed_pidfile();
-}
-
-extern "C" fn on_terminate(signo: libc::c_int) {
-    // A handler the program installed later (tokio's, signal-hook's) calls this one as its
-    // predecessor. The program then handles SIGTERM itself, and ends by returning from
-    // `main`, which removes the PID file: ending the process here would cut its shutdown.
-    if installed_handler(signo) != Some(on_terminate_handler()) {
-        return;
-    }
-    remove_armed_pidfile();
-    // SAFETY: `signal` and `raise` are async-signal-safe. The signal stays blocked until this
-    // handler returns, then is delivered with the default action: the process ends by it, so
-    // its parent sees "killed by SIGTERM" as it would without this handler.
-    unsafe {
-        libc::signal(signo, libc::SIG_DFL);
-        libc::raise(signo);
-    }
-}
-
-/// `on_terminate` as the value `sigaction` installs and reports.
-fn on_terminate_handler() -> libc::sighandler_t {
-    on_terminate as extern "C" fn(libc::c_int) as libc::sighandler_t
 }
 
 /// The handler installed for `signo` now. Async-signal-safe (`sigaction` only reads).

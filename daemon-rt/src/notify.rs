@@ -1,0 +1,83 @@
+//! The service manager's notification protocol (`sd_notify(3)`): datagrams of `KEY=value`
+//! lines sent to the socket named by `$NOTIFY_SOCKET`.
+//!
+//! The variable is read and removed from the environment at the start, while the process is
+//! single-threaded, so the daemon's own children never notify on its behalf. The socket is
+//! connected once and kept (close-on-exec) for the life of the process, so `STOPPING=1` can be
+//! sent from a signal handler.
+
+use std::io;
+use std::os::fd::{AsRawFd as _, RawFd};
+use std::os::linux::net::SocketAddrExt as _;
+use std::os::unix::ffi::OsStrExt as _;
+use std::os::unix::net::{SocketAddr, UnixDatagram};
+use std::path::Path;
+use std::sync::OnceLock;
+
+use crate::error::{Context as _, Error, ErrorKind, Step};
+use crate::sys;
+use crate::threads::SingleThreaded;
+
+/// The environment variable that names the service manager's socket.
+pub(crate) const NOTIFY_SOCKET: &str = "NOTIFY_SOCKET";
+
+/// The connected socket, once the start found one.
+static SOCKET: OnceLock<UnixDatagram> = OnceLock::new();
+
+/// Takes `$NOTIFY_SOCKET` out of the environment and connects to it. `Ok(None)` when the
+/// variable is not set: no service manager waits for notifications.
+///
+/// # Errors
+///
+/// An address that is neither a path nor an abstract (`@`) name, or a socket that cannot be
+/// reached: the service manager would wait for a `READY=1` that can never come.
+pub(crate) fn connect_from_env(single: &SingleThreaded) -> Result<Option<RawFd>, Error> {
+    let Some(value) = std::env::var_os(NOTIFY_SOCKET) else {
+        return Ok(None);
+    };
+    sys::remove_env(single, NOTIFY_SOCKET);
+    let shown = Path::new(&value);
+    let bytes = value.as_bytes();
+    let address = match bytes.first() {
+        Some(b'/') => SocketAddr::from_pathname(shown),
+        Some(b'@') => SocketAddr::from_abstract_name(&bytes[1..]),
+        _ => {
+            return Err(Error::new(
+                Step::Notify,
+                ErrorKind::InvalidConfig,
+                Some(shown),
+                "`$NOTIFY_SOCKET` is neither a path nor an abstract socket name (`@name`)",
+            ));
+        }
+    }
+    .context(Step::Notify, Some(shown))?;
+    let socket = UnixDatagram::unbound().context(Step::Notify, Some(shown))?;
+    socket
+        .connect_addr(&address)
+        .context(Step::Notify, Some(shown))?;
+    let fd = socket.as_raw_fd();
+    sys::set_notify_socket(fd);
+    // A second start in one process cannot happen (the PID file and fork forbid it), but if
+    // it did, the first socket stays in use.
+    let _ = SOCKET.set(socket);
+    Ok(Some(fd))
+}
+
+/// Sends `state` (newline-separated `KEY=value` lines) to the service manager. `Ok(false)`
+/// when there is none.
+pub(crate) fn send(state: &str) -> io::Result<bool> {
+    let Some(socket) = SOCKET.get() else {
+        return Ok(false);
+    };
+    socket.send(state.as_bytes())?;
+    Ok(true)
+}
+
+/// Tells the service manager why the start failed: `STATUS=` with the message, and `ERRNO=`
+/// with the OS error, or `ECANCELED` when there is none (`start-stop-daemon --notify-await`
+/// fails at once on `ERRNO=`, where otherwise it would wait for its whole timeout).
+pub(crate) fn send_failure(message: &str, errno: Option<i32>) {
+    let errno = errno.unwrap_or(nix::libc::ECANCELED);
+    let status = message.replace('\n', " ");
+    let _ = send(&format!("STATUS={status}\nERRNO={errno}"));
+}

@@ -1,0 +1,174 @@
+//! Step 13: dropping privileges, and the `chroot` before it.
+//!
+//! Users and groups are looked up in the starting process, so an unknown name is reported
+//! before anything forks, and so the group database is read outside any chroot. The daemon
+//! then sets, in this order (SEI CERT POS36-C): the supplementary groups, the group ID, the
+//! user ID; and checks that regaining root fails (POS37-C).
+
+use nix::unistd::{Gid, Group, Uid, User};
+
+use crate::error::{Context as _, Error, ErrorKind, Step};
+
+/// Who the daemon becomes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Credentials {
+    uid: Uid,
+    gid: Gid,
+    /// Supplementary groups, without the primary group, which is `gid`.
+    groups: Vec<Gid>,
+}
+
+/// Looks up `user` and `group` (names, or numeric IDs), `Ok(None)` when neither is given.
+///
+/// The group defaults to the user's primary group; the supplementary groups are the user's
+/// from the group database (as `initgroups(3)` sets them), or none with only a group.
+///
+/// # Errors
+///
+/// [`ErrorKind::UnknownUser`] for a name that does not exist; [`ErrorKind::PermissionDenied`]
+/// when the starting process is not root and asks for another user or group than its own.
+pub(crate) fn resolve(
+    user: Option<&str>,
+    group: Option<&str>,
+) -> Result<Option<Credentials>, Error> {
+    if user.is_none() && group.is_none() {
+        return Ok(None);
+    }
+    let user = user.map(lookup_user).transpose()?;
+    let group = group.map(lookup_group).transpose()?;
+    let (uid, primary, name) = match &user {
+        Some((uid, primary, name)) => (*uid, *primary, name.clone()),
+        None => (Uid::current(), None, None),
+    };
+    let gid = match (group, primary) {
+        (Some(gid), _) | (None, Some(gid)) => gid,
+        (None, None) => {
+            return Err(Error::new(
+                Step::ResolveUser,
+                ErrorKind::UnknownUser,
+                None,
+                format!("user ID {uid} has no entry in the user database; give `group` too"),
+            ));
+        }
+    };
+    let groups = match &name {
+        Some(name) => {
+            let cname = std::ffi::CString::new(name.as_str()).map_err(|_| nul(name))?;
+            nix::unistd::getgrouplist(&cname, gid)
+                .context(Step::ResolveUser, None)?
+                .into_iter()
+                .filter(|g| *g != gid)
+                .collect()
+        }
+        None => Vec::new(),
+    };
+    let credentials = Credentials { uid, gid, groups };
+    credentials.check_permitted()?;
+    Ok(Some(credentials))
+}
+
+/// A user by name, or by numeric ID when no user has that name (as `chown(1)` reads it):
+/// its UID, primary group and name, when the database has them.
+fn lookup_user(user: &str) -> Result<(Uid, Option<Gid>, Option<String>), Error> {
+    let unknown = || unknown(Step::ResolveUser, user, "no such user");
+    if user.is_empty() {
+        return Err(unknown());
+    }
+    if let Some(entry) = User::from_name(user).context(Step::ResolveUser, None)? {
+        return Ok((entry.uid, Some(entry.gid), Some(entry.name)));
+    }
+    let id: u32 = user.parse().map_err(|_| unknown())?;
+    match User::from_uid(Uid::from_raw(id)).context(Step::ResolveUser, None)? {
+        Some(entry) => Ok((entry.uid, Some(entry.gid), Some(entry.name))),
+        None => Ok((Uid::from_raw(id), None, None)),
+    }
+}
+
+/// A group by name, or by numeric ID when no group has that name.
+fn lookup_group(group: &str) -> Result<Gid, Error> {
+    let unknown = || unknown(Step::ResolveGroup, group, "no such group");
+    if group.is_empty() {
+        return Err(unknown());
+    }
+    if let Some(entry) = Group::from_name(group).context(Step::ResolveGroup, None)? {
+        return Ok(entry.gid);
+    }
+    group.parse().map(Gid::from_raw).map_err(|_| unknown())
+}
+
+fn unknown(step: Step, name: &str, reason: &str) -> Error {
+    Error::new(
+        step,
+        ErrorKind::UnknownUser,
+        Some(std::path::Path::new(name)),
+        reason,
+    )
+}
+
+fn nul(name: &str) -> Error {
+    Error::new(
+        Step::ResolveUser,
+        ErrorKind::InvalidConfig,
+        Some(std::path::Path::new(name)),
+        "the name contains a NUL byte",
+    )
+}
+
+impl Credentials {
+    /// Whether this process can become them: root can; anyone else only stays themselves.
+    fn check_permitted(&self) -> Result<(), Error> {
+        if Uid::effective().is_root() || self.is_current() {
+            return Ok(());
+        }
+        Err(Error::new(
+            Step::DropPrivileges,
+            ErrorKind::PermissionDenied,
+            None,
+            format!(
+                "only root can run a daemon as UID {} GID {}; this process runs as UID {} GID {}",
+                self.uid,
+                self.gid,
+                Uid::effective(),
+                Gid::effective()
+            ),
+        ))
+    }
+
+    /// Whether the process already has these IDs (and is not root, which would keep its
+    /// supplementary groups).
+    fn is_current(&self) -> bool {
+        let (ruid, euid, suid) = (Uid::current(), Uid::effective(), self.uid);
+        let (rgid, egid) = (Gid::current(), Gid::effective());
+        ruid == suid && euid == suid && rgid == self.gid && egid == self.gid
+    }
+
+    /// Sets the supplementary groups, the group ID and the user ID, in that order, then
+    /// checks that none of the old IDs can be regained.
+    pub(crate) fn apply(&self) -> Result<(), Error> {
+        if self.is_current() && !Uid::effective().is_root() {
+            return Ok(());
+        }
+        let was_root = Uid::effective().is_root();
+        nix::unistd::setgroups(&self.groups).context(Step::DropPrivileges, None)?;
+        nix::unistd::setgid(self.gid).context(Step::DropPrivileges, None)?;
+        nix::unistd::setuid(self.uid).context(Step::DropPrivileges, None)?;
+        self.verify(was_root)
+    }
+
+    /// POS37-C: every ID is the new one, and root (if it was root) cannot be regained.
+    fn verify(&self, was_root: bool) -> Result<(), Error> {
+        let fail = |what: String| Err(Error::new(Step::DropPrivileges, ErrorKind::Os, None, what));
+        let uids = nix::unistd::getresuid().context(Step::DropPrivileges, None)?;
+        let gids = nix::unistd::getresgid().context(Step::DropPrivileges, None)?;
+        if [uids.real, uids.effective, uids.saved] != [self.uid; 3] {
+            return fail(format!("the user IDs are {uids:?}, not all {}", self.uid));
+        }
+        if [gids.real, gids.effective, gids.saved] != [self.gid; 3] {
+            return fail(format!("the group IDs are {gids:?}, not all {}", self.gid));
+        }
+        if was_root && !self.uid.is_root() && nix::unistd::setuid(Uid::from_raw(0)).is_ok() {
+            return fail("root could be regained after dropping privileges".to_owned());
+        }
+        Ok(())
+    }
+}
