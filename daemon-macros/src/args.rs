@@ -4,14 +4,19 @@
 //! checked here where the check is cheap and certain (an empty path, a umask above `0o777`, a
 //! literal of the wrong kind); everything else is left to the type checker, whose errors
 //! point at the value because the expansion carries its span. Every error is collected, so
-//! one build reports them all.
+//! one build reports them all. A few literals are rewritten into what the runtime takes, at
+//! their own span: seconds into a `Duration`, a signal's name into a `Signal`, an unsuffixed
+//! ID into a `u32`.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use syn::ext::IdentExt as _;
 use syn::parse::{Parse, ParseStream, Parser as _};
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned as _;
-use syn::{Expr, ExprLit, Ident, Lit, Path, Token};
+use syn::{
+    Expr, ExprLit, ExprUnary, Ident, Lit, LitInt, LitStr, Path, Token, UnOp, parse_quote,
+    parse_quote_spanned,
+};
 
 /// What kind of value an option takes, which decides the literal checks.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -24,6 +29,16 @@ pub(crate) enum Kind {
     Fds,
     /// A function or closure.
     Hook,
+    /// A `bool`.
+    Bool,
+    /// When the daemon is up: only the string literal `"started"` or `"manual"`.
+    Ready,
+    /// A `Duration`; an integer literal is that many seconds.
+    Duration,
+    /// A `Signal` or an `Option` of one; a string literal names the signal.
+    Signal,
+    /// A user or group: a name, a numeric ID, or an `Option` of one.
+    Id,
 }
 
 /// Every option, with its kind and an example for error messages. Each is a method of the
@@ -45,9 +60,18 @@ pub(crate) const OPTIONS: &[(&str, Kind, &str)] = &[
         Kind::Hook,
         "on_started = |started| println!(\"{}\", started.pid())",
     ),
+    ("foreground", Kind::Bool, "foreground = cli.foreground"),
+    ("ready", Kind::Ready, "ready = \"manual\""),
+    ("ready_timeout", Kind::Duration, "ready_timeout = 30"),
+    ("reopen_logs", Kind::Signal, "reopen_logs = \"SIGUSR1\""),
+    ("user", Kind::Id, "user = \"www-data\""),
+    ("group", Kind::Id, "group = \"www-data\""),
+    ("chroot", Kind::Path, "chroot = \"/var/empty\""),
+    ("control", Kind::Bool, "control = true"),
+    ("print_pid", Kind::Bool, "print_pid = true"),
 ];
 
-/// Names users reach for, and the option they mean.
+/// Names users reach for, and the option they mean. Matched ignoring case and underscores.
 const ALIASES: &[(&str, &str)] = &[
     ("pid", "pidfile"),
     ("pid_file", "pidfile"),
@@ -73,7 +97,45 @@ const ALIASES: &[(&str, &str)] = &[
     ("fds", "preserve_fds"),
     ("started", "on_started"),
     ("on_start", "on_started"),
+    ("no_fork", "foreground"),
+    ("nofork", "foreground"),
+    ("no_daemon", "foreground"),
+    ("nodaemon", "foreground"),
+    ("fg", "foreground"),
+    ("readiness", "ready"),
+    ("notify", "ready"),
+    ("timeout", "ready_timeout"),
+    ("start_timeout", "ready_timeout"),
+    ("timeout_start_sec", "ready_timeout"),
+    ("reopen_on", "reopen_logs"),
+    ("reopen_logs_on", "reopen_logs"),
+    ("log_reopen", "reopen_logs"),
+    ("reopen_signal", "reopen_logs"),
+    ("logrotate", "reopen_logs"),
+    ("uid", "user"),
+    ("username", "user"),
+    ("run_as", "user"),
+    ("setuid", "user"),
+    ("gid", "group"),
+    ("groupname", "group"),
+    ("setgid", "group"),
+    ("root", "chroot"),
+    ("chroot_directory", "chroot"),
+    ("root_directory", "chroot"),
+    ("commands", "control"),
+    ("init_script", "control"),
+    ("lsb", "control"),
+    ("show_pid", "print_pid"),
+    ("echo_pid", "print_pid"),
 ];
+
+/// The signals `reopen_logs` accepts by name, without their `SIG`: those a daemon has no
+/// other use for. `PWR` exists on Linux only; elsewhere the compiler reports that
+/// `Signal::SIGPWR` does not exist, at the literal.
+const REOPEN_SIGNALS: &[&str] = &["HUP", "USR1", "USR2", "WINCH", "ALRM", "IO", "PWR"];
+
+/// Signals that cannot be caught, so can never reopen anything.
+const UNCATCHABLE_SIGNALS: &[&str] = &["KILL", "STOP"];
 
 /// One checked option and its value.
 pub(crate) struct Setting {
@@ -123,6 +185,7 @@ pub(crate) fn parse(tokens: TokenStream) -> Result<Args, syn::Error> {
     let mut args = Args::default();
     let mut errors = Errors::default();
     let mut seen: Vec<Ident> = Vec::new();
+    let mut checked: Vec<(Ident, Expr, Checked)> = Vec::new();
     for RawArg { name, value } in raw {
         let key = name.to_string();
         if let Some(first) = seen.iter().find(|s| **s == name) {
@@ -148,12 +211,42 @@ pub(crate) fn parse(tokens: TokenStream) -> Result<Args, syn::Error> {
             errors.push(unknown(&name));
             continue;
         };
-        match check_literal(&key, kind, example, &value) {
-            Ok(()) => args.settings.push(Setting { name, value }),
+        match check_value(&key, kind, example, &value) {
+            Ok(check) => checked.push((name, value, check)),
             Err(e) => errors.push(e),
         }
     }
-    errors.finish().map(|()| args)
+    errors.finish()?;
+    // Rewritten only now: `crate` may come after the values that name the runtime.
+    let krate: Path = match &args.krate {
+        Some(path) => path.clone(),
+        None => parse_quote!(::daemon_rt),
+    };
+    args.settings = checked
+        .into_iter()
+        .map(|(name, value, check)| {
+            let value = match check {
+                Checked::AsWritten => value,
+                Checked::Replaced(expr) => expr,
+                Checked::Signal(variant) => {
+                    parse_quote_spanned!(variant.span()=> #krate::__private::Signal::#variant)
+                }
+            };
+            Setting { name, value }
+        })
+        .collect();
+    Ok(args)
+}
+
+/// What a value that passed its checks becomes in the expansion. Whatever replaces a literal
+/// carries the literal's span, so errors still point at what the user wrote.
+enum Checked {
+    /// The value as written.
+    AsWritten,
+    /// Another expression: seconds as a `Duration`, an ID as a `u32`.
+    Replaced(Expr),
+    /// `<runtime>::__private::Signal::<variant>`, for a signal named by a string literal.
+    Signal(Ident),
 }
 
 /// Errors collected so that one build reports them all.
@@ -187,40 +280,202 @@ fn crate_path(value: &Expr) -> syn::Result<Path> {
     }
 }
 
-/// The checks a literal value allows; any other expression is left to the type checker.
-fn check_literal(name: &str, kind: Kind, example: &str, value: &Expr) -> syn::Result<()> {
-    let Expr::Lit(ExprLit { lit, .. }) = value else {
-        return Ok(());
-    };
-    let wrong = |what: &str| {
-        Err(syn::Error::new(
-            lit.span(),
-            format!("`{name}` takes {what}: `{example}`"),
+/// The checks a literal value allows; any other expression is left to the type checker,
+/// except for `ready`, which must be a literal.
+fn check_value(name: &str, kind: Kind, example: &str, value: &Expr) -> syn::Result<Checked> {
+    let error = |span: Span, message: String| Err(syn::Error::new(span, message));
+    if let Expr::Unary(ExprUnary {
+        op: UnOp::Neg(_),
+        expr,
+        ..
+    }) = value
+        && matches!(
+            **expr,
+            Expr::Lit(ExprLit {
+                lit: Lit::Int(_) | Lit::Float(_),
+                ..
+            })
+        )
+        && matches!(kind, Kind::Umask | Kind::Duration | Kind::Id)
+    {
+        // Spanned over the whole expression: `span()` alone would mark the `-` only.
+        return Err(syn::Error::new_spanned(
+            value,
+            format!("`{name}` cannot be negative: `{example}`"),
+        ));
+    }
+    let not_a_string = || {
+        Err(syn::Error::new_spanned(
+            value,
+            format!("`ready` takes a string literal, {READY_VALUES}: `{example}`"),
         ))
     };
+    let Expr::Lit(ExprLit { lit, .. }) = value else {
+        if kind == Kind::Ready {
+            return not_a_string();
+        }
+        return Ok(Checked::AsWritten);
+    };
+    let wrong = |what: &str| error(lit.span(), format!("`{name}` takes {what}: `{example}`"));
     match (kind, lit) {
-        (Kind::Path, Lit::Str(s)) if s.value().is_empty() => Err(syn::Error::new(
-            s.span(),
-            format!("`{name}` is an empty path: `{example}`"),
-        )),
-        (Kind::Path, Lit::Str(s)) if s.value().contains('\0') => Err(syn::Error::new(
+        (Kind::Path, Lit::Str(s)) if s.value().is_empty() => {
+            error(s.span(), format!("`{name}` is an empty path: `{example}`"))
+        }
+        (Kind::Path, Lit::Str(s)) if s.value().contains('\0') => error(
             s.span(),
             format!("`{name}` contains a NUL byte, which no path can hold"),
-        )),
-        (Kind::Path, Lit::Str(_)) => Ok(()),
+        ),
+        (Kind::Path, Lit::Str(_)) => Ok(Checked::AsWritten),
         (Kind::Path, _) => wrong("a path"),
         (Kind::Umask, Lit::Int(i)) => match i.base10_parse::<u32>() {
-            Ok(mask) if mask <= 0o777 => Ok(()),
-            _ => Err(syn::Error::new(
+            Ok(mask) if mask <= 0o777 => Ok(Checked::AsWritten),
+            _ => error(
                 i.span(),
                 format!("`umask` must be at most 0o777, not {i}: `{example}`"),
-            )),
+            ),
         },
         (Kind::Umask, Lit::Str(_)) => wrong("an integer, written in octal (not a string)"),
         (Kind::Umask, _) => wrong("an integer, written in octal"),
         (Kind::Fds, _) => wrong("a list of file descriptors"),
         (Kind::Hook, _) => wrong("a function or closure"),
+        (Kind::Bool, Lit::Bool(_)) => Ok(Checked::AsWritten),
+        (Kind::Bool, _) => wrong("a bool"),
+        (Kind::Ready, Lit::Str(s)) if matches!(s.value().as_str(), "started" | "manual") => {
+            Ok(Checked::AsWritten)
+        }
+        (Kind::Ready, Lit::Str(s)) => {
+            error(s.span(), format!("`ready` is {READY_VALUES}: `{example}`"))
+        }
+        (Kind::Ready, _) => not_a_string(),
+        (Kind::Duration, Lit::Int(i)) => seconds(name, i).map(Checked::Replaced),
+        (Kind::Duration, Lit::Float(f)) => {
+            let millis = f
+                .base10_parse::<f64>()
+                .map(|secs| secs * 1000.0)
+                .ok()
+                .filter(|ms| (ms.round() - ms).abs() < 1e-6 && *ms < 1e15);
+            let message = match millis {
+                Some(ms) => format!(
+                    "`{name}` is whole seconds or a `Duration`: for {} seconds, \
+                     `{name} = std::time::Duration::from_millis({ms})`",
+                    f.base10_digits()
+                ),
+                None => format!(
+                    "`{name}` is whole seconds or a `Duration`: \
+                     `{name} = std::time::Duration::from_millis(1500)`"
+                ),
+            };
+            error(f.span(), message)
+        }
+        (Kind::Duration, Lit::Str(_)) => {
+            wrong("a number of seconds or a `Duration` (not a string)")
+        }
+        (Kind::Duration, _) => wrong("a number of seconds or a `Duration`"),
+        (Kind::Signal, Lit::Str(s)) => signal_by_name(name, s).map(Checked::Signal),
+        (Kind::Signal, Lit::Bool(b)) if !b.value => error(
+            b.span(),
+            format!(
+                "`{name} = false` is written `{name} = None`, which leaves the signal's default action"
+            ),
+        ),
+        (Kind::Signal, Lit::Bool(b)) => error(
+            b.span(),
+            format!("`{name}` takes a signal (SIGHUP unless told otherwise): `{example}`"),
+        ),
+        // A number is left to the type checker, whose message names the type.
+        (Kind::Signal, _) => Ok(Checked::AsWritten),
+        (Kind::Id, Lit::Str(s)) => id_name(name, s).map(|()| Checked::AsWritten),
+        (Kind::Id, Lit::Int(i)) => match i.base10_parse::<u32>() {
+            // Unsuffixed, it would be an `i32` to the type checker.
+            Ok(id) if i.suffix().is_empty() => Ok(Checked::Replaced(Expr::Lit(ExprLit {
+                attrs: Vec::new(),
+                lit: Lit::Int(LitInt::new(&format!("{id}u32"), i.span())),
+            }))),
+            Ok(_) => Ok(Checked::AsWritten),
+            Err(_) => error(
+                i.span(),
+                format!(
+                    "`{name}` is a name or a numeric ID, at most {}, not {i}",
+                    u32::MAX
+                ),
+            ),
+        },
+        (Kind::Id, _) => wrong("a name or a numeric ID"),
     }
+}
+
+/// The two values of `ready`, for its messages.
+const READY_VALUES: &str = "\"started\" (the default) or \"manual\"";
+
+/// `ready_timeout = 30`: thirty seconds, as a `Duration`.
+fn seconds(name: &str, lit: &LitInt) -> syn::Result<Expr> {
+    const INTEGERS: &[&str] = &[
+        "", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize",
+    ];
+    if !INTEGERS.contains(&lit.suffix()) {
+        return Err(syn::Error::new(
+            lit.span(),
+            format!(
+                "`{name}` is a number of seconds, not `{lit}`: `{name} = 30`, or \
+                 `{name} = std::time::Duration::from_millis(1500)`"
+            ),
+        ));
+    }
+    let Ok(secs) = lit.base10_parse::<u64>() else {
+        return Err(syn::Error::new(
+            lit.span(),
+            format!("`{name}` must be at most {} seconds, not {lit}", u64::MAX),
+        ));
+    };
+    let secs = LitInt::new(&secs.to_string(), lit.span());
+    Ok(parse_quote_spanned!(lit.span()=> ::core::time::Duration::from_secs(#secs)))
+}
+
+/// `reopen_logs = "SIGUSR1"`: the signal's `Signal` variant, spanned at the literal.
+fn signal_by_name(name: &str, lit: &LitStr) -> syn::Result<Ident> {
+    let written = lit.value();
+    let upper = written.to_ascii_uppercase();
+    let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
+    if REOPEN_SIGNALS.contains(&bare) {
+        return Ok(Ident::new(&format!("SIG{bare}"), lit.span()));
+    }
+    let accepted = match REOPEN_SIGNALS.split_last() {
+        Some((last, rest)) => {
+            let rest: Vec<String> = rest.iter().map(|s| format!("SIG{s}")).collect();
+            format!("{} or SIG{last}", rest.join(", "))
+        }
+        None => String::new(),
+    };
+    let message = if UNCATCHABLE_SIGNALS.contains(&bare) {
+        format!(
+            "SIG{bare} cannot be caught, so it cannot reopen logs; `{name}` takes {accepted}: \
+             `{name} = \"SIGUSR1\"`"
+        )
+    } else {
+        format!("`{name}` takes {accepted}, not {written:?}: `{name} = \"SIGUSR1\"`")
+    };
+    Err(syn::Error::new(lit.span(), message))
+}
+
+/// `user = "www-data"`: one name the user and group databases could hold.
+fn id_name(name: &str, lit: &LitStr) -> syn::Result<()> {
+    let value = lit.value();
+    let message = if value.is_empty() {
+        format!("`{name}` is an empty name: `{name} = \"www-data\"`")
+    } else if value.contains('\0') {
+        format!("`{name}` contains a NUL byte, which no name can hold")
+    } else if let Some((_, group)) = value.split_once(':') {
+        match name {
+            "user" if !group.is_empty() && !group.contains(':') => {
+                format!("`user` takes one name; set the group with `group = {group:?}`")
+            }
+            "user" => "`user` takes one name; set the group with `group = ...`".to_owned(),
+            _ => format!("`{name}` takes one name: `{name} = \"www-data\"`"),
+        }
+    } else {
+        return Ok(());
+    };
+    Err(syn::Error::new(lit.span(), message))
 }
 
 fn example_for(name: &str) -> String {
@@ -248,11 +503,13 @@ fn unknown(name: &Ident) -> syn::Error {
 /// The option `key` most likely stands for: a known alias, the same name in another case or
 /// without underscores, or one at most two edits away.
 fn suggest(key: &str) -> Option<&'static str> {
-    let lower = key.to_lowercase();
-    if let Some((_, option)) = ALIASES.iter().find(|(alias, _)| *alias == lower) {
+    let squash = |s: &str| s.replace(['_', '-'], "").to_lowercase();
+    if let Some((_, option)) = ALIASES
+        .iter()
+        .find(|(alias, _)| squash(alias) == squash(key))
+    {
         return Some(option);
     }
-    let squash = |s: &str| s.replace(['_', '-'], "").to_lowercase();
     let names = OPTIONS.iter().map(|(n, ..)| *n).chain(["crate"]);
     names
         .map(|n| (n, edit_distance(&squash(key), &squash(n))))
@@ -291,6 +548,228 @@ mod tests {
         assert_eq!(suggest("stdot"), Some("stdout"));
         assert_eq!(suggest("umsk"), Some("umask"));
         assert_eq!(suggest("colour"), None);
+    }
+
+    #[test]
+    fn suggests_the_new_options() {
+        for (alias, option) in [
+            ("no_fork", "foreground"),
+            ("NoDaemon", "foreground"),
+            ("readiness", "ready"),
+            ("notify", "ready"),
+            ("timeout", "ready_timeout"),
+            ("start_timeout", "ready_timeout"),
+            ("TimeoutStartSec", "ready_timeout"),
+            ("reopen_on", "reopen_logs"),
+            ("reopen_logs_on", "reopen_logs"),
+            ("logrotate", "reopen_logs"),
+            ("uid", "user"),
+            ("run_as", "user"),
+            ("runas", "user"),
+            ("setuid", "user"),
+            ("gid", "group"),
+            ("setgid", "group"),
+            ("root", "chroot"),
+            ("root_directory", "chroot"),
+            ("init_script", "control"),
+            ("lsb", "control"),
+            ("show_pid", "print_pid"),
+            ("echo_pid", "print_pid"),
+            ("printpid", "print_pid"),
+            ("foregroud", "foreground"),
+        ] {
+            assert_eq!(suggest(alias), Some(option), "{alias}");
+        }
+        // The opposite of `foreground` is not suggested as if it were the same.
+        assert_eq!(suggest("detach"), None);
+        assert_eq!(suggest("daemonize"), None);
+    }
+
+    #[test]
+    fn every_alias_names_an_option() {
+        for (alias, option) in ALIASES {
+            assert!(
+                OPTIONS.iter().any(|(n, ..)| n == option),
+                "{alias} -> {option}"
+            );
+            assert!(
+                !OPTIONS.iter().any(|(n, ..)| n == alias),
+                "{alias} is an option"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_argument_lists_every_option() {
+        let name = Ident::new("colour", Span::call_site());
+        let message = unknown(&name).to_string();
+        for (option, ..) in OPTIONS {
+            assert!(message.contains(&format!("`{option}`")), "{message}");
+        }
+        assert!(message.ends_with("and `crate`"), "{message}");
+    }
+
+    /// The one error `args` gives, or a panic.
+    fn error(args: &str) -> String {
+        match parse(args.parse().unwrap()) {
+            Ok(_) => panic!("`{args}` was accepted"),
+            Err(err) => {
+                assert_eq!(err.clone().into_iter().count(), 1, "{args}: {err}");
+                err.to_string()
+            }
+        }
+    }
+
+    /// The value of the one setting `args` gives, as tokens.
+    fn value(args: &str) -> String {
+        let args = parse(args.parse().unwrap()).unwrap_or_else(|e| panic!("{args}: {e}"));
+        assert_eq!(args.settings.len(), 1);
+        let value = &args.settings[0].value;
+        quote::quote!(#value).to_string()
+    }
+
+    #[test]
+    fn bools() {
+        assert_eq!(
+            error("foreground = \"yes\""),
+            "`foreground` takes a bool: `foreground = cli.foreground`"
+        );
+        assert_eq!(
+            error("print_pid = 1"),
+            "`print_pid` takes a bool: `print_pid = true`"
+        );
+        assert_eq!(value("control = false"), "false");
+        assert_eq!(value("foreground = !cli.daemon"), "! cli . daemon");
+    }
+
+    #[test]
+    fn ready_is_one_of_two_literals() {
+        assert_eq!(value("ready = \"manual\""), "\"manual\"");
+        assert_eq!(value("ready = \"started\""), "\"started\"");
+        let listed = "`ready` is \"started\" (the default) or \"manual\": `ready = \"manual\"`";
+        assert_eq!(error("ready = \"Manual\""), listed);
+        assert_eq!(error("ready = \"soon\""), listed);
+        let literal = "`ready` takes a string literal, \"started\" (the default) or \"manual\": \
+                       `ready = \"manual\"`";
+        assert_eq!(error("ready = MODE"), literal);
+        assert_eq!(error("ready = daemon_rt::Ready::Manual"), literal);
+        assert_eq!(error("ready = true"), literal);
+    }
+
+    #[test]
+    fn ready_timeout_in_seconds() {
+        assert_eq!(
+            value("ready_timeout = 30"),
+            ":: core :: time :: Duration :: from_secs (30)"
+        );
+        assert_eq!(
+            value("ready_timeout = 1_000u64"),
+            ":: core :: time :: Duration :: from_secs (1000)"
+        );
+        assert_eq!(value("ready_timeout = TIMEOUT"), "TIMEOUT");
+        assert_eq!(
+            error("ready_timeout = 1.5"),
+            "`ready_timeout` is whole seconds or a `Duration`: for 1.5 seconds, \
+             `ready_timeout = std::time::Duration::from_millis(1500)`"
+        );
+        assert!(error("ready_timeout = \"30s\"").contains("not a string"));
+        assert!(error("ready_timeout = 1500ms").contains("not `1500ms`"));
+        assert!(error("ready_timeout = -1").contains("cannot be negative"));
+        assert!(error("ready_timeout = 99999999999999999999").contains("at most"));
+    }
+
+    #[test]
+    fn reopen_logs_names_a_signal() {
+        let hup = ":: daemon_rt :: __private :: Signal :: SIGHUP";
+        assert_eq!(value("reopen_logs = \"SIGHUP\""), hup);
+        assert_eq!(value("reopen_logs = \"HUP\""), hup);
+        assert_eq!(value("reopen_logs = \"sighup\""), hup);
+        assert_eq!(
+            value("reopen_logs = \"usr1\""),
+            ":: daemon_rt :: __private :: Signal :: SIGUSR1"
+        );
+        // Expressions are left to the runtime's `SignalValue`.
+        assert_eq!(value("reopen_logs = None"), "None");
+        assert_eq!(value("reopen_logs = 1u8"), "1u8");
+        assert_eq!(
+            error("reopen_logs = \"SIGKILL\""),
+            "SIGKILL cannot be caught, so it cannot reopen logs; `reopen_logs` takes SIGHUP, \
+             SIGUSR1, SIGUSR2, SIGWINCH, SIGALRM, SIGIO or SIGPWR: `reopen_logs = \"SIGUSR1\"`"
+        );
+        assert!(error("reopen_logs = \"STOP\"").starts_with("SIGSTOP cannot be caught"));
+        assert_eq!(
+            error("reopen_logs = \"SIGTERM\""),
+            "`reopen_logs` takes SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH, SIGALRM, SIGIO or SIGPWR, \
+             not \"SIGTERM\": `reopen_logs = \"SIGUSR1\"`"
+        );
+        assert!(error("reopen_logs = \"\"").contains("not \"\""));
+        assert!(error("reopen_logs = false").contains("`reopen_logs = None`"));
+        assert!(error("reopen_logs = true").contains("SIGHUP unless told otherwise"));
+    }
+
+    #[test]
+    fn the_signal_goes_through_the_crate_argument_given_after_it() {
+        let args = parse(
+            "reopen_logs = \"USR2\", crate = \"crate::rt\""
+                .parse()
+                .unwrap(),
+        )
+        .unwrap();
+        let value = &args.settings[0].value;
+        assert_eq!(
+            quote::quote!(#value).to_string(),
+            "crate :: rt :: __private :: Signal :: SIGUSR2"
+        );
+    }
+
+    #[test]
+    fn users_and_groups() {
+        assert_eq!(value("user = \"nobody\""), "\"nobody\"");
+        assert_eq!(value("group = 65534"), "65534u32");
+        assert_eq!(value("group = 0u32"), "0u32");
+        assert_eq!(value("user = cli.user"), "cli . user");
+        assert_eq!(
+            error("user = \"\""),
+            "`user` is an empty name: `user = \"www-data\"`"
+        );
+        assert_eq!(
+            error("user = \"www:adm\""),
+            "`user` takes one name; set the group with `group = \"adm\"`"
+        );
+        assert_eq!(
+            error("user = \"www:\""),
+            "`user` takes one name; set the group with `group = ...`"
+        );
+        assert_eq!(
+            error("group = \"www:adm\""),
+            "`group` takes one name: `group = \"www-data\"`"
+        );
+        assert!(error("user = \"a\\0b\"").contains("NUL"));
+        assert!(error("user = 4294967296").contains("at most 4294967295"));
+        assert!(error("gid = 1").contains("did you mean `group`?"));
+        assert!(error("group = -1").contains("cannot be negative"));
+        assert_eq!(
+            error("user = 1.5"),
+            "`user` takes a name or a numeric ID: `user = \"www-data\"`"
+        );
+    }
+
+    #[test]
+    fn chroot_is_a_path() {
+        assert_eq!(value("chroot = \"/var/empty\""), "\"/var/empty\"");
+        assert_eq!(
+            error("chroot = \"\""),
+            "`chroot` is an empty path: `chroot = \"/var/empty\"`"
+        );
+        assert!(error("chroot = 1").contains("`chroot` takes a path"));
+    }
+
+    #[test]
+    fn needs_a_value() {
+        assert_eq!(
+            error("foreground"),
+            "`foreground` needs a value: `foreground = cli.foreground`"
+        );
     }
 
     #[test]

@@ -9,15 +9,18 @@
 //!                                                   let d = ::daemon_rt::__private::options::stdout(d, L);
 //!                                                   d
 //!                                               });
-//!                                               { BODY }
+//!                                               fn main() -> R { BODY }
+//!                                               let __daemon_result = main();
+//!                                               // an `Err` before `ready()` fails the start
+//!                                               (&&&::daemon_rt::__private::Returned(&__daemon_result)).report();
+//!                                               __daemon_result
 //!                                           }
 //! ```
 //!
-//! An `async fn` (with its runtime attribute, such as `#[tokio::main]`, below `#[daemon]`)
-//! becomes an inner function of the same name, called after daemonizing, so the runtime and its threads start
-//! in the daemon. With the runtime attribute above `#[daemon]`, that attribute has already
-//! made the function synchronous, and the plain expansion daemonizes before the runtime is
-//! built.
+//! An `async fn` keeps its runtime attribute (such as `#[tokio::main]`, below `#[daemon]`) on
+//! the inner function, called after daemonizing, so the runtime and its threads start in the
+//! daemon. With the runtime attribute above `#[daemon]`, that attribute has already made the
+//! function synchronous, and the plain expansion daemonizes before the runtime is built.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
@@ -98,24 +101,38 @@ fn expand(args: &Args, func: &DaemonFn) -> TokenStream {
         inner_attrs,
         body,
     } = func;
-    if sig.asyncness.is_none() {
-        return quote! {
-            #(#attrs)*
-            #vis #sig {
-                #(#inner_attrs)*
-                #start
-                { #body }
-            }
-        };
-    }
-
-    // `async fn` with its runtime attribute: the runtime goes on an inner function of the same
-    // name (`#[async_std::main]` accepts only `main`), which shadows the outer one inside its
-    // body and is called once the process is the daemon.
-    let (outer, inner): (Vec<_>, Vec<_>) = attrs.iter().partition(|a| stays_outside(a));
+    // The body goes into an inner function of the same name, which shadows the outer one
+    // inside it, so that what it returns (through `?` and `return` too) is seen before
+    // `main` returns: an `Err` before `ready()` fails the start with its message. An `async
+    // fn` keeps its runtime attribute (such as `#[tokio::main]`, below `#[daemon]`) on the
+    // inner function (`#[async_std::main]` accepts only `main`), so the runtime and its
+    // threads start in the daemon. With the runtime attribute above `#[daemon]`, that
+    // attribute has already made the function synchronous, and the plain form daemonizes
+    // before the runtime is built.
+    let (outer, inner): (Vec<_>, Vec<_>) = if sig.asyncness.is_some() {
+        attrs.iter().partition(|a| stays_outside(a))
+    } else {
+        (attrs.iter().collect(), Vec::new())
+    };
     let mut outer_sig = sig.clone();
     outer_sig.asyncness = None;
     let name = &sig.ident;
+    let result = syn::Ident::new("__daemon_result", Span::mixed_site());
+    // A `-> !` body never returns, and code after it would be unreachable.
+    let never =
+        matches!(&sig.output, syn::ReturnType::Type(_, ty) if matches!(**ty, syn::Type::Never(_)));
+    let finish = if never {
+        quote!(#name())
+    } else {
+        quote! {
+            let #result = #name();
+            {
+                use #krate::__private::{ReportDebug as _, ReportDisplay as _, ReportOther as _};
+                (&&&#krate::__private::Returned(&#result)).report();
+            }
+            #result
+        }
+    };
     quote! {
         #(#outer)*
         #vis #outer_sig {
@@ -125,7 +142,7 @@ fn expand(args: &Args, func: &DaemonFn) -> TokenStream {
                 #(#inner_attrs)*
                 #body
             }
-            #name()
+            #finish
         }
     }
 }

@@ -1,0 +1,2 @@
+#[daemon_rt::daemon(foreground = "yes")]
+fn main() {}

@@ -1,0 +1,2 @@
+#[daemon_rt::daemon(user = vec![1000])]
+fn main() {}

@@ -1,0 +1,2 @@
+#[daemon_rt::daemon(ready = daemon_rt::Ready::Manual)]
+fn main() {}

@@ -1,0 +1,2 @@
+#[daemon_rt::daemon(ready = "listening")]
+fn main() {}

@@ -1,0 +1,2 @@
+#[daemon_rt::daemon(user = -1)]
+fn main() {}

@@ -1,0 +1,2 @@
+#[daemon_rt::daemon(user = "www:www")]
+fn main() {}
