@@ -15,6 +15,8 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 pub const FIXTURE: &str = env!("CARGO_BIN_EXE_fixture");
+/// The fixture for readiness, stop requests, privileges and control commands.
+pub const SERVICE: &str = env!("CARGO_BIN_EXE_service");
 
 /// How long a start may take before the watchdog kills it and fails the test.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -71,17 +73,32 @@ impl Sandbox {
 
     /// Like [`Sandbox::start`], letting `setup` change the command first (`pre_exec`, ...).
     pub fn start_with(&self, args: &[&str], setup: impl FnOnce(&mut Command)) -> Start {
-        let mut cmd = Command::new(FIXTURE);
+        self.run(FIXTURE, args, |cmd| {
+            cmd.arg("--tag").arg(&self.dir);
+            setup(cmd);
+        })
+    }
+
+    /// Runs the service fixture with `args` (and its `--tag`), and waits for it to return.
+    pub fn service(&self, args: &[&str]) -> Start {
+        self.run(SERVICE, args, |cmd| {
+            cmd.arg("--tag").arg(&self.dir);
+        })
+    }
+
+    /// Runs `program` with `args`, stdin on `/dev/null` and its output captured, under the
+    /// watchdog; `setup` may change the command first (more arguments, the environment,
+    /// `pre_exec`).
+    pub fn run(&self, program: &str, args: &[&str], setup: impl FnOnce(&mut Command)) -> Start {
+        let mut cmd = Command::new(program);
         cmd.args(args)
-            .arg("--tag")
-            .arg(&self.dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         setup(&mut cmd);
         let child = cmd.spawn().expect("spawn the fixture");
         let pid = child.id();
-        let out = watchdog(child, START_TIMEOUT, &format!("starting {args:?}"));
+        let out = watchdog(child, START_TIMEOUT, &format!("running {program} {args:?}"));
         Start {
             pid,
             code: out.status.code(),
@@ -93,7 +110,15 @@ impl Sandbox {
     /// Starts the fixture and expects success; returns the daemon's PID from `pidfile`,
     /// recorded so the sandbox ends it if the test does not.
     pub fn start_ok(&self, pidfile: &Path, args: &[&str]) -> (Start, Pid) {
-        let start = self.start(args);
+        self.started(pidfile, self.start(args))
+    }
+
+    /// Like [`Sandbox::start_ok`], for the service fixture.
+    pub fn service_ok(&self, pidfile: &Path, args: &[&str]) -> (Start, Pid) {
+        self.started(pidfile, self.service(args))
+    }
+
+    fn started(&self, pidfile: &Path, start: Start) -> (Start, Pid) {
         assert_eq!(start.code, Some(0), "start failed: {start:?}");
         let pid = read_pid(pidfile).unwrap_or_else(|| panic!("no PID in {pidfile:?} at return"));
         self.track(pid);

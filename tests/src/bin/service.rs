@@ -1,0 +1,200 @@
+//! A daemon for the tests of life under a service manager, written with `#[daemon]` and
+//! `ready = "manual"`: it reports ready only when its body says so.
+//!
+//! `service [start|stop|status|restart|reload] [--pidfile P] [--stdout P] [--stderr P]
+//!  [--workdir D] [--foreground] [--user U] [--group G] [--chroot D] [--ready-timeout-ms N]
+//!  [--reopen-on none|usr1] [--control] [--print-pid] [--before-ready ACTION] [--status TEXT]
+//!  [--try-setuid0] [--child-env] [--listen poll|wait|fd] [--lines] [--exit-after-ms N]
+//!  [--tag ANY]`
+//!
+//! The body prints `service pid=N`, then does ACTION before calling `daemon_rt::ready()`:
+//! `fail` (returns an error), `panic`, `exit` (`process::exit(3)`), `hang` (never ready),
+//! `sleep:MS`, or `bind:ADDR` (binds a TCP listener, failing if the address is taken).
+//! After ready it sets `--status`, reports whether `setuid(0)` works with `--try-setuid0`,
+//! runs a shell child that prints `child NOTIFY_SOCKET=<value or unset>` with `--child-env`,
+//! then waits. With `--listen`, it asks for stop requests (`stop_requested` polled, `wait_for_stop`,
+//! or `poll(2)` on `stop_fd`), prints `stop requested` and returns; `--lines` writes numbered
+//! lines to stdout (`line 1`, `line 2`, ...) while it waits. Without `--listen`, it sleeps
+//! until a signal ends it or `--exit-after-ms` passes. The first argument may be a control
+//! command, for `--control`. `--tag` is ignored (the tests find their processes by it).
+
+use std::io::Write as _;
+use std::os::fd::AsFd as _;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+/// The parsed command line.
+#[derive(Default)]
+struct Opts {
+    pidfile: Option<String>,
+    stdout: Option<String>,
+    stderr: Option<String>,
+    workdir: Option<String>,
+    foreground: bool,
+    user: Option<String>,
+    group: Option<String>,
+    chroot: Option<String>,
+    ready_timeout: Option<Duration>,
+    reopen_on: Option<Option<daemon_rt::Signal>>,
+    control: bool,
+    print_pid: bool,
+    before_ready: Option<String>,
+    status: Option<String>,
+    try_setuid0: bool,
+    child_env: bool,
+    listen: Option<String>,
+    lines: bool,
+    exit_after: Option<Duration>,
+}
+
+/// The command line, read once, in the attribute's arguments.
+fn opts() -> &'static Opts {
+    static OPTS: OnceLock<Opts> = OnceLock::new();
+    OPTS.get_or_init(parse)
+}
+
+fn parse() -> Opts {
+    let mut opts = Opts::default();
+    let mut args = std::env::args().skip(1).peekable();
+    let commands = ["start", "stop", "status", "restart", "reload", "bogus"];
+    if args.peek().is_some_and(|a| commands.contains(&a.as_str())) {
+        args.next();
+    }
+    let ms = |v: String| Duration::from_millis(v.parse().expect("milliseconds"));
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().unwrap_or_else(|| panic!("{arg} needs a value"));
+        match arg.as_str() {
+            "--pidfile" => opts.pidfile = Some(value()),
+            "--stdout" => opts.stdout = Some(value()),
+            "--stderr" => opts.stderr = Some(value()),
+            "--workdir" => opts.workdir = Some(value()),
+            "--foreground" => opts.foreground = true,
+            "--user" => opts.user = Some(value()),
+            "--group" => opts.group = Some(value()),
+            "--chroot" => opts.chroot = Some(value()),
+            "--ready-timeout-ms" => opts.ready_timeout = Some(ms(value())),
+            "--reopen-on" => {
+                opts.reopen_on = Some(match value().as_str() {
+                    "none" => None,
+                    "usr1" => Some(daemon_rt::Signal::SIGUSR1),
+                    other => panic!("unknown signal {other}"),
+                })
+            }
+            "--control" => opts.control = true,
+            "--print-pid" => opts.print_pid = true,
+            "--before-ready" => opts.before_ready = Some(value()),
+            "--status" => opts.status = Some(value()),
+            "--try-setuid0" => opts.try_setuid0 = true,
+            "--child-env" => opts.child_env = true,
+            "--listen" => opts.listen = Some(value()),
+            "--lines" => opts.lines = true,
+            "--exit-after-ms" => opts.exit_after = Some(ms(value())),
+            "--tag" => drop(value()),
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    opts
+}
+
+/// The `reopen_logs` value: SIGHUP unless `--reopen-on` says otherwise.
+fn reopen_on() -> Option<daemon_rt::Signal> {
+    opts().reopen_on.unwrap_or(Some(daemon_rt::Signal::SIGHUP))
+}
+
+#[daemon_rt::daemon(
+    pidfile = &opts().pidfile,
+    stdout = &opts().stdout,
+    stderr = &opts().stderr,
+    working_directory = &opts().workdir,
+    foreground = opts().foreground,
+    user = &opts().user,
+    group = &opts().group,
+    chroot = &opts().chroot,
+    ready = "manual",
+    ready_timeout = opts().ready_timeout.unwrap_or(daemon_rt::DEFAULT_READY_TIMEOUT),
+    reopen_logs = reopen_on(),
+    control = opts().control,
+    print_pid = opts().print_pid,
+)]
+fn main() -> Result<(), String> {
+    say(&format!("service pid={}", std::process::id()));
+    match opts().before_ready.as_deref() {
+        None => {}
+        Some("fail") => return Err("cannot load the configuration: line 3 is broken".to_owned()),
+        Some("panic") => panic!("the configuration is missing"),
+        Some("exit") => std::process::exit(3),
+        Some("hang") => loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        },
+        Some(other) => {
+            if let Some(ms) = other.strip_prefix("sleep:") {
+                std::thread::sleep(Duration::from_millis(ms.parse().expect("milliseconds")));
+            } else if let Some(addr) = other.strip_prefix("bind:") {
+                let listener = std::net::TcpListener::bind(addr)
+                    .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+                std::mem::forget(listener);
+            } else {
+                panic!("unknown --before-ready {other}");
+            }
+        }
+    }
+    daemon_rt::ready();
+    if let Some(status) = &opts().status {
+        daemon_rt::set_status(status);
+    }
+    if opts().try_setuid0 {
+        match nix::unistd::setuid(nix::unistd::Uid::from_raw(0)) {
+            Ok(()) => say("setuid(0) succeeded"),
+            Err(e) => say(&format!("setuid(0) failed: {e:?}")),
+        }
+    }
+    if opts().child_env {
+        let script = "echo \"child NOTIFY_SOCKET=${NOTIFY_SOCKET-unset}\"";
+        let ran = std::process::Command::new("/bin/sh")
+            .args(["-c", script])
+            .status();
+        ran.map_err(|e| format!("cannot run /bin/sh: {e}"))?;
+    }
+    match opts().listen.as_deref() {
+        None => match opts().exit_after {
+            Some(after) => std::thread::sleep(after),
+            None => loop {
+                std::thread::sleep(Duration::from_secs(3600));
+            },
+        },
+        Some("poll") => {
+            let mut n = 0u64;
+            while !daemon_rt::stop_requested() {
+                if opts().lines {
+                    n += 1;
+                    say(&format!("line {n}"));
+                    std::thread::sleep(Duration::from_micros(200));
+                } else {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        }
+        Some("wait") => {
+            say("waiting for stop");
+            daemon_rt::wait_for_stop();
+        }
+        Some("fd") => {
+            let fd = daemon_rt::stop_fd();
+            say("polling the stop fd");
+            let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+            while poll(&mut fds, PollTimeout::NONE) != Ok(1) {}
+        }
+        Some(other) => panic!("unknown --listen {other}"),
+    }
+    say("stop requested");
+    Ok(())
+}
+
+/// Prints one line to stdout and flushes it, so the log shows it at once.
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
