@@ -247,9 +247,15 @@ fn echo_serves_loopback_from_a_daemon_running_tokio() {
     assert_ne!(stat.session, pid.as_raw(), "the daemon leads its session");
     assert_eq!(stat.tty_nr, 0, "the daemon has a controlling terminal");
 
+    // SIGTERM makes `stop_fd()` readable; the accept loop sees it and `main` returns.
     let status = guard.terminate(pid);
-    assert_eq!(status, WaitStatus::Signaled(pid, Signal::SIGTERM, false));
+    assert_eq!(status, WaitStatus::Exited(pid, 0));
     assert!(!pidfile.exists(), "the PID file outlived the daemon");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.ends_with("stop requested: no new connections\n"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -301,9 +307,13 @@ fn ticker_starts_ticks_and_stops_on_sigterm() {
     });
     wait_for_line(&log, |line| (line == "tick 2").then_some(()));
 
+    // SIGTERM is a stop request the loop sees: it finishes its tick and returns from main.
     let status = guard.terminate(pid);
-    assert_eq!(status, WaitStatus::Signaled(pid, Signal::SIGTERM, false));
+    assert_eq!(status, WaitStatus::Exited(pid, 0));
     assert!(!pidfile.exists(), "the PID file outlived the daemon");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let last = text.lines().last().unwrap_or_default();
+    assert!(last.starts_with("ticker: stopping after "), "{text}");
 }
 
 #[test]

@@ -9,6 +9,9 @@
 //! `#[daemon_rt::daemon]` sits above `#[tokio::main]`: it daemonizes first, and the runtime
 //! and its worker threads start in the daemon (a process must fork while it has one thread).
 //!
+//! SIGTERM or SIGINT stop it gracefully: `daemon_rt::stop_fd()` becomes readable, which tokio
+//! awaits with `AsyncFd`, and `main` returns, removing the PID file.
+//!
 //! The socket is bound in the attribute's arguments, before daemonizing, and kept open across
 //! it with `preserve_fds`: an address in use is then reported by the starting command, on the
 //! user's terminal, instead of a start that succeeds and a daemon that dies at once.
@@ -146,9 +149,21 @@ async fn main() -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::from_std(std_listener)?;
     println!("listening on {}", listener.local_addr()?);
     std::io::stdout().flush()?;
+    // SIGTERM and SIGINT make this descriptor readable: tokio waits on it like on a socket.
+    // SAFETY: `stop_fd()` is open for the life of the process and never closed or replaced,
+    // which is what `register` asks of the descriptor.
+    let stop = unsafe { tokio::io::unix::AsyncFd::register(daemon_rt::stop_fd()) }
+        .map_err(|e| e.into_parts().1)?;
 
     loop {
-        let (stream, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.readable() => {
+                println!("stop requested: no new connections");
+                return Ok(());
+            }
+        };
+        let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
             // A connection that failed before it was accepted, or the descriptor limit: the
             // listener itself is fine. Pause (only this loop: connections run on the workers)

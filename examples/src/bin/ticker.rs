@@ -1,8 +1,12 @@
 //! The smallest useful daemon: writes a numbered line to its log every second.
 //!
-//! `cargo run -p daemon-examples --bin ticker [DIR]` starts it with its PID file and log in
-//! DIR (by default `daemon-rt-ticker` under the temporary directory), prints where they are
-//! and how to stop it, and returns once the daemon is up.
+//! `cargo run -p daemon-examples --bin ticker [--foreground] [DIR]` starts it with its PID
+//! file and log in DIR (by default `daemon-rt-ticker` under the temporary directory), prints
+//! where they are and how to stop it, and returns once the daemon is up. `--foreground` runs
+//! it without forking (systemd's `Type=simple`), writing to the terminal instead of the log;
+//! under systemd's `Type=notify` it stays in the foreground by itself. SIGTERM or SIGINT
+//! make it finish the current tick and stop, with its PID file removed. The unit files
+//! beside this example (`examples/systemd/`) run it under systemd.
 //!
 //! Everything the attribute needs comes from the small functions below, called in its
 //! arguments: they run in the starting process, before daemonizing, so a directory that
@@ -19,7 +23,8 @@ fn dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = std::env::args_os()
-            .nth(1)
+            .skip(1)
+            .find(|a| a != "--foreground")
             .map(PathBuf::from)
             .unwrap_or_else(|| std::env::temp_dir().join("daemon-rt-ticker"));
         if let Err(e) = std::fs::create_dir_all(&dir) {
@@ -37,6 +42,15 @@ fn pidfile() -> PathBuf {
 
 fn log() -> PathBuf {
     dir().join("ticker.log")
+}
+
+fn foreground() -> bool {
+    std::env::args_os().skip(1).any(|a| a == "--foreground")
+}
+
+/// The log, unless `--foreground` keeps the output on the terminal.
+fn output() -> Option<PathBuf> {
+    (!foreground()).then(log)
 }
 
 /// Runs in the starting process once the daemon is up: where it is and how to stop it.
@@ -61,19 +75,27 @@ fn write_announcement(out: &mut impl Write, started: &daemon_rt::Started) -> std
         "  look      ps -o pid,ppid,pgid,sid,tty,stat,cmd -p {pid}; tail -f {log}"
     )?;
     writeln!(out, "  stop      kill $(cat {pidfile})")?;
+    writeln!(
+        out,
+        "  rotate    mv {log} {log}.1; kill -HUP $(cat {pidfile})"
+    )?;
     out.flush()
 }
 
 #[daemon_rt::daemon(
     pidfile = pidfile(),
-    stdout = log(),
-    stderr = log(),
+    stdout = output(),
+    stderr = output(),
+    foreground = foreground(),
     on_started = announce,
 )]
 fn main() {
     println!("ticker {} started", std::process::id());
-    for n in 1.. {
+    let mut n = 0;
+    while !daemon_rt::stop_requested() {
+        n += 1;
         println!("tick {n}");
         std::thread::sleep(Duration::from_secs(1));
     }
+    println!("ticker: stopping after {n} ticks");
 }
