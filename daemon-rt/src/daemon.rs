@@ -144,6 +144,11 @@ impl Daemon {
     /// daemon's whole life, holding the daemon's PID and a newline by the time the starting
     /// command returns, and removed when the daemon exits or is ended by SIGTERM.
     ///
+    /// A daemon that dropped privileges ([`Daemon::user`]) or is in a [`Daemon::chroot`]
+    /// usually cannot remove it: it leaves the file, unlocked, which makes it stale by
+    /// definition; [`control::status`](crate::control::status) says so, and the next start
+    /// takes it over.
+    ///
     /// A second start while the file is locked fails with [`ErrorKind::AlreadyRunning`] and
     /// the running instance's PID, and changes nothing. The path is refused if it is a
     /// symbolic link, not a regular file, or a file with other hard links.
@@ -259,7 +264,9 @@ impl Daemon {
     }
 
     /// A directory the daemon `chroot(2)`s into before changing to its working directory,
-    /// which is then inside it.
+    /// which is then inside it. The PID file and the log files are opened before, by their
+    /// outside paths; log reopening then opens the same paths inside the chroot, and the PID
+    /// file is left behind, unlocked, when the daemon exits.
     pub fn chroot(mut self, path: impl Into<PathBuf>) -> Daemon {
         self.chroot = Some(path.into());
         self
@@ -427,6 +434,7 @@ impl Daemon {
             Ok(ForkResult::Child) => {}
             Ok(ForkResult::Parent { .. }) => sys::exit_now(0),
             Err(err) => {
+                let mut reporter = reporter;
                 reporter.fail(&err);
                 sys::exit_now(1)
             }
@@ -442,6 +450,7 @@ impl Daemon {
                 Ok(Running { pid, pidfile })
             }
             Err(err) => {
+                let mut reporter = reporter;
                 reporter.fail(&err);
                 sys::exit_now(err.exit_code())
             }

@@ -130,21 +130,22 @@ pub fn notify(state: &str) -> io::Result<bool> {
 
 /// The daemon failed before it was ready: tell whoever started it, once.
 pub(crate) fn failed(message: &str, errno: Option<i32>) {
-    let reporter = {
+    {
         let mut state = state();
         if state.phase != Phase::Starting {
             return;
         }
         state.phase = Phase::Failed;
-        state.reporter.take()
-    };
-    if let Some(reporter) = reporter {
-        reporter.fail(&Error::new(
-            Step::Initialize,
-            ErrorKind::DiedBeforeReady,
-            None,
-            message,
-        ));
+        // The reporter stays in the state, its pipe open until the process exits: the
+        // starting command returns only once this process is gone.
+        if let Some(reporter) = &mut state.reporter {
+            reporter.fail(&Error::new(
+                Step::Initialize,
+                ErrorKind::DiedBeforeReady,
+                None,
+                message,
+            ));
+        }
     }
     manager::send_failure(message, errno);
 }

@@ -80,7 +80,17 @@ impl Waiter {
             match self.read(&mut chunk, deadline) {
                 Read::Data(n) => buf.extend_from_slice(&chunk[..n]),
                 Read::End => return failed.unwrap_or(Outcome::Vanished),
-                Read::TimedOut => return Outcome::TimedOut(pid),
+                // A daemon that reported its failure but did not exit (a panic caught by
+                // the body) is stopped like one that never got ready; its message stands.
+                Read::TimedOut => match failed {
+                    Some(failed) => {
+                        if let Some(pid) = pid {
+                            stop_unready(pid);
+                        }
+                        return failed;
+                    }
+                    None => return Outcome::TimedOut(pid),
+                },
             }
         }
     }
@@ -139,7 +149,10 @@ impl Reporter {
     }
 
     /// Tells the starting process why the start failed.
-    pub(crate) fn fail(mut self, err: &Error) {
+    ///
+    /// The pipe stays open: the starting process reads on to end-of-file, which comes when
+    /// this process has exited, so a failed start returns with no process of it left.
+    pub(crate) fn fail(&mut self, err: &Error) {
         let _ = self.0.write_all(&encode_failure(err));
     }
 
