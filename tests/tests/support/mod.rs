@@ -156,7 +156,8 @@ impl Sandbox {
         }
     }
 
-    /// Processes still running whose command line names this sandbox (the fixture's `--tag`).
+    /// Processes still running with this sandbox as one argument of their command line (the
+    /// fixture's `--tag`).
     pub fn leftovers(&self) -> Vec<u32> {
         let tag = self.dir.as_os_str().as_encoded_bytes();
         let mut found = Vec::new();
@@ -168,8 +169,10 @@ impl Sandbox {
             else {
                 continue;
             };
+            // One whole argument equal to the tag: a sandbox whose name extends this one's
+            // (`x` and `x-y`) is another test's.
             let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-            if cmdline.windows(tag.len()).any(|w| w == tag) {
+            if cmdline.split(|&b| b == 0).any(|arg| arg == tag) {
                 found.push(pid);
             }
         }
