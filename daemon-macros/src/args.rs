@@ -151,6 +151,16 @@ pub(crate) struct Args {
     pub(crate) settings: Vec<Setting>,
 }
 
+impl Args {
+    /// The path of the runtime crate: `crate = ...`, or `::daemon_rt`.
+    pub(crate) fn runtime(&self) -> Path {
+        match &self.krate {
+            Some(path) => path.clone(),
+            None => parse_quote!(::daemon_rt),
+        }
+    }
+}
+
 /// One `name = value` as written, before any check.
 struct RawArg {
     name: Ident,
@@ -218,10 +228,7 @@ pub(crate) fn parse(tokens: TokenStream) -> Result<Args, syn::Error> {
     }
     errors.finish()?;
     // Rewritten only now: `crate` may come after the values that name the runtime.
-    let krate: Path = match &args.krate {
-        Some(path) => path.clone(),
-        None => parse_quote!(::daemon_rt),
-    };
+    let krate = args.runtime();
     args.settings = checked
         .into_iter()
         .map(|(name, value, check)| {

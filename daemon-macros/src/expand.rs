@@ -71,10 +71,7 @@ pub(crate) fn daemon(args: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 fn expand(args: &Args, func: &DaemonFn) -> TokenStream {
-    let krate = match &args.krate {
-        Some(path) => quote!(#path),
-        None => quote!(::daemon_rt),
-    };
+    let krate = args.runtime();
     // Names the body cannot see or clash with (mixed-site hygiene).
     let builder = syn::Ident::new("__daemon", Span::mixed_site());
     let running = syn::Ident::new("__daemon_running", Span::mixed_site());
