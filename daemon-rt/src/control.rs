@@ -17,7 +17,7 @@ use std::fmt;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io;
 use std::os::fd::AsRawFd as _;
-use std::os::unix::fs::{FileExt as _, MetadataExt as _, OpenOptionsExt as _};
+use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -26,14 +26,11 @@ use nix::libc;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
-use crate::error::{Error, ErrorKind, Step};
+use crate::error::{Error, ErrorKind, Step, program_name};
+use crate::pidfile::{PID_WAIT, names_file, read_pid, written_pid};
 
 /// How often [`stop`] tests whether the lock was released.
 const POLL: Duration = Duration::from_millis(10);
-
-/// How long a locked file without a PID is read again: a starting daemon writes its PID
-/// right after forking, while the lock was taken before.
-const PID_WAIT: Duration = Duration::from_millis(200);
 
 /// How many times a look at the file starts over when the file is replaced under it.
 const ATTEMPTS: usize = 8;
@@ -265,7 +262,7 @@ fn look(path: &Path) -> Result<Look, Error> {
         }
         // An exiting daemon removes its file and the next start creates a new one: an
         // unlocked file that is no longer at the path says nothing about what runs now.
-        if names_file(path, &opened) {
+        if names_file(path, opened.dev, opened.ino) {
             return Ok(Look::Unlocked {
                 pid: read_pid(&opened.file),
             });
@@ -328,38 +325,6 @@ fn is_locked(file: &File, path: &Path, step: Step) -> Result<bool, Error> {
         Err(TryLockError::WouldBlock) => Ok(true),
         Err(TryLockError::Error(e)) => Err(Error::os(step, Some(path), e)),
     }
-}
-
-/// Whether `path` (not followed) still names the open file.
-fn names_file(path: &Path, opened: &Opened) -> bool {
-    std::fs::symlink_metadata(path).is_ok_and(|m| m.dev() == opened.dev && m.ino() == opened.ino)
-}
-
-/// The PID on the file's first line, if it is a valid PID.
-fn read_pid(file: &File) -> Option<u32> {
-    let mut buf = [0u8; 32];
-    let n = file.read_at(&mut buf, 0).ok()?;
-    parse_pid(&buf[..n])
-}
-
-/// The PID of a locked file, read again for up to [`PID_WAIT`] while there is none.
-fn written_pid(file: &File) -> Option<u32> {
-    let deadline = Instant::now() + PID_WAIT;
-    loop {
-        let pid = read_pid(file);
-        if pid.is_some() || Instant::now() >= deadline {
-            return pid;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// The PID on the first line of a PID file's content: positive and within `pid_t`, so that
-/// it can never become `kill(2)`'s 0 or -1, which mean process groups.
-fn parse_pid(content: &[u8]) -> Option<u32> {
-    let line = content.split(|&b| b == b'\n').next()?;
-    let pid: u32 = std::str::from_utf8(line).ok()?.trim().parse().ok()?;
-    (pid > 0 && i32::try_from(pid).is_ok()).then_some(pid)
 }
 
 /// The PID of the process that holds the lock, checked: the file is locked, and the PID
@@ -490,15 +455,6 @@ fn seconds(duration: Duration) -> String {
     } else {
         format!("{} ms", duration.as_millis())
     }
-}
-
-/// The program's name for messages: the file name of `argv[0]`, `daemon` without one.
-pub(crate) fn program_name() -> String {
-    std::env::args_os()
-        .next()
-        .map(PathBuf::from)
-        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| "daemon".to_owned())
 }
 
 /// An init script's action, the program's first argument.
@@ -776,17 +732,6 @@ mod tests {
 
     fn reason(err: &Error) -> String {
         std::error::Error::source(err).unwrap().to_string()
-    }
-
-    #[test]
-    fn parses_the_first_line_as_a_pid_within_pid_t() {
-        assert_eq!(parse_pid(b"1234\n"), Some(1234));
-        assert_eq!(parse_pid(b" 77 \n56\n"), Some(77));
-        assert_eq!(parse_pid(b""), None);
-        assert_eq!(parse_pid(b"0\n"), None);
-        assert_eq!(parse_pid(b"-1\n"), None);
-        assert_eq!(parse_pid(b"4294967295\n"), None);
-        assert_eq!(parse_pid(b"12a\n"), None);
     }
 
     #[test]

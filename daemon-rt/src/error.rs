@@ -330,12 +330,7 @@ impl Error {
     /// [`Daemon::start`]: crate::Daemon::start
     pub fn exit(&self) -> ! {
         use std::io::Write as _;
-        let program = std::env::args_os()
-            .next()
-            .map(PathBuf::from)
-            .and_then(|p| p.file_name().map(OsStr::to_os_string))
-            .unwrap_or_else(|| "daemon".into());
-        let line = format!("{}: {self}: {}\n", program.to_string_lossy(), self.source);
+        let line = format!("{}: {self}: {}\n", program_name(), self.source);
         let _ = io::stderr().write_all(line.as_bytes());
         std::process::exit(self.exit_code())
     }
@@ -406,6 +401,15 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&self.source)
     }
+}
+
+/// The program's name for messages: the file name of `argv[0]`, `daemon` without one.
+pub(crate) fn program_name() -> String {
+    std::env::args_os()
+        .next()
+        .map(PathBuf::from)
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "daemon".to_owned())
 }
 
 /// Attaches a step and a path to an OS error, the one place errno becomes an [`Error`].

@@ -30,8 +30,10 @@ const MODE: u32 = 0o644;
 /// How often the open-lock-verify loop starts over when the file is replaced under it.
 const ATTEMPTS: usize = 8;
 
-/// How long a start that lost the lock waits for the holder to write its PID.
-const HOLDER_PID_WAIT: Duration = Duration::from_millis(200);
+/// How long a locked file without a PID is read again (by a start that lost the lock, or a
+/// control command): a starting daemon writes its PID right after forking, while the lock
+/// was taken before.
+pub(crate) const PID_WAIT: Duration = Duration::from_millis(200);
 
 /// A PID file whose lock this process holds.
 ///
@@ -62,7 +64,7 @@ impl Pidfile {
             match lock.try_lock() {
                 Ok(()) => {}
                 Err(TryLockError::WouldBlock) => {
-                    return Err(Error::already_running(path, holder_pid(&lock)));
+                    return Err(Error::already_running(path, written_pid(&lock)));
                 }
                 Err(TryLockError::Error(e)) => {
                     return Err(Error::os(Step::LockPidfile, Some(path), e));
@@ -70,7 +72,7 @@ impl Pidfile {
             }
             // The previous holder unlinks the file as it exits: if that happened between our
             // open and our lock, we hold a lock on a file nobody else can find. Start over.
-            if !names_file(path, &meta) {
+            if !names_file(path, meta.dev(), meta.ino()) {
                 continue;
             }
             // The lock is won: the content is a dead instance's PID, or nothing. Emptied now,
@@ -199,22 +201,25 @@ fn open_lock(path: &Path, open: &Metadata) -> Result<File, Error> {
     Ok(lock)
 }
 
-/// Whether `path` (not followed) still names the open file whose metadata is `open`.
-fn names_file(path: &Path, open: &Metadata) -> bool {
-    std::fs::symlink_metadata(path)
-        .is_ok_and(|named| named.dev() == open.dev() && named.ino() == open.ino())
+/// Whether `path` (not followed) still names the open file with device `dev`, inode `ino`.
+pub(crate) fn names_file(path: &Path, dev: u64, ino: u64) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|named| named.dev() == dev && named.ino() == ino)
+}
+
+/// The PID on the file's first line, if it is a valid PID.
+pub(crate) fn read_pid(file: &File) -> Option<u32> {
+    let mut buf = [0u8; 32];
+    let n = file.read_at(&mut buf, 0).ok()?;
+    parse_pid(&buf[..n])
 }
 
 /// The PID the lock's holder wrote. A holder that won the lock a moment ago has emptied the
-/// file and writes its PID once it has forked, so an empty file is read again for a while.
-fn holder_pid(file: &File) -> Option<u32> {
-    let deadline = Instant::now() + HOLDER_PID_WAIT;
+/// file and writes its PID once it has forked, so an empty file is read again for
+/// [`PID_WAIT`].
+pub(crate) fn written_pid(file: &File) -> Option<u32> {
+    let deadline = Instant::now() + PID_WAIT;
     loop {
-        let mut buf = [0u8; 32];
-        let pid = file
-            .read_at(&mut buf, 0)
-            .ok()
-            .and_then(|n| parse_pid(&buf[..n]));
+        let pid = read_pid(file);
         if pid.is_some() || Instant::now() >= deadline {
             return pid;
         }
@@ -222,15 +227,12 @@ fn holder_pid(file: &File) -> Option<u32> {
     }
 }
 
-/// The PID on the first line of a PID file's content.
+/// The PID on the first line of a PID file's content: positive and within `pid_t`, so that
+/// it can never become `kill(2)`'s 0 or -1, which mean process groups.
 fn parse_pid(content: &[u8]) -> Option<u32> {
     let line = content.split(|&b| b == b'\n').next()?;
-    std::str::from_utf8(line)
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-        .filter(|&pid| pid > 0)
+    let pid: u32 = std::str::from_utf8(line).ok()?.trim().parse().ok()?;
+    (pid > 0 && i32::try_from(pid).is_ok()).then_some(pid)
 }
 
 #[cfg(test)]
@@ -242,8 +244,11 @@ mod tests {
         assert_eq!(parse_pid(b"1234\n"), Some(1234));
         assert_eq!(parse_pid(b"1234"), Some(1234));
         assert_eq!(parse_pid(b"77\n56\n"), Some(77));
+        assert_eq!(parse_pid(b" 77 \n"), Some(77));
         assert_eq!(parse_pid(b""), None);
         assert_eq!(parse_pid(b"0\n"), None);
+        assert_eq!(parse_pid(b"-1\n"), None);
+        assert_eq!(parse_pid(b"4294967295\n"), None);
         assert_eq!(parse_pid(b"12a\n"), None);
     }
 }
