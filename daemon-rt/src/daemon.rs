@@ -330,7 +330,8 @@ impl Daemon {
         let foreground = self.foreground || notify.is_some() || !activated.is_empty();
         let result = self.start_with(single, notify, activated, foreground);
         if foreground && let Err(err) = &result {
-            notify::send_failure(&format!("{err}: {}", source_of(err)), err.raw_os_error());
+            // Debug is the one-line message `Error::exit` prints.
+            notify::send_failure(&format!("{err:?}"), err.raw_os_error());
         }
         result
     }
@@ -405,7 +406,8 @@ impl Daemon {
             };
         }
 
-        let (waiter, reporter) = readiness::channel().map_err(|e| abandon(pidfile.as_ref(), e))?;
+        let (waiter, mut reporter) =
+            readiness::channel().map_err(|e| abandon(pidfile.as_ref(), e))?;
         // Output buffered now would otherwise be written again by the daemon.
         let _ = std::io::stdout().flush();
         let forked = sys::fork(&single).context(Step::Fork, None);
@@ -434,7 +436,6 @@ impl Daemon {
             Ok(ForkResult::Child) => {}
             Ok(ForkResult::Parent { .. }) => sys::exit_now(0),
             Err(err) => {
-                let mut reporter = reporter;
                 reporter.fail(&err);
                 sys::exit_now(1)
             }
@@ -450,7 +451,6 @@ impl Daemon {
                 Ok(Running { pid, pidfile })
             }
             Err(err) => {
-                let mut reporter = reporter;
                 reporter.fail(&err);
                 sys::exit_now(err.exit_code())
             }
@@ -652,11 +652,6 @@ impl Finish {
         };
         Err(abandon(pidfile.as_ref(), err))
     }
-}
-
-/// The source of `err`, as a string.
-fn source_of(err: &Error) -> String {
-    std::error::Error::source(err).map_or_else(String::new, ToString::to_string)
 }
 
 /// A start that failed after the PID file was taken: remove it (the lock is still held

@@ -150,21 +150,18 @@ pub(crate) fn failed(message: &str, errno: Option<i32>) {
     manager::send_failure(message, errno);
 }
 
+/// Why the start failed when the daemon ended without calling [`ready`] or saying why.
+const EXITED_UNREADY: &str = "the daemon exited before it called `daemon_rt::ready()`";
+
 /// The body of `main` ended (returned, or `Running` was dropped): if it never called
 /// [`ready`], that is a failure to start. Then `STOPPING=1`.
 pub(crate) fn ending() {
-    failed(
-        "the daemon exited before it called `daemon_rt::ready()`",
-        None,
-    );
+    failed(EXITED_UNREADY, None);
     sys::notify_stopping();
 }
 
 extern "C" fn on_exit() {
-    failed(
-        "the daemon exited before it called `daemon_rt::ready()`",
-        None,
-    );
+    failed(EXITED_UNREADY, None);
 }
 
 /// A panic on the main thread before [`ready`] fails the start with the panic's message.
