@@ -1,4 +1,4 @@
-//! What both benchmarks need: error messages that say what was being done, the run count
+//! What the benchmark needs: error messages that say what was being done, the run count
 //! from the environment, a temporary directory of their own, and median/min/max summaries.
 #![allow(dead_code)] // each benchmark uses part of it
 
