@@ -142,7 +142,7 @@ impl Daemon {
 
     /// The PID file: created if missing (mode `0o644`, whatever the umask), locked for the
     /// daemon's whole life, holding the daemon's PID and a newline by the time the starting
-    /// command returns, and removed when the daemon exits or is ended by SIGTERM.
+    /// command returns, and removed when the daemon exits or is ended by SIGTERM or SIGINT.
     ///
     /// A daemon that dropped privileges ([`Daemon::user`]) or is in a [`Daemon::chroot`]
     /// usually cannot remove it: it leaves the file, unlocked, which makes it stale by
@@ -291,8 +291,8 @@ impl Daemon {
     /// with status 0 once the daemon reported that it is up.
     ///
     /// The sequence (systemd's daemon(7), PEP 3143): answer the control command, if
-    /// [`Daemon::control`] asks; check that the process is single-threaded; take
-    /// `$NOTIFY_SOCKET` out of the environment; look up the user and group; open and lock
+    /// [`Daemon::control`] asks; check that the process is single-threaded; refuse option
+    /// values that can never work; take `$NOTIFY_SOCKET` out of the environment; look up the user and group; open and lock
     /// the PID file, open the stdio files and check the working directory, all in the
     /// starting process; make the readiness pipe; fork, `setsid`, fork again (the daemon is not
     /// a session leader, so it can never get a controlling terminal); in the daemon, reset
@@ -706,8 +706,8 @@ impl Started {
 /// The running daemon, returned by [`Daemon::start`] in the daemon process.
 ///
 /// It owns the PID file's lock. Dropping it (the end of `main`, an error returned from
-/// `main`) removes the PID file; so does `std::process::exit` and SIGTERM. After SIGKILL the
-/// file stays, unlocked, and the next start takes it over.
+/// `main`) removes the PID file; so do `std::process::exit`, SIGTERM and SIGINT. After
+/// SIGKILL the file stays, unlocked, and the next start takes it over.
 #[derive(Debug)]
 #[must_use = "dropping `Running` removes the PID file; keep it for the daemon's life"]
 pub struct Running {

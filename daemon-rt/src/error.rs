@@ -140,9 +140,11 @@ pub enum ErrorKind {
     InvalidConfig,
     /// The process already runs more than one thread. Exit status 70 (`EX_SOFTWARE`).
     Threads,
-    /// The working directory or the stdin file does not exist. Exit status 66 (`EX_NOINPUT`).
+    /// The working directory, the `chroot` directory or the stdin file does not exist. Exit
+    /// status 66 (`EX_NOINPUT`).
     NotFound,
-    /// The OS refused access (`EACCES`, `EPERM`). Exit status 77 (`EX_NOPERM`).
+    /// The OS refused access (`EACCES`, `EPERM`), or a process that is not root asked for
+    /// another user or group. Exit status 77 (`EX_NOPERM`).
     PermissionDenied,
     /// The PID file or a log file cannot be created or used. Exit status 73 (`EX_CANTCREAT`).
     CannotCreate,
