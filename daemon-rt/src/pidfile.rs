@@ -76,8 +76,16 @@ impl Pidfile {
                 continue;
             }
             // The lock is won: the content is a dead instance's PID, or nothing. Emptied now,
-            // so a start that loses the race reads no stale PID while this one forks.
-            file.set_len(0).context(Step::WritePidfile, Some(path))?;
+            // so a start that loses the race reads no stale PID while this one forks. An
+            // empty file is left alone: on ext4, truncating a file to zero makes its last
+            // close flush it (`auto_da_alloc`), which cost the starting command ~0.2 ms.
+            let len = file
+                .metadata()
+                .context(Step::OpenPidfile, Some(path))?
+                .len();
+            if len != 0 {
+                file.set_len(0).context(Step::WritePidfile, Some(path))?;
+            }
             if meta.mode() & 0o7777 != MODE {
                 file.set_permissions(std::fs::Permissions::from_mode(MODE))
                     .context(Step::OpenPidfile, Some(path))?;

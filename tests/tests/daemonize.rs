@@ -312,6 +312,19 @@ fn a_pidfile_left_by_sigkill_does_not_block_the_next_start() {
 }
 
 #[test]
+fn a_stale_pidfile_longer_than_the_new_pid_is_replaced_whole() {
+    let sb = Sandbox::new("stale");
+    let pidfile = sb.path("d.pid");
+    std::fs::write(&pidfile, "2147483647\nleft by a dead instance\n").unwrap();
+    let (_, pid) = sb.start_ok(&pidfile, &["--pidfile", pidfile.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(&pidfile).unwrap(),
+        format!("{pid}\n"),
+        "nothing of the old content may be left"
+    );
+}
+
+#[test]
 fn a_pidfile_removed_and_recreated_by_another_instance_is_not_removed() {
     let sb = Sandbox::new("not-ours");
     let pidfile = sb.path("d.pid");
