@@ -10,6 +10,8 @@
 //! - `BENCH_HOLDINGS_RUNS` (default 30): starts of each program whose daemon's threads,
 //!   descriptors and memory are read.
 //! - `BUILD_RUNS` (default 3; 0 leaves the build rows out): clean builds of each test crate.
+//! - `BENCH_ONLY` (default: all): comma-separated parts of program names, to start only those
+//!   programs and the baseline, as when looking into one of them.
 //!
 //! Starts alternate between the programs (a, b, c, ..., a, b, c, ...), so that all see the
 //! same machine load. The soft `RLIMIT_NOFILE` is set in this process and inherited: first
@@ -110,6 +112,25 @@ fn programs() -> Vec<Program> {
     ]
 }
 
+/// The programs whose name contains one of the comma-separated words of `BENCH_ONLY`, and the
+/// baseline; all of them if it is unset.
+fn selected(programs: Vec<Program>) -> Result<Vec<Program>> {
+    let Ok(only) = std::env::var("BENCH_ONLY") else {
+        return Ok(programs);
+    };
+    let words: Vec<&str> = only.split(',').map(str::trim).collect();
+    let chosen: Vec<Program> = programs
+        .into_iter()
+        .enumerate()
+        .filter(|(i, program)| *i == 0 || words.iter().any(|w| program.name.contains(w)))
+        .map(|(_, program)| program)
+        .collect();
+    if chosen.len() < 2 {
+        return Err(format!("BENCH_ONLY={only:?} names no program"));
+    }
+    Ok(chosen)
+}
+
 /// The version of `package` in the workspace's lock file.
 fn version(package: &str) -> &'static str {
     let entry = format!("name = \"{package}\"\nversion = \"");
@@ -130,7 +151,7 @@ fn run(dir: &WorkDir, bench: &mut Bench) -> Result<()> {
     let runs = runs("BENCH_RUNS", DEFAULT_RUNS)?;
     let holdings_runs = runs_or_zero("BENCH_HOLDINGS_RUNS", DEFAULT_HOLDINGS_RUNS)?;
     let build_runs = runs_or_zero("BUILD_RUNS", DEFAULT_BUILD_RUNS)?;
-    let programs = programs();
+    let programs = selected(programs())?;
     let machine = machine()?;
 
     let mut limits = Vec::new();
