@@ -204,6 +204,7 @@ fn run(dir: &WorkDir, bench: &mut Bench) -> Result<()> {
     });
     print_startup_rows(&programs, &limits);
     print_holdings_rows(&programs, &holdings, limit);
+    print_inherited_rows(&programs, &holdings);
     print_build_rows(&builds);
     Ok(())
 }
@@ -377,6 +378,21 @@ fn print_holdings_rows(programs: &[Program], holdings: &[Vec<Holdings>], limit: 
                 Some(summary.median as f64 / baseline.median as f64),
             );
         }
+    }
+}
+
+fn print_inherited_rows(programs: &[Program], holdings: &[Vec<Holdings>]) {
+    for (program, held) in programs.iter().zip(holdings) {
+        if held.is_empty() {
+            continue;
+        }
+        let open = held.iter().filter(|h| h.inherited).count();
+        print_row(
+            "descriptor inherited from the bench still open",
+            &program.name,
+            [format!("{open}/{}", held.len()), "-".into(), "-".into()],
+            None,
+        );
     }
 }
 

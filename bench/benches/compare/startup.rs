@@ -24,6 +24,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, FdFlag, fcntl};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::sys::signal::{Signal, kill};
@@ -61,6 +62,8 @@ pub struct Holdings {
     pub threads: u64,
     pub fds: u64,
     pub rss_kib: u64,
+    /// Whether the descriptor every program inherits from the bench is still open.
+    pub inherited: bool,
 }
 
 /// The files of the runs, and the watch on the PID files' directory.
@@ -68,6 +71,9 @@ pub struct Bench {
     pids: PathBuf,
     logs: PathBuf,
     watch: Inotify,
+    /// A file the bench holds open without close-on-exec, so that every program inherits it,
+    /// as a daemon started from a shell or a service inherits descriptors it never asked for.
+    inherited: (File, PathBuf),
     /// The daemons started and not yet reaped, ended after a failure.
     daemons: Vec<Pid>,
 }
@@ -92,10 +98,16 @@ impl Bench {
                     | AddWatchFlags::IN_MOVED_TO,
             )
             .with_context(|| format!("watching {}", pids.display()))?;
+        let inherited = dir.0.join("inherited");
+        let file = File::create(&inherited)
+            .with_context(|| format!("creating {}", inherited.display()))?;
+        fcntl(&file, FcntlArg::F_SETFD(FdFlag::empty()))
+            .context("clearing close-on-exec on the inherited descriptor")?;
         Ok(Bench {
             pids,
             logs,
             watch,
+            inherited: (file, inherited),
             daemons: Vec::new(),
         })
     }
@@ -278,7 +290,7 @@ impl Bench {
             return Ok(None);
         }
         self.wait_for_line(program, daemon)?;
-        read_holdings(daemon).map(Some)
+        read_holdings(daemon, &self.inherited.1).map(Some)
     }
 
     /// Waits until the log holds `<pid> started`: the program's job is done, and it sleeps.
@@ -342,7 +354,7 @@ impl Bench {
         let pid = Pid::from_raw(child.id() as i32);
         let holdings = self
             .wait_for_line(program, pid)
-            .and_then(|()| read_holdings(pid));
+            .and_then(|()| read_holdings(pid, &self.inherited.1));
         // Still the unreaped child: its PID is not reused.
         let _ = kill(pid, Signal::SIGTERM);
         let _ = child.wait();
@@ -417,8 +429,9 @@ fn parent_of(pid: Pid) -> Result<Option<Pid>> {
     }
 }
 
-/// Threads and RSS from `/proc/<pid>/status`, descriptors from `/proc/<pid>/fd`.
-fn read_holdings(pid: Pid) -> Result<Holdings> {
+/// Threads and RSS from `/proc/<pid>/status`; descriptors from `/proc/<pid>/fd`, and whether
+/// one of them is the file at `inherited`.
+fn read_holdings(pid: Pid, inherited: &Path) -> Result<Holdings> {
     let path = format!("/proc/{pid}/status");
     let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
     let field = |name: &str| -> Result<u64> {
@@ -430,13 +443,15 @@ fn read_holdings(pid: Pid) -> Result<Holdings> {
             .ok_or_else(|| format!("{path} has no {name}"))
     };
     let fd_dir = format!("/proc/{pid}/fd");
-    let fds = std::fs::read_dir(&fd_dir)
+    let targets: Vec<PathBuf> = std::fs::read_dir(&fd_dir)
         .with_context(|| format!("reading {fd_dir}"))?
-        .count() as u64;
+        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+        .collect();
     Ok(Holdings {
         threads: field("Threads:")?,
-        fds,
+        fds: targets.len() as u64,
         rss_kib: field("VmRSS:")?,
+        inherited: targets.iter().any(|target| target == inherited),
     })
 }
 
