@@ -315,10 +315,10 @@ fn a_pidfile_left_by_sigkill_does_not_block_the_next_start() {
 fn a_stale_pidfile_longer_than_the_new_pid_is_replaced_whole() {
     let sb = Sandbox::new("stale");
     let pidfile = sb.path("d.pid");
-    std::fs::write(&pidfile, "2147483647\nleft by a dead instance\n").unwrap();
+    fs::write(&pidfile, "2147483647\nleft by a dead instance\n").unwrap();
     let (_, pid) = sb.start_ok(&pidfile, &["--pidfile", pidfile.to_str().unwrap()]);
     assert_eq!(
-        std::fs::read_to_string(&pidfile).unwrap(),
+        fs::read_to_string(&pidfile).unwrap(),
         format!("{pid}\n"),
         "nothing of the old content may be left"
     );
