@@ -74,8 +74,6 @@ pub struct Bench {
     /// A file the bench holds open without close-on-exec, so that every program inherits it,
     /// as a daemon started from a shell or a service inherits descriptors it never asked for.
     inherited: (File, PathBuf),
-    /// The daemons started and not yet reaped, ended after a failure.
-    daemons: Vec<Pid>,
 }
 
 impl Bench {
@@ -108,7 +106,6 @@ impl Bench {
             logs,
             watch,
             inherited: (file, inherited),
-            daemons: Vec::new(),
         })
     }
 
@@ -246,8 +243,8 @@ impl Bench {
         Ok((run, holdings))
     }
 
-    /// Waits until `daemon` is a child of this process, then records it.
-    fn adopt(&mut self, program: &Program, daemon: Pid, start: Instant) -> Result<()> {
+    /// Waits until `daemon` is a child of this process.
+    fn adopt(&self, program: &Program, daemon: Pid, start: Instant) -> Result<()> {
         loop {
             match parent_of(daemon)? {
                 Some(parent) if parent == nix::unistd::getpid() => break,
@@ -266,7 +263,6 @@ impl Bench {
                 }
             }
         }
-        self.daemons.push(daemon);
         Ok(())
     }
 
@@ -316,21 +312,27 @@ impl Bench {
     }
 
     /// Ends `daemon`, a child of this process, with SIGTERM and reaps it.
-    fn end(&mut self, daemon: Pid) -> Result<()> {
+    fn end(&self, daemon: Pid) -> Result<()> {
         kill(daemon, Signal::SIGTERM).with_context(|| format!("signalling {daemon}"))?;
-        let status = reap(daemon);
-        self.daemons.retain(|&pid| pid != daemon);
-        match status? {
+        match reap(daemon)? {
             WaitStatus::Signaled(_, Signal::SIGTERM, _) | WaitStatus::Exited(_, 0) => Ok(()),
             other => Err(format!("the daemon {daemon} ended with {other:?}")),
         }
     }
 
-    /// Kills and reaps every daemon not yet ended, after a failure.
+    /// Kills and reaps every process left, after a failure: each is a child of this process
+    /// (a daemon or an intermediate process re-parented to it, or a starting command that
+    /// timed out), so its PID cannot have been reused.
     pub fn kill_all(&mut self) {
-        for pid in std::mem::take(&mut self.daemons) {
+        let path = format!("/proc/self/task/{}/children", std::process::id());
+        let children = std::fs::read_to_string(&path).unwrap_or_default();
+        for pid in children
+            .split_whitespace()
+            .filter_map(|pid| pid.parse().ok())
+        {
+            let pid = Pid::from_raw(pid);
             if let Err(e) = kill(pid, Signal::SIGKILL) {
-                eprintln!("killing the daemon {pid}: {}", e.desc());
+                eprintln!("killing {pid}: {}", e.desc());
             }
             let _ = reap(pid);
         }
