@@ -36,11 +36,11 @@ pub struct Job {
     pub pidfile: PathBuf,
     /// `--log`: the file the `<pid> started` line is appended to.
     pub log: PathBuf,
-    /// `--linger`: how long the program sleeps after its job.
-    pub linger: Duration,
+    /// `--linger`: how long the program sleeps after its job, if given.
+    pub linger: Option<Duration>,
 }
 
-/// The command line, parsed on first use. A bad one ends the program with status 2 and one
+/// The command line, parsed on first use. A bad one ends the program with status 1 and one
 /// line on stderr; the starting process parses it before daemonizing.
 pub fn job() -> &'static Job {
     static JOB: OnceLock<Job> = OnceLock::new();
@@ -48,7 +48,7 @@ pub fn job() -> &'static Job {
 }
 
 fn parse() -> Result<Job, String> {
-    let (mut pidfile, mut log, mut linger) = (None, None, DEFAULT_LINGER);
+    let (mut pidfile, mut log, mut linger) = (None, None, None);
     let mut args = std::env::args_os().skip(1);
     while let Some(arg) = args.next() {
         let value = args
@@ -64,7 +64,7 @@ fn parse() -> Result<Job, String> {
                     .ok_or_else(|| {
                         format!("--linger {}: not a number of seconds", value.display())
                     })?;
-                linger = Duration::from_secs(seconds);
+                linger = Some(Duration::from_secs(seconds));
             }
             _ => return Err(format!("unknown argument {}", arg.display())),
         }
@@ -105,9 +105,9 @@ pub fn append_log(path: &Path) {
         .unwrap_or_else(|e| fail(&format!("appending to {}: {e}", path.display())));
 }
 
-/// Sleeps for `--linger`, then returns: the program exits.
+/// Sleeps for `--linger` (10 s if not given), then returns: the program exits.
 pub fn linger() {
-    std::thread::sleep(job().linger);
+    std::thread::sleep(job().linger.unwrap_or(DEFAULT_LINGER));
 }
 
 /// Ends the program with status 1 after one line on stderr that names it. In a daemon whose

@@ -1,6 +1,5 @@
 //! What the benchmark needs: error messages that say what was being done, the run count
-//! from the environment, a temporary directory of their own, and median/min/max summaries.
-#![allow(dead_code)] // each benchmark uses part of it
+//! from the environment, a temporary directory of its own, and median/min/max summaries.
 
 use std::fmt::Display;
 use std::path::PathBuf;

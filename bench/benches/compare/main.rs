@@ -47,8 +47,8 @@ const LOCKFILE: &str = include_str!("../../../Cargo.lock");
 
 fn main() -> ExitCode {
     let outcome = WorkDir::create("daemon-bench").and_then(|dir| {
-        let result = Bench::new(&dir).and_then(|mut bench| {
-            let result = run(&dir, &mut bench);
+        let result = Bench::new(&dir).and_then(|bench| {
+            let result = run(&dir, &bench);
             // After a failure some daemons may still run: end them before removing their
             // files. After a success there are none left.
             bench.kill_all();
@@ -147,7 +147,7 @@ struct AtLimit {
     runs: Vec<Vec<Run>>,
 }
 
-fn run(dir: &WorkDir, bench: &mut Bench) -> Result<()> {
+fn run(dir: &WorkDir, bench: &Bench) -> Result<()> {
     let runs = runs("BENCH_RUNS", DEFAULT_RUNS)?;
     let holdings_runs = runs_or_zero("BENCH_HOLDINGS_RUNS", DEFAULT_HOLDINGS_RUNS)?;
     let build_runs = runs_or_zero("BUILD_RUNS", DEFAULT_BUILD_RUNS)?;

@@ -124,12 +124,13 @@ impl Bench {
 
     /// Starts `program` once, measures it, then ends its daemon. With `holdings`, also reads
     /// what the daemon holds once its log line is written.
-    pub fn run(&mut self, program: &Program, holdings: bool) -> Result<(Run, Option<Holdings>)> {
+    pub fn run(&self, program: &Program, holdings: bool) -> Result<(Run, Option<Holdings>)> {
         let pidfile = self.pidfile(program);
         remove_if_there(&pidfile)?;
         self.drain_watch()?;
-        let stderr = File::create(self.stderr(program))
-            .with_context(|| format!("creating {}", self.stderr(program).display()))?;
+        let stderr_path = self.stderr(program);
+        let stderr = File::create(&stderr_path)
+            .with_context(|| format!("creating {}", stderr_path.display()))?;
         let mut command = Command::new(program.exe);
         command
             .arg("--pidfile")
@@ -323,7 +324,7 @@ impl Bench {
     /// Kills and reaps every process left, after a failure: each is a child of this process
     /// (a daemon or an intermediate process re-parented to it, or a starting command that
     /// timed out), so its PID cannot have been reused.
-    pub fn kill_all(&mut self) {
+    pub fn kill_all(&self) {
         let path = format!("/proc/self/task/{}/children", std::process::id());
         let children = std::fs::read_to_string(&path).unwrap_or_default();
         for pid in children
@@ -340,7 +341,7 @@ impl Bench {
 
     /// Measures the baseline's holdings: `nofork --linger`, read once its line is written,
     /// then ended with SIGTERM.
-    pub fn baseline_holdings(&mut self, program: &Program) -> Result<Holdings> {
+    pub fn baseline_holdings(&self, program: &Program) -> Result<Holdings> {
         let pidfile = self.pidfile(program);
         let mut child = Command::new(program.exe)
             .arg("--pidfile")

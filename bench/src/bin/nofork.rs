@@ -8,7 +8,7 @@ fn main() {
     let job = job();
     write_pidfile(&job.pidfile);
     append_log(&job.log);
-    if std::env::args().any(|arg| arg == "--linger") {
+    if job.linger.is_some() {
         linger();
     }
 }
