@@ -79,6 +79,7 @@ impl Pidfile {
             // so a start that loses the race reads no stale PID while this one forks. An
             // empty file is left alone: on ext4, truncating a file to zero makes its last
             // close flush it (`auto_da_alloc`), which cost the starting command ~0.2 ms.
+            // Not `meta`: a previous holder may have written its PID after that was read.
             let len = file
                 .metadata()
                 .context(Step::OpenPidfile, Some(path))?
