@@ -69,6 +69,7 @@ pub(crate) const OPTIONS: &[(&str, Kind, &str)] = &[
     ("chroot", Kind::Path, "chroot = \"/var/empty\""),
     ("control", Kind::Bool, "control = true"),
     ("print_pid", Kind::Bool, "print_pid = true"),
+    ("strict_paths", Kind::Bool, "strict_paths = false"),
 ];
 
 /// Names users reach for, and the option they mean. Matched ignoring case and underscores.
@@ -127,6 +128,9 @@ const ALIASES: &[(&str, &str)] = &[
     ("lsb", "control"),
     ("show_pid", "print_pid"),
     ("echo_pid", "print_pid"),
+    ("strict_modes", "strict_paths"),
+    ("check_paths", "strict_paths"),
+    ("unsafe_paths", "strict_paths"),
 ];
 
 /// The signals `reopen_logs` accepts by name, without their `SIG`: those a daemon has no

@@ -5,9 +5,16 @@
 //! A process they are passed to stays in the foreground (the service manager supervises it,
 //! and `$LISTEN_PID` would no longer name it after a fork), and the start never closes them.
 //! The variables stay in the environment for libraries that read them.
+//!
+//! The variables are checked as `sd_listen_fds` checks them: a count that is not a number,
+//! or that names a descriptor that is not open, fails the start rather than handing the
+//! program a number that is no socket of its own.
 
 use std::os::fd::RawFd;
 use std::sync::OnceLock;
+
+use crate::error::{Error, ErrorKind, Escaped, Step};
+use crate::sys;
 
 /// The first passed descriptor (`SD_LISTEN_FDS_START`).
 const FIRST: RawFd = 3;
@@ -16,10 +23,15 @@ const FIRST: RawFd = 3;
 static PASSED: OnceLock<Vec<RawFd>> = OnceLock::new();
 
 /// The descriptors `$LISTEN_PID` and `$LISTEN_FDS` pass to this process, if any.
-pub(crate) fn from_env() -> Vec<RawFd> {
-    let fds = from_env_uncached();
+///
+/// # Errors
+///
+/// [`ErrorKind::InvalidConfig`] when `$LISTEN_PID` names this process and `$LISTEN_FDS` is
+/// not a count of open descriptors.
+pub(crate) fn from_env() -> Result<Vec<RawFd>, Error> {
+    let fds = passed()?;
     let _ = PASSED.set(fds.clone());
-    fds
+    Ok(fds)
 }
 
 /// The sockets a service manager passed to the daemon by socket activation (descriptors 3
@@ -27,18 +39,47 @@ pub(crate) fn from_env() -> Vec<RawFd> {
 /// whatever `preserve_fds` says; the program takes them over, with
 /// `std::net::TcpListener::from(OwnedFd::from_raw_fd(fd))` for instance.
 pub fn listen_fds() -> &'static [RawFd] {
-    PASSED.get_or_init(from_env_uncached)
+    // A start has refused invalid variables already; without one, they count as none.
+    PASSED.get_or_init(|| passed().unwrap_or_default())
 }
 
-fn from_env_uncached() -> Vec<RawFd> {
-    let for_us = std::env::var("LISTEN_PID")
-        .ok()
-        .and_then(|pid| pid.parse::<u32>().ok())
+fn passed() -> Result<Vec<RawFd>, Error> {
+    let for_us = std::env::var_os("LISTEN_PID")
+        .and_then(|pid| pid.to_str()?.parse::<u32>().ok())
         .is_some_and(|pid| pid == std::process::id());
-    let count = std::env::var("LISTEN_FDS")
-        .ok()
-        .and_then(|n| n.parse::<RawFd>().ok())
-        .filter(|_| for_us)
-        .unwrap_or(0);
-    (FIRST..FIRST.saturating_add(count.max(0))).collect()
+    if !for_us {
+        return Ok(Vec::new());
+    }
+    let Some(value) = std::env::var_os("LISTEN_FDS") else {
+        return Ok(Vec::new());
+    };
+    let invalid = |why: String| {
+        Err(Error::new(
+            Step::Activation,
+            ErrorKind::InvalidConfig,
+            None,
+            format!("`$LISTEN_FDS` is `{}`: {why}", Escaped(&value)),
+        ))
+    };
+    // Digits only: no sign, no space, as `sd_listen_fds` parses it.
+    let count = match value
+        .to_str()
+        .filter(|v| v.bytes().all(|b| b.is_ascii_digit()))
+    {
+        Some(v) => v.parse::<RawFd>().ok(),
+        None => return invalid("not a count of descriptors".to_owned()),
+    };
+    let Some(count) = count.filter(|n| *n <= RawFd::MAX - FIRST) else {
+        return invalid("more descriptors than a process can have".to_owned());
+    };
+    // Checked one by one, so that an absurd count fails at its first closed descriptor
+    // instead of allocating for it.
+    let mut fds = Vec::new();
+    for fd in FIRST..FIRST + count {
+        if !sys::is_open(fd) {
+            return invalid(format!("descriptor {fd} is not open"));
+        }
+        fds.push(fd);
+    }
+    Ok(fds)
 }

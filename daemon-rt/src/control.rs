@@ -18,7 +18,7 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io;
 use std::os::fd::AsRawFd as _;
 use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -26,8 +26,8 @@ use nix::libc;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
-use crate::error::{Error, ErrorKind, Step, program_name};
-use crate::pidfile::{PID_WAIT, names_file, read_pid, written_pid};
+use crate::error::{Error, ErrorKind, Escaped, Step, program_name};
+use crate::pidfile::{PID_WAIT, names_file, read_pid, verified_holder};
 
 /// How often [`stop`] tests whether the lock was released.
 const POLL: Duration = Duration::from_millis(10);
@@ -46,8 +46,10 @@ const KILL_GRACE: Duration = Duration::from_secs(5);
 pub enum Status {
     /// The file is locked: the daemon runs.
     Running {
-        /// The PID written in the file, `None` if the daemon has not written it yet (or the
-        /// file holds no valid PID).
+        /// The daemon's PID: the one written in the file, and only once that process is
+        /// seen to hold the file open. `None` when the file is locked by a process that
+        /// cannot be named: a daemon that has not written its PID yet, a file that holds
+        /// no PID or another process's, a lock taken by another program or another user.
         pid: Option<u32>,
     },
     /// The file exists but nobody holds its lock: the daemon is dead (it was killed, or it
@@ -87,8 +89,10 @@ impl Stopped {
 
 /// Tells whether the daemon of the PID file at `pidfile` runs.
 ///
-/// The PID in [`Status::Running`] is the one written in the file. A locked file without a
-/// PID is read again for up to 200 ms, the time a starting daemon takes to write it.
+/// The PID in [`Status::Running`] is the one written in the file, once that process is seen
+/// to hold the file open (in `/proc/<pid>/fd`), so a PID that a dead instance left, or that
+/// another program wrote, is never reported. A locked file without such a PID is read again
+/// for up to 200 ms, the time a starting daemon takes to write it.
 ///
 /// ```no_run
 /// use daemon_rt::control::{self, Status};
@@ -113,7 +117,7 @@ pub fn status(pidfile: impl AsRef<Path>) -> Result<Status, Error> {
         Look::Missing => Status::NotRunning,
         Look::Unlocked { pid } => Status::Stale { pid },
         Look::Locked(opened) => Status::Running {
-            pid: written_pid(&opened.file),
+            pid: verified_holder(&opened.file),
         },
     })
 }
@@ -372,45 +376,18 @@ fn holder(opened: &Opened, path: &Path, step: Step) -> Result<Option<u32>, Error
     ))
 }
 
-/// Whether process `pid` has the file open, by the identity of each of its descriptors in
-/// `/proc/<pid>/fd` (the links are followed to the open files).
+/// Whether process `pid` has the file open (see [`crate::pidfile::holds_open`]).
 fn holds_open(pid: u32, opened: &Opened, path: &Path, step: Step) -> Result<bool, Error> {
-    let dir = PathBuf::from(format!("/proc/{pid}/fd"));
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries,
-        // No such process: it is not the holder. Unless there is no `/proc` at all.
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            if Path::new("/proc/self/fd").is_dir() {
-                return Ok(false);
-            }
-            return Err(Error::new(
-                step,
-                ErrorKind::Os,
-                Some(path),
-                "/proc is not mounted, so the process holding the file cannot be checked",
-            ));
+    let own = opened.file.as_raw_fd();
+    crate::pidfile::holds_open(pid, opened.dev, opened.ino, Some(own)).map_err(|e| {
+        // Without `/proc` nothing can be checked: that is the system's state, not a file's.
+        if e.kind() == io::ErrorKind::Unsupported {
+            Error::new(step, ErrorKind::Os, Some(path), e.to_string())
+        } else {
+            // EACCES: another user's process. Its kind is PermissionDenied.
+            Error::os(step, Some(path), e)
         }
-        // EACCES: another user's process. Its kind is PermissionDenied.
-        Err(e) => return Err(Error::os(step, Some(path), e)),
-    };
-    // This process's own descriptor on the file does not make it the holder.
-    let own = (pid == std::process::id()).then(|| opened.file.as_raw_fd().to_string());
-    for entry in entries.flatten() {
-        if own
-            .as_deref()
-            .is_some_and(|fd| entry.file_name() == OsStr::new(fd))
-        {
-            continue;
-        }
-        // A descriptor closed since the listing fails with ENOENT: it is skipped.
-        if let Ok(meta) = std::fs::metadata(entry.path())
-            && meta.dev() == opened.dev
-            && meta.ino() == opened.ino
-        {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+    })
 }
 
 /// Sends `signal` to `pid`; `Ok(false)` when the process no longer exists (ESRCH).
@@ -568,16 +545,17 @@ fn dispatch(
             Ok(Status::Running { pid: Some(pid) }) => {
                 reply.say(0, format_args!("running as PID {pid}"))
             }
-            Ok(Status::Running { pid: None }) => {
-                reply.say(0, format_args!("running (its PID is not written yet)"))
-            }
+            Ok(Status::Running { pid: None }) => reply.say(
+                0,
+                format_args!("running (locked by a process whose PID is not in the file)"),
+            ),
             Ok(Status::Stale { pid }) => {
                 let pid = pid.map_or(String::new(), |pid| format!(", PID {pid}"));
                 reply.say(
                     1,
                     format_args!(
                         "not running, but PID file `{}` exists (stale{pid})",
-                        path.display()
+                        Escaped(path.as_os_str())
                     ),
                 )
             }
@@ -618,6 +596,7 @@ fn dispatch(
 mod tests {
     use super::*;
 
+    use std::path::PathBuf;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};

@@ -1,10 +1,11 @@
 //! The configuration and the one call that runs the whole sequence.
 
 use std::ffi::CString;
+use std::ffi::OsStr;
 use std::fmt;
 use std::io::Write as _;
 use std::os::fd::RawFd;
-use std::os::unix::ffi::OsStringExt as _;
+use std::os::unix::ffi::{OsStrExt as _, OsStringExt as _};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -13,11 +14,11 @@ use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
 use nix::unistd::ForkResult;
 
-use crate::error::{Context as _, Error, ErrorKind, Step};
+use crate::error::{Context as _, Error, ErrorKind, Escaped, Step};
 use crate::pidfile::Pidfile;
 use crate::privileges::{self, Credentials};
 use crate::readiness::{self, Outcome};
-use crate::stdio::Stdio;
+use crate::stdio::{Created, Stdio};
 use crate::threads::{self, SingleThreaded};
 use crate::{activation, control, fds, lifecycle, notify, sys};
 
@@ -83,6 +84,7 @@ pub struct Daemon {
     chroot: Option<PathBuf>,
     control: bool,
     print_pid: bool,
+    strict_paths: bool,
 }
 
 impl Default for Daemon {
@@ -111,6 +113,7 @@ impl fmt::Debug for Daemon {
             .field("chroot", &self.chroot)
             .field("control", &self.control)
             .field("print_pid", &self.print_pid)
+            .field("strict_paths", &self.strict_paths)
             .finish()
     }
 }
@@ -137,6 +140,7 @@ impl Daemon {
             chroot: None,
             control: false,
             print_pid: false,
+            strict_paths: true,
         }
     }
 
@@ -286,6 +290,27 @@ impl Daemon {
         self
     }
 
+    /// Whether a start run as root refuses a PID-file or log path that another user could
+    /// have planted or can change; `true` by default.
+    ///
+    /// As root, every directory on the way to the PID file and the log files must be one only
+    /// root can change: owned by root, writable by no other user and no group but root's (the
+    /// rule of OpenSSH's `StrictModes`). A sticky directory such as `/tmp` may be passed
+    /// through to an entry root owns, but the file's own directory must be root's alone, and
+    /// a symbolic link on the way must be root's. Otherwise the start fails with
+    /// [`ErrorKind::PermissionDenied`], naming the directory: another user could replace a
+    /// component with a link, and root would then truncate, write or delete a file of their
+    /// choosing (`O_NOFOLLOW` protects only the last component). A start run as another user
+    /// is not checked: it can only be tricked into writing its own files.
+    ///
+    /// `false` turns the check off, for a directory the daemon's own user owns (a log
+    /// directory handed to the service's user, say) when that user is trusted as much as
+    /// root.
+    pub fn strict_paths(mut self, yes: bool) -> Daemon {
+        self.strict_paths = yes;
+        self
+    }
+
     /// Daemonizes: returns in the daemon, after every step succeeded and the starting process
     /// was told so. The starting process does not return from a successful start: it exits
     /// with status 0 once the daemon reported that it is up.
@@ -326,7 +351,14 @@ impl Daemon {
         // Read before anything else so that the variable is gone from the environment even
         // when the start fails, and before the sockets that must stay open are counted.
         let notify = notify::connect_from_env(&single)?;
-        let activated = activation::from_env();
+        let activated = match activation::from_env() {
+            Ok(activated) => activated,
+            // Socket activation was meant: the service manager waits for this process.
+            Err(err) => {
+                notify::send_failure(&format!("{err:?}"), err.raw_os_error());
+                return Err(err);
+            }
+        };
         let foreground = self.foreground || notify.is_some() || !activated.is_empty();
         let result = self.start_with(single, notify, activated, foreground);
         if foreground && let Err(err) = &result {
@@ -361,27 +393,33 @@ impl Daemon {
             chroot,
             control: _,
             print_pid,
+            strict_paths,
         } = self;
 
         // Everything that can fail for a reason the user can fix fails here, in the process
-        // whose stderr the user sees.
+        // whose stderr the user sees, and before anything is created.
         let credentials = privileges::resolve(user.as_deref(), group.as_deref())?;
-        let mut pidfile = pidfile.as_deref().map(Pidfile::acquire).transpose()?;
-        let logs = Logs::new(reopen_logs, stdout.as_deref(), stderr.as_deref());
-        let prepared = logs
-            .and_then(|logs| {
-                Stdio::open(
-                    stdin.as_deref(),
-                    stdout.as_deref(),
-                    stderr.as_deref(),
-                    foreground,
-                )
-                .map(|stdio| (logs, stdio))
-            })
-            .and_then(|prepared| {
-                check_root_and_directory(chroot.as_deref(), &working_directory).map(|()| prepared)
-            });
-        let (logs, stdio) = prepared.map_err(|e| abandon(pidfile.as_ref(), e))?;
+        check_root_and_directory(chroot.as_deref(), &working_directory)?;
+        let logs = Logs::new(reopen_logs, stdout.as_deref(), stderr.as_deref())?;
+        let mut pidfile = pidfile
+            .as_deref()
+            .map(|path| Pidfile::acquire(path, strict_paths))
+            .transpose()?;
+        let stdio = Stdio::open(
+            stdin.as_deref(),
+            stdout.as_deref(),
+            stderr.as_deref(),
+            foreground,
+            strict_paths,
+        )
+        .map_err(|e| abandon(pidfile.as_ref(), &[], e))?;
+        let created = stdio.created();
+        // Only once no two roles share a file is the PID file emptied: a log or an input
+        // named as the PID file is refused, not truncated.
+        stdio
+            .check_distinct(pidfile.as_ref().map(Pidfile::identity))
+            .and_then(|()| pidfile.as_ref().map_or(Ok(()), Pidfile::claim))
+            .map_err(|e| abandon(pidfile.as_ref(), &created, e))?;
         let mut keep = preserve_fds;
         keep.extend(activated);
         keep.extend(notify);
@@ -393,36 +431,42 @@ impl Daemon {
             logs,
             credentials,
         };
+        let manual = ready == Ready::Manual;
 
         if foreground {
             let pid = std::process::id();
             keep.extend(pidfile.iter().flat_map(Pidfile::fds));
             return match steps.run(pidfile.as_mut(), keep, pid) {
                 Ok(()) => {
-                    lifecycle::started(pid, None, ready == Ready::Manual);
+                    lifecycle::started(pid, None, manual);
                     Ok(Running { pid, pidfile })
                 }
-                Err(err) => Err(abandon(pidfile.as_ref(), err)),
+                Err(err) => Err(abandon(pidfile.as_ref(), &created, err)),
             };
         }
 
-        let (waiter, mut reporter) =
-            readiness::channel().map_err(|e| abandon(pidfile.as_ref(), e))?;
+        let (mut waiter, mut reporter) =
+            readiness::channel().map_err(|e| abandon(pidfile.as_ref(), &created, e))?;
         // Output buffered now would otherwise be written again by the daemon.
         let _ = std::io::stdout().flush();
         let forked = sys::fork(&single).context(Step::Fork, None);
-        match forked.map_err(|e| abandon(pidfile.as_ref(), e))? {
+        match forked.map_err(|e| abandon(pidfile.as_ref(), &created, e))? {
             ForkResult::Parent { child } => {
                 drop(reporter);
-                let timeout = (ready == Ready::Manual).then_some(ready_timeout);
-                let outcome = waiter.wait(timeout);
+                let outcome = waiter.wait(manual.then_some(ready_timeout));
                 sys::reap(child);
+                // The intermediate child has exited: if the time ran out before its message
+                // naming the daemon was read, it is in the pipe now.
+                let outcome = match outcome {
+                    Outcome::TimedOut(None) => Outcome::TimedOut(waiter.daemon_pid()),
+                    outcome => outcome,
+                };
                 let finish = Finish {
                     on_started,
                     print_pid,
                     timeout: ready_timeout,
                 };
-                return finish.run(outcome, pidfile);
+                return finish.run(outcome, pidfile, &created);
             }
             ForkResult::Child => drop(waiter),
         }
@@ -434,7 +478,14 @@ impl Daemon {
             .and_then(|_| sys::fork(&single).context(Step::Fork, None));
         match second {
             Ok(ForkResult::Child) => {}
-            Ok(ForkResult::Parent { .. }) => sys::exit_now(0),
+            Ok(ForkResult::Parent { child }) => {
+                // A starter that waits for `ready()` may give up before the daemon reports:
+                // it must know whom to stop. Said here, off the daemon's path.
+                if manual {
+                    reporter.daemon(child.as_raw() as u32);
+                }
+                sys::exit_now(0)
+            }
             Err(err) => {
                 reporter.fail(&err);
                 sys::exit_now(1)
@@ -447,7 +498,7 @@ impl Daemon {
         keep.extend(pidfile.iter().flat_map(Pidfile::fds));
         match steps.run(pidfile.as_mut(), keep, pid) {
             Ok(()) => {
-                lifecycle::started(pid, Some(reporter), ready == Ready::Manual);
+                lifecycle::started(pid, Some(reporter), manual);
                 Ok(Running { pid, pidfile })
             }
             Err(err) => {
@@ -476,14 +527,38 @@ impl Daemon {
             ("chroot", self.chroot.as_deref()),
         ];
         for (option, path) in paths {
-            if path.is_some_and(|p| p.as_os_str().is_empty()) {
+            let Some(path) = path.map(Path::as_os_str) else {
+                continue;
+            };
+            if path.is_empty() {
                 return invalid(format!("`{option}` is an empty path"));
+            }
+            if path.as_bytes().contains(&0) {
+                return invalid(format!(
+                    "`{option}` `{}` contains a NUL byte",
+                    Escaped(path)
+                ));
+            }
+        }
+        for (option, name) in [("user", &self.user), ("group", &self.group)] {
+            if let Some(name) = name
+                && name.contains('\0')
+            {
+                return invalid(format!(
+                    "`{option}` `{}` contains a NUL byte",
+                    Escaped(OsStr::new(name))
+                ));
             }
         }
         if self.umask > 0o777 {
             return invalid(format!("`umask` {:#o} is above 0o777", self.umask));
         }
         for &fd in &self.preserve_fds {
+            if fd < 0 {
+                return invalid(format!(
+                    "`preserve_fds` lists {fd}, which is not a descriptor number"
+                ));
+            }
             if fd <= 2 {
                 return invalid(format!(
                     "`preserve_fds` lists {fd}, a standard stream; use `stdin`, `stdout` or `stderr`"
@@ -535,11 +610,16 @@ impl Steps {
         self.stdio.redirect()?;
         fds::close_inherited(keep)?;
         nix::sys::stat::umask(Mode::from_bits_truncate(self.umask as nix::libc::mode_t));
-        if let Some(root) = &self.chroot {
-            nix::unistd::chroot(root.as_path()).context(Step::ChangeRoot, Some(root))?;
-        }
-        let directory = self.working_directory.as_path();
-        nix::unistd::chdir(directory).context(Step::ChangeDirectory, Some(directory))?;
+        let directory = match &self.chroot {
+            Some(root) => {
+                nix::unistd::chroot(root.as_path()).context(Step::ChangeRoot, Some(root))?;
+                // `chroot` leaves the working directory outside the new root: a relative
+                // path would be resolved there, out of the jail. Inside it, from its `/`.
+                Path::new("/").join(&self.working_directory)
+            }
+            None => self.working_directory.clone(),
+        };
+        nix::unistd::chdir(&directory).context(Step::ChangeDirectory, Some(&directory))?;
         if let Some(pidfile) = pidfile {
             pidfile.write_pid(pid)?;
         }
@@ -608,11 +688,18 @@ struct Finish {
 }
 
 impl Finish {
-    fn run(self, outcome: Outcome, pidfile: Option<Pidfile>) -> Result<Running, Error> {
+    fn run(
+        self,
+        outcome: Outcome,
+        pidfile: Option<Pidfile>,
+        created: &[Created],
+    ) -> Result<Running, Error> {
         let err = match outcome {
             Outcome::Ready(pid) => {
+                // The daemon is up whatever happens to this output: a closed pipe or a full
+                // disk must not turn the start into a failure (`println!` would panic).
                 if self.print_pid {
-                    println!("{pid}");
+                    let _ = writeln!(std::io::stdout(), "{pid}");
                 }
                 if let Some(hook) = self.on_started {
                     let started = Started {
@@ -635,31 +722,38 @@ impl Finish {
                 "the daemon exited before it reported that it is up",
             ),
             Outcome::TimedOut(pid) => {
-                let stopped = pid.map(readiness::stop_unready);
                 let secs = self.timeout.as_secs_f64();
-                let what = match (pid, stopped) {
-                    (Some(pid), Some(true)) => format!("; stopped it (PID {pid})"),
-                    (Some(pid), _) => format!("; PID {pid} may still run"),
-                    (None, _) => String::new(),
-                };
-                Error::new(
-                    Step::AwaitReadiness,
-                    ErrorKind::Timeout,
-                    None,
-                    format!("it did not call `daemon_rt::ready()` within {secs} s{what}"),
-                )
+                let late = format!("it did not call `daemon_rt::ready()` within {secs} s");
+                // `None`: the intermediate child ended without naming a daemon, so none was
+                // forked.
+                let stopped = pid.is_none_or(readiness::stop_unready);
+                let err =
+                    |what: String| Error::new(Step::AwaitReadiness, ErrorKind::Timeout, None, what);
+                match pid {
+                    Some(pid) if !stopped => {
+                        // It still holds the PID file: removing the file would let a second
+                        // instance start beside it.
+                        return Err(err(format!(
+                            "{late}, and PID {pid} still runs after SIGKILL; its PID file is left"
+                        )));
+                    }
+                    Some(pid) => err(format!("{late}; stopped it (PID {pid})")),
+                    None => err(late),
+                }
             }
         };
-        Err(abandon(pidfile.as_ref(), err))
+        Err(abandon(pidfile.as_ref(), created, err))
     }
 }
 
-/// A start that failed after the PID file was taken: remove it (the lock is still held
-/// through this process's descriptor, so the file is ours), so no empty PID file is left.
-fn abandon(pidfile: Option<&Pidfile>, err: Error) -> Error {
+/// A start that failed: remove the PID file it locked (the lock is still held through this
+/// process's descriptor, so the file is ours) and the log files it created that are still
+/// empty, so that the start leaves the filesystem as it found it.
+fn abandon(pidfile: Option<&Pidfile>, created: &[Created], err: Error) -> Error {
     if let Some(pidfile) = pidfile {
         pidfile.remove();
     }
+    created.iter().for_each(Created::remove);
     err
 }
 

@@ -64,6 +64,8 @@ pub enum Step {
     SignalDaemon,
     /// Stopping the daemon that holds a PID file.
     StopDaemon,
+    /// Taking over the sockets passed by socket activation (`$LISTEN_FDS`).
+    Activation,
 }
 
 impl Step {
@@ -95,11 +97,12 @@ impl Step {
             Step::ReadPidfile => "cannot read pidfile",
             Step::SignalDaemon => "cannot signal the daemon of pidfile",
             Step::StopDaemon => "cannot stop the daemon of pidfile",
+            Step::Activation => "cannot take the sockets passed by socket activation",
         }
     }
 
     /// Every step, in the order of the table used to send a step over the readiness pipe.
-    pub(crate) const ALL: [Step; 26] = [
+    pub(crate) const ALL: [Step; 27] = [
         Step::CheckThreads,
         Step::CheckConfig,
         Step::OpenPidfile,
@@ -126,6 +129,7 @@ impl Step {
         Step::ReadPidfile,
         Step::SignalDaemon,
         Step::StopDaemon,
+        Step::Activation,
     ];
 }
 
@@ -200,10 +204,23 @@ impl ErrorKind {
         }
     }
 
-    /// The kind for an OS error raised by `step`.
+    /// The kind for an OS error raised by `step`: what the errno says first (access refused,
+    /// resources exhausted, a value that cannot be a path), then what the step was doing.
     fn classify(step: Step, err: &io::Error) -> ErrorKind {
+        use nix::libc;
         if err.kind() == io::ErrorKind::PermissionDenied {
             return ErrorKind::PermissionDenied;
+        }
+        match err.raw_os_error() {
+            // Out of descriptors, memory or processes: nothing about the path is wrong.
+            Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::EAGAIN) => {
+                return ErrorKind::Os;
+            }
+            // std refuses a path with a NUL byte before any system call.
+            None if err.kind() == io::ErrorKind::InvalidInput => {
+                return ErrorKind::InvalidConfig;
+            }
+            _ => {}
         }
         match step {
             Step::OpenPidfile | Step::LockPidfile | Step::OpenStdout | Step::OpenStderr => {
@@ -229,6 +246,7 @@ impl ErrorKind {
             | Step::Notify
             | Step::SignalDaemon
             | Step::StopDaemon => ErrorKind::Os,
+            Step::Activation => ErrorKind::InvalidConfig,
         }
     }
 }
@@ -280,7 +298,7 @@ impl Error {
     pub(crate) fn already_running(path: &Path, pid: Option<u32>) -> Error {
         let reason = match pid {
             Some(pid) => format!("already running as PID {pid}"),
-            None => "already running (its PID is not written yet)".to_owned(),
+            None => "already running (locked by a process whose PID is not in the file)".to_owned(),
         };
         Error {
             pid,
@@ -309,7 +327,8 @@ impl Error {
     }
 
     /// For [`ErrorKind::AlreadyRunning`]: the PID of the instance that holds the lock, as it
-    /// wrote it into the PID file.
+    /// wrote it into the PID file, and only once that process is seen to hold the file open;
+    /// `None` when the process that holds the lock cannot be named.
     pub fn running_pid(&self) -> Option<u32> {
         self.pid
     }
@@ -332,7 +351,7 @@ impl Error {
     /// [`Daemon::start`]: crate::Daemon::start
     pub fn exit(&self) -> ! {
         use std::io::Write as _;
-        let line = format!("{}: {self}: {}\n", program_name(), self.source);
+        let line = format!("{}: {self:?}\n", program_name());
         let _ = io::stderr().write_all(line.as_bytes());
         std::process::exit(self.exit_code())
     }
@@ -386,7 +405,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.step.describe())?;
         if let Some(path) = &self.path {
-            write!(f, " `{}`", path.display())?;
+            write!(f, " `{}`", Escaped(path.as_os_str()))?;
         }
         Ok(())
     }
@@ -395,7 +414,37 @@ impl fmt::Display for Error {
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // `fn main() -> Result<(), daemon_rt::Error>` prints this: make it the one-line message.
-        write!(f, "{self}: {}", self.source)
+        let reason = self.source.to_string();
+        write!(f, "{self}: {}", Escaped(OsStr::new(&reason)))
+    }
+}
+
+/// Text as it is safe to print on one line of a terminal: control characters (a newline, an
+/// ANSI escape, a NUL byte), backslashes and bytes that are not UTF-8 are written as escapes
+/// (`\n`, `\x1b`, `\xff`, `\\`); everything else, non-ASCII letters included, as it is.
+pub(crate) struct Escaped<'a>(pub(crate) &'a OsStr);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use std::fmt::Write as _;
+        use std::os::unix::ffi::OsStrExt as _;
+        for chunk in self.0.as_bytes().utf8_chunks() {
+            for c in chunk.valid().chars() {
+                match c {
+                    '\\' => f.write_str("\\\\")?,
+                    '\n' => f.write_str("\\n")?,
+                    '\t' => f.write_str("\\t")?,
+                    '\r' => f.write_str("\\r")?,
+                    c if c.is_ascii_control() => write!(f, "\\x{:02x}", c as u32)?,
+                    c if c.is_control() => write!(f, "\\u{{{:x}}}", c as u32)?,
+                    c => f.write_char(c)?,
+                }
+            }
+            for byte in chunk.invalid() {
+                write!(f, "\\x{byte:02x}")?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -410,7 +459,7 @@ pub(crate) fn program_name() -> String {
     std::env::args_os()
         .next()
         .map(PathBuf::from)
-        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .and_then(|p| p.file_name().map(|n| Escaped(n).to_string()))
         .unwrap_or_else(|| "daemon".to_owned())
 }
 
@@ -465,6 +514,34 @@ mod tests {
         assert_eq!(back.raw_os_error(), Some(2));
         assert_eq!(back.kind(), ErrorKind::NotFound);
         assert_eq!(back.exit_code(), 66);
+    }
+
+    #[test]
+    fn paths_and_reasons_print_on_one_safe_line() {
+        use std::os::unix::ffi::OsStrExt as _;
+        let path = OsStr::from_bytes(b"/run/a\nb\x1b[31m\\\xff\x00\xc2\x85d\xc3\xa9.pid");
+        let err = Error::new(
+            Step::OpenPidfile,
+            ErrorKind::CannotCreate,
+            Some(Path::new(path)),
+            "two\nlines",
+        );
+        assert_eq!(
+            format!("{err:?}"),
+            "cannot open pidfile `/run/a\\nb\\x1b[31m\\\\\\xff\\x00\\u{85}d\u{e9}.pid`: two\\nlines"
+        );
+    }
+
+    #[test]
+    fn resource_errors_are_os_errors_whatever_the_step() {
+        for errno in [nix::libc::EMFILE, nix::libc::ENFILE, nix::libc::ENOMEM] {
+            for step in [Step::OpenStdin, Step::OpenPidfile, Step::OpenStdout] {
+                let err = Error::os(step, None, io::Error::from_raw_os_error(errno));
+                assert_eq!(err.exit_code(), 71, "{step:?} {errno}");
+            }
+        }
+        let nul = std::fs::File::open("a\0b").unwrap_err();
+        assert_eq!(Error::os(Step::OpenStdin, None, nul).exit_code(), 78);
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod error;
 mod fds;
 mod lifecycle;
 mod notify;
+mod paths;
 mod pidfile;
 mod privileges;
 mod readiness;

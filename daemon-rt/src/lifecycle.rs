@@ -60,10 +60,6 @@ pub(crate) fn started(pid: u32, reporter: Option<Reporter>, manual: bool) {
         state().phase = Phase::Ready;
         return;
     }
-    let mut reporter = reporter;
-    if let Some(reporter) = &mut reporter {
-        reporter.waiting(pid);
-    }
     {
         let mut state = state();
         state.phase = Phase::Starting;

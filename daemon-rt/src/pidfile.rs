@@ -11,7 +11,9 @@
 
 use std::ffi::CString;
 use std::fs::{File, Metadata, OpenOptions, TryLockError};
+use std::io;
 use std::os::fd::AsRawFd as _;
+use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::fs::{FileExt as _, MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::Path;
@@ -20,7 +22,6 @@ use std::time::{Duration, Instant};
 use nix::libc;
 
 use crate::error::{Context as _, Error, ErrorKind, Step};
-use crate::stdio::above_stdio;
 use crate::sys;
 
 /// The mode of the PID file, whatever the umask: readable by all, so that `start-stop-daemon`,
@@ -46,64 +47,61 @@ pub(crate) struct Pidfile {
     writer: Option<File>,
     /// Absolute, so that removal still works after the daemon's `chdir`.
     path: CString,
+    /// The file's device and inode.
+    identity: (u64, u64),
 }
 
 impl Pidfile {
-    /// Opens (creating it if needed) and locks the PID file at `path`, then empties it.
+    /// Opens (creating it if needed) and locks the PID file at `path`. The content is left
+    /// alone until [`Pidfile::claim`], so that nothing is lost if a later check refuses the
+    /// start.
+    ///
+    /// A file this call created is removed again if the call fails, unless another start
+    /// has locked it since. The file being removed or replaced by the previous holder as it
+    /// exits, at any moment of the call, makes it start over.
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::AlreadyRunning`] with the holder's PID when another process holds the
-    /// lock; [`ErrorKind::CannotCreate`] when the path is a link, not a regular file, has
-    /// other hard links, or cannot be created.
-    pub(crate) fn acquire(path: &Path) -> Result<Pidfile, Error> {
+    /// [`ErrorKind::AlreadyRunning`] with the holder's PID (when the process that holds the
+    /// lock is the one the file names) when another process holds the lock;
+    /// [`ErrorKind::CannotCreate`] when the path is a link, not a regular file, has other
+    /// hard links, is on a pseudo-filesystem, or cannot be created.
+    pub(crate) fn acquire(path: &Path, strict: bool) -> Result<Pidfile, Error> {
         let absolute = std::path::absolute(path).context(Step::OpenPidfile, Some(path))?;
+        let cpath = CString::new(absolute.as_os_str().as_bytes()).map_err(|_| {
+            Error::new(
+                Step::OpenPidfile,
+                ErrorKind::InvalidConfig,
+                Some(path),
+                "the path contains a NUL byte",
+            )
+        })?;
+        if strict {
+            crate::paths::check_trusted(path, Step::OpenPidfile)?;
+        }
         for _ in 0..ATTEMPTS {
-            let (file, meta) = open(path)?;
-            let lock = open_lock(path, &meta)?;
-            match lock.try_lock() {
-                Ok(()) => {}
-                Err(TryLockError::WouldBlock) => {
-                    return Err(Error::already_running(path, written_pid(&lock)));
-                }
-                Err(TryLockError::Error(e)) => {
-                    return Err(Error::os(Step::LockPidfile, Some(path), e));
-                }
-            }
-            // The previous holder unlinks the file as it exits: if that happened between our
-            // open and our lock, we hold a lock on a file nobody else can find. Start over.
-            if !names_file(path, meta.dev(), meta.ino()) {
+            // `None`: the file vanished between two opens.
+            let Some((file, meta, created)) = open(path)? else {
                 continue;
+            };
+            match lock(path, &meta) {
+                Ok(Some(lock)) => {
+                    return Ok(Pidfile {
+                        lock,
+                        writer: Some(file),
+                        path: cpath,
+                        identity: (meta.dev(), meta.ino()),
+                    });
+                }
+                Ok(None) if created => discard(&file, path, &meta),
+                Ok(None) => {}
+                Err(err) => {
+                    if created {
+                        discard(&file, path, &meta);
+                    }
+                    return Err(err);
+                }
             }
-            // The lock is won: the content is a dead instance's PID, or nothing. Emptied now,
-            // so a start that loses the race reads no stale PID while this one forks. An
-            // empty file is left alone: on ext4, truncating a file to zero makes its last
-            // close flush it (`auto_da_alloc`), which cost the starting command ~0.2 ms.
-            // Not `meta`: a previous holder may have written its PID after that was read.
-            let len = file
-                .metadata()
-                .context(Step::OpenPidfile, Some(path))?
-                .len();
-            if len != 0 {
-                file.set_len(0).context(Step::WritePidfile, Some(path))?;
-            }
-            if meta.mode() & 0o7777 != MODE {
-                file.set_permissions(std::fs::Permissions::from_mode(MODE))
-                    .context(Step::OpenPidfile, Some(path))?;
-            }
-            let path = CString::new(absolute.as_os_str().as_bytes()).map_err(|_| {
-                Error::new(
-                    Step::OpenPidfile,
-                    ErrorKind::InvalidConfig,
-                    Some(path),
-                    "the path contains a NUL byte",
-                )
-            })?;
-            return Ok(Pidfile {
-                lock,
-                writer: Some(file),
-                path,
-            });
         }
         Err(Error::new(
             Step::LockPidfile,
@@ -111,6 +109,32 @@ impl Pidfile {
             Some(path),
             "the file keeps being replaced while it is locked",
         ))
+    }
+
+    /// Takes the locked file over: empties it if it holds a dead instance's PID, and sets its
+    /// mode. Called once every check of the start passed.
+    pub(crate) fn claim(&self) -> Result<(), Error> {
+        let Some(file) = &self.writer else {
+            return Ok(());
+        };
+        let path = self.path();
+        // Not the metadata of the open: a previous holder may have written its PID since.
+        let meta = file.metadata().context(Step::OpenPidfile, Some(path))?;
+        // An empty file is left alone: on ext4, truncating a file to zero makes its last
+        // close flush it (`auto_da_alloc`), which cost the starting command ~0.2 ms.
+        if meta.len() != 0 {
+            file.set_len(0).context(Step::WritePidfile, Some(path))?;
+        }
+        if meta.mode() & 0o7777 != MODE {
+            file.set_permissions(std::fs::Permissions::from_mode(MODE))
+                .context(Step::OpenPidfile, Some(path))?;
+        }
+        Ok(())
+    }
+
+    /// The device and inode of the file.
+    pub(crate) fn identity(&self) -> (u64, u64) {
+        self.identity
     }
 
     /// Writes `pid` and a newline into the (emptied) file, the format `start-stop-daemon`,
@@ -148,26 +172,75 @@ impl Pidfile {
     }
 }
 
-/// Opens the file and checks what it is; returns it with its metadata.
-fn open(path: &Path) -> Result<(File, Metadata), Error> {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .mode(MODE)
-        // O_NONBLOCK: opening a FIFO planted at the path must not hang the start.
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NOCTTY | libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::ELOOP) => Error::new(
-                Step::OpenPidfile,
-                ErrorKind::CannotCreate,
-                Some(path),
-                "it is a symbolic link, and a PID file is never followed through one",
-            ),
-            _ => Error::os(Step::OpenPidfile, Some(path), e),
-        })?;
-    let meta = file.metadata().context(Step::OpenPidfile, Some(path))?;
+/// Opens the file, creating it if there is none, and checks what it is; returns it with its
+/// metadata and whether this call created it. `Ok(None)` when the file vanished between the
+/// exclusive create and the plain open: the caller starts over.
+fn open(path: &Path) -> Result<Option<(File, Metadata, bool)>, Error> {
+    let options = |create: bool| {
+        let mut options = OpenOptions::new();
+        options
+            .read(true)
+            .write(true)
+            .create_new(create)
+            .mode(MODE)
+            // O_NONBLOCK: opening a FIFO planted at the path must not hang the start.
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NOCTTY | libc::O_NONBLOCK);
+        options
+    };
+    let symlink = || {
+        Error::new(
+            Step::OpenPidfile,
+            ErrorKind::CannotCreate,
+            Some(path),
+            "it is a symbolic link, and a PID file is never followed through one",
+        )
+    };
+    // Exclusive first, so that a file this start made is known, and removed if it fails.
+    let (file, created) = match options(true).open(path) {
+        Ok(file) => (file, true),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => match options(false).open(path) {
+            Ok(file) => (file, false),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(symlink()),
+            Err(e) => return Err(Error::os(Step::OpenPidfile, Some(path), e)),
+        },
+        Err(e) => return Err(Error::os(Step::OpenPidfile, Some(path), e)),
+    };
+    let checked = file
+        .metadata()
+        .context(Step::OpenPidfile, Some(path))
+        .and_then(|meta| check_kind(path, &file, &meta).map(|()| meta));
+    let meta = match checked {
+        Ok(meta) => meta,
+        Err(err) => {
+            if created {
+                // What this call created is a regular file with one link, on the path.
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(err);
+        }
+    };
+    if file.as_raw_fd() > 2 {
+        return Ok(Some((file, meta, created)));
+    }
+    // Started with a standard stream closed: move the file above 2, where moving stdio onto
+    // 0, 1 and 2 cannot close it.
+    // `try_clone` duplicates with F_DUPFD_CLOEXEC from 3 upwards.
+    match file.try_clone() {
+        Ok(moved) => Ok(Some((moved, meta, created))),
+        Err(e) => {
+            if created {
+                discard(&file, path, &meta);
+            }
+            Err(Error::os(Step::OpenPidfile, Some(path), e))
+        }
+    }
+}
+
+/// Refuses what must never be a PID file: anything but a regular file, a file with other
+/// hard links (another name of `/etc/shadow`), and a file of a pseudo-filesystem (writing a
+/// PID into `/proc/sys/...` or `/sys/...` changes the kernel's settings).
+fn check_kind(path: &Path, file: &File, meta: &Metadata) -> Result<(), Error> {
     let refuse = |reason: String| {
         Err(Error::new(
             Step::OpenPidfile,
@@ -185,29 +258,71 @@ fn open(path: &Path) -> Result<(File, Metadata), Error> {
             meta.nlink()
         ));
     }
-    let file = above_stdio(file).context(Step::OpenPidfile, Some(path))?;
-    Ok((file, meta))
+    if let Some(fs) = crate::paths::pseudo_filesystem(file) {
+        return refuse(format!(
+            "it is on {fs}, a pseudo-filesystem, where writing changes the kernel's state"
+        ));
+    }
+    Ok(())
+}
+
+/// Locks the file at `path` through a read-only descriptor, once it is known to be the file
+/// `open` describes and still at the path. `Ok(None)` when the file was removed or replaced
+/// meanwhile (the previous holder exiting): the caller starts over.
+fn lock(path: &Path, opened: &Metadata) -> Result<Option<File>, Error> {
+    let Some(lock) = open_lock(path, opened)? else {
+        return Ok(None);
+    };
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            return Err(Error::already_running(path, verified_holder(&lock)));
+        }
+        Err(TryLockError::Error(e)) => {
+            return Err(Error::os(Step::LockPidfile, Some(path), e));
+        }
+    }
+    // The previous holder unlinks the file as it exits: if that happened between our open
+    // and our lock, we hold a lock on a file nobody else can find. Start over.
+    if !names_file(path, opened.dev(), opened.ino()) {
+        return Ok(None);
+    }
+    Ok(Some(lock))
+}
+
+/// Removes a file this start created and is giving up, if no other start has locked it
+/// since (it would be that start's now) and the path still names it.
+fn discard(file: &File, path: &Path, meta: &Metadata) {
+    if file.try_lock().is_ok() && names_file(path, meta.dev(), meta.ino()) {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 /// Opens the descriptor that holds the lock, read-only, and checks that it is the file `open`
-/// describes (not one that replaced it in between).
-fn open_lock(path: &Path, open: &Metadata) -> Result<File, Error> {
-    let lock = OpenOptions::new()
+/// describes. `Ok(None)` when the file is gone or was replaced in between.
+fn open_lock(path: &Path, open: &Metadata) -> Result<Option<File>, Error> {
+    let lock = match OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NOCTTY | libc::O_NONBLOCK)
         .open(path)
-        .and_then(above_stdio)
-        .context(Step::OpenPidfile, Some(path))?;
+    {
+        Ok(lock) => lock,
+        // Removed (ENOENT), or replaced by a link (ELOOP), since the first open.
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ELOOP)) => {
+            return Ok(None);
+        }
+        Err(e) => return Err(Error::os(Step::OpenPidfile, Some(path), e)),
+    };
     let meta = lock.metadata().context(Step::OpenPidfile, Some(path))?;
     if (meta.dev(), meta.ino()) != (open.dev(), open.ino()) {
-        return Err(Error::new(
-            Step::OpenPidfile,
-            ErrorKind::CannotCreate,
-            Some(path),
-            "the file was replaced while it was being opened",
-        ));
+        return Ok(None);
     }
-    Ok(lock)
+    if lock.as_raw_fd() > 2 {
+        return Ok(Some(lock));
+    }
+    lock.try_clone()
+        .map(Some)
+        .context(Step::OpenPidfile, Some(path))
 }
 
 /// Whether `path` (not followed) still names the open file with device `dev`, inode `ino`.
@@ -222,18 +337,72 @@ pub(crate) fn read_pid(file: &File) -> Option<u32> {
     parse_pid(&buf[..n])
 }
 
-/// The PID the lock's holder wrote. A holder that won the lock a moment ago has emptied the
-/// file and writes its PID once it has forked, so an empty file is read again for
-/// [`PID_WAIT`].
-pub(crate) fn written_pid(file: &File) -> Option<u32> {
+/// The PID of the process that holds the lock on `file`: the PID written in the file, once
+/// that process is seen to have the file open (in `/proc/<pid>/fd`). A PID that is not the
+/// holder's (a dead instance's, still there while the holder starts; one another program
+/// wrote) is never reported. A holder that won the lock a moment ago writes its PID once it
+/// has forked, so the file is read again for [`PID_WAIT`]; `None` if no PID verifies by
+/// then, or the holder cannot be checked.
+pub(crate) fn verified_holder(file: &File) -> Option<u32> {
+    let meta = file.metadata().ok()?;
     let deadline = Instant::now() + PID_WAIT;
     loop {
-        let pid = read_pid(file);
-        if pid.is_some() || Instant::now() >= deadline {
-            return pid;
+        if let Some(pid) = read_pid(file) {
+            // An error (no `/proc`, another user's process) will not go away: stop now.
+            if holds_open(pid, meta.dev(), meta.ino(), Some(file.as_raw_fd())).ok()? {
+                return Some(pid);
+            }
+        }
+        if Instant::now() >= deadline {
+            return None;
         }
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// Whether process `pid` has the file with device `dev` and inode `ino` open, by the
+/// identity of each of its descriptors in `/proc/<pid>/fd` (the links are followed to the
+/// open files). When `pid` is this process, its descriptor `own` does not count: looking at
+/// a file does not make one its holder.
+///
+/// # Errors
+///
+/// `/proc` is not mounted ([`io::ErrorKind::Unsupported`]), or the process is another
+/// user's (`EACCES`).
+pub(crate) fn holds_open(pid: u32, dev: u64, ino: u64, own: Option<RawFd>) -> io::Result<bool> {
+    let entries = match std::fs::read_dir(format!("/proc/{pid}/fd")) {
+        Ok(entries) => entries,
+        // No such process: it is not the holder. Unless there is no `/proc` at all.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if Path::new("/proc/self/fd").is_dir() {
+                return Ok(false);
+            }
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "/proc is not mounted, so the process holding the file cannot be checked",
+            ));
+        }
+        Err(e) => return Err(e),
+    };
+    let own = own
+        .filter(|_| pid == std::process::id())
+        .map(|fd| fd.to_string());
+    for entry in entries.flatten() {
+        if own
+            .as_deref()
+            .is_some_and(|fd| entry.file_name() == std::ffi::OsStr::new(fd))
+        {
+            continue;
+        }
+        // A descriptor closed since the listing fails with ENOENT: it is skipped.
+        if let Ok(meta) = std::fs::metadata(entry.path())
+            && meta.dev() == dev
+            && meta.ino() == ino
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The PID on the first line of a PID file's content: positive and within `pid_t`, so that

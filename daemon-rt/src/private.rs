@@ -248,4 +248,9 @@ pub mod options {
     pub fn print_pid(daemon: Daemon, value: bool) -> Daemon {
         daemon.print_pid(value)
     }
+
+    /// The `strict_paths` argument.
+    pub fn strict_paths(daemon: Daemon, value: bool) -> Daemon {
+        daemon.strict_paths(value)
+    }
 }

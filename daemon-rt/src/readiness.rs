@@ -2,10 +2,11 @@
 //!
 //! The pipe is made before the first fork. The daemon writes one message: `R` and its PID when
 //! it is ready, or `E` and the encoded [`Error`] when a step or its own initialisation failed.
-//! With [`Ready::Manual`](crate::Ready::Manual) it first writes `P` and its PID once its steps
-//! succeeded, so that a starter that gives up waiting knows which process to stop. The starting process
-//! reads it and only then exits, 0 or the error's code. If the daemon dies without writing, the
-//! pipe reaches end-of-file and the starter reports that instead of a false success.
+//! With [`Ready::Manual`](crate::Ready::Manual), where the starting process may give up
+//! waiting, the intermediate child first writes `P` and the daemon's PID as it forks it, so
+//! that the starter always knows which process to stop. The starting process reads the pipe
+//! and only then exits, 0 or the error's code. If the daemon dies without writing, the pipe
+//! reaches end-of-file and the starter reports that instead of a false success.
 //!
 //! Message layout (integers little-endian):
 //! - `R`, pid: u32
@@ -25,7 +26,13 @@ use crate::stdio::above_stdio;
 
 /// The starting process's end: waits for the daemon's message.
 #[derive(Debug)]
-pub(crate) struct Waiter(File);
+pub(crate) struct Waiter {
+    pipe: File,
+    /// What was read and not decoded yet.
+    buf: Vec<u8>,
+    /// The daemon's PID, once a message said it.
+    pid: Option<u32>,
+}
 
 /// The daemon's end: reports success or failure, once.
 #[derive(Debug)]
@@ -50,7 +57,12 @@ pub(crate) fn channel() -> Result<(Waiter, Reporter), Error> {
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context(Step::CreatePipe, None)?;
     let read = above_stdio(File::from(read)).context(Step::CreatePipe, None)?;
     let write = above_stdio(File::from(write)).context(Step::CreatePipe, None)?;
-    Ok((Waiter(read), Reporter(write)))
+    let waiter = Waiter {
+        pipe: read,
+        buf: Vec::with_capacity(64),
+        pid: None,
+    };
+    Ok((waiter, Reporter(write)))
 }
 
 impl Waiter {
@@ -58,41 +70,57 @@ impl Waiter {
     ///
     /// After a failure it reads on to end-of-file, which comes when the failed daemon has
     /// exited: a failed start returns with no process of it left running (or times out).
-    pub(crate) fn wait(mut self, timeout: Option<Duration>) -> Outcome {
+    pub(crate) fn wait(&mut self, timeout: Option<Duration>) -> Outcome {
         let deadline = timeout.map(|t| Instant::now() + t);
-        let mut buf = Vec::with_capacity(64);
         let mut chunk = [0u8; 512];
-        let mut pid = None;
         let mut failed = None;
         loop {
             if failed.is_none() {
-                match decode(&buf) {
-                    Some((Message::Waiting(p), used)) => {
-                        pid = Some(p);
-                        buf.drain(..used);
-                        continue;
-                    }
-                    Some((Message::Done(Outcome::Ready(p)), _)) => return Outcome::Ready(p),
-                    Some((Message::Done(outcome), _)) => failed = Some(outcome),
+                match self.decode() {
+                    Some(Message::Done(Outcome::Ready(p))) => return Outcome::Ready(p),
+                    Some(Message::Done(outcome)) => failed = Some(outcome),
+                    Some(Message::Daemon(_)) => continue,
                     None => {}
                 }
             }
             match self.read(&mut chunk, deadline) {
-                Read::Data(n) => buf.extend_from_slice(&chunk[..n]),
+                Read::Data(n) => self.buf.extend_from_slice(&chunk[..n]),
                 Read::End => return failed.unwrap_or(Outcome::Vanished),
                 // A daemon that reported its failure but did not exit (a panic caught by
                 // the body) is stopped like one that never got ready; its message stands.
                 Read::TimedOut => match failed {
                     Some(failed) => {
-                        if let Some(pid) = pid {
+                        if let Some(pid) = self.pid {
                             stop_unready(pid);
                         }
                         return failed;
                     }
-                    None => return Outcome::TimedOut(pid),
+                    None => return Outcome::TimedOut(self.pid),
                 },
             }
         }
+    }
+
+    /// Decodes the next complete message, if there is one, and notes the daemon's PID.
+    fn decode(&mut self) -> Option<Message> {
+        let (message, used) = decode(&self.buf)?;
+        self.buf.drain(..used);
+        if let Message::Daemon(pid) = message {
+            self.pid = Some(pid);
+        }
+        Some(message)
+    }
+
+    /// The daemon's PID, from what was read or is in the pipe now, without waiting: for a
+    /// starter that gave up once the intermediate child, which names the daemon, has exited.
+    pub(crate) fn daemon_pid(&mut self) -> Option<u32> {
+        let mut chunk = [0u8; 512];
+        let now = Some(Instant::now());
+        while let Read::Data(n) = self.read(&mut chunk, now) {
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+        while self.pid.is_none() && self.decode().is_some() {}
+        self.pid
     }
 
     fn read(&mut self, chunk: &mut [u8], deadline: Option<Instant>) -> Read {
@@ -100,14 +128,14 @@ impl Waiter {
             if let Some(deadline) = deadline {
                 let left = deadline.saturating_duration_since(Instant::now());
                 let ms = u16::try_from(left.as_micros().div_ceil(1000)).unwrap_or(u16::MAX);
-                let mut fds = [PollFd::new(self.0.as_fd(), PollFlags::POLLIN)];
+                let mut fds = [PollFd::new(self.pipe.as_fd(), PollFlags::POLLIN)];
                 match poll(&mut fds, PollTimeout::from(ms)) {
                     Ok(0) if left.is_zero() => return Read::TimedOut,
                     Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
                     Ok(_) | Err(_) => {}
                 }
             }
-            match self.0.read(chunk) {
+            match self.pipe.read(chunk) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Ok(0) | Err(_) => return Read::End,
                 Ok(n) => return Read::Data(n),
@@ -125,16 +153,16 @@ enum Read {
 
 /// One decoded message.
 enum Message {
-    /// `P`: the daemon's steps succeeded; it waits for its body to call `ready()`.
-    Waiting(u32),
+    /// `P`: the intermediate child forked the daemon, with this PID.
+    Daemon(u32),
     /// `R` or `E`: the last message.
     Done(Outcome),
 }
 
 impl Reporter {
-    /// Tells the starting process that the daemon with `pid` finished its steps and waits for
-    /// its body to call `ready()`.
-    pub(crate) fn waiting(&mut self, pid: u32) {
+    /// Tells the starting process, from the intermediate child, that the daemon it just
+    /// forked has PID `pid`.
+    pub(crate) fn daemon(&mut self, pid: u32) {
         let mut msg = vec![b'P'];
         msg.extend_from_slice(&pid.to_le_bytes());
         let _ = self.0.write_all(&msg);
@@ -216,7 +244,7 @@ fn decode(buf: &[u8]) -> Option<(Message, usize)> {
     let (&tag, rest) = buf.split_first()?;
     let pid = || Some(u32::from_le_bytes(rest.get(..4)?.try_into().ok()?));
     match tag {
-        b'P' => Some((Message::Waiting(pid()?), 5)),
+        b'P' => Some((Message::Daemon(pid()?), 5)),
         b'R' => Some((Message::Done(Outcome::Ready(pid()?)), 5)),
         b'E' => {
             let len = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
@@ -274,19 +302,19 @@ mod tests {
 
     #[test]
     fn ready_carries_the_pid_and_a_closed_pipe_is_not_success() {
-        let (waiter, reporter) = channel().unwrap();
+        let (mut waiter, reporter) = channel().unwrap();
         reporter.ready(31337);
         assert!(matches!(waiter.wait(None), Outcome::Ready(31337)));
 
-        let (waiter, reporter) = channel().unwrap();
+        let (mut waiter, reporter) = channel().unwrap();
         drop(reporter);
         assert!(matches!(waiter.wait(None), Outcome::Vanished));
     }
 
     #[test]
     fn a_timeout_names_the_waiting_daemon() {
-        let (waiter, mut reporter) = channel().unwrap();
-        reporter.waiting(4242);
+        let (mut waiter, mut reporter) = channel().unwrap();
+        reporter.daemon(4242);
         let outcome = waiter.wait(Some(Duration::from_millis(50)));
         assert!(
             matches!(outcome, Outcome::TimedOut(Some(4242))),
@@ -294,8 +322,8 @@ mod tests {
         );
         drop(reporter);
 
-        let (waiter, mut reporter) = channel().unwrap();
-        reporter.waiting(4242);
+        let (mut waiter, mut reporter) = channel().unwrap();
+        reporter.daemon(4242);
         reporter.ready(4242);
         assert!(matches!(
             waiter.wait(Some(Duration::from_secs(5))),

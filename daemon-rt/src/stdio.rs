@@ -2,17 +2,20 @@
 //! reported to the user) and moved onto descriptors 0, 1 and 2 in the daemon.
 //!
 //! Log files are opened for appending and created if missing, never truncated: a failed or
-//! second start loses no line of the running instance's log.
+//! second start loses no line of the running instance's log. Nothing here blocks: a FIFO
+//! without a reader is refused rather than waited for, one without a writer is opened at
+//! once. A log file a failed start created, and that is still empty, is removed again.
 
-use std::fs::{File, OpenOptions};
+use std::fs::{File, Metadata, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd as _;
-use std::os::unix::fs::OpenOptionsExt as _;
-use std::path::Path;
+use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
+use std::path::{Path, PathBuf};
 
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::libc;
 
-use crate::error::{Context as _, Error, Step};
+use crate::error::{Context as _, Error, ErrorKind, Step};
 
 /// The mode of a log file the daemon creates, before the starting process's umask: readable by
 /// the owner's group for log readers, by nobody else.
@@ -26,39 +29,213 @@ pub(crate) struct Stdio {
     stdin: Option<File>,
     stdout: Option<File>,
     stderr: Option<File>,
+    /// The files given by path, with the option that named them: the ones two roles must not
+    /// share.
+    named: Vec<(&'static str, PathBuf, Metadata)>,
+    /// The log files this start created.
+    created: Vec<Created>,
+}
+
+/// A file the start created, removed again if the start fails and it is still empty.
+#[derive(Debug, Clone)]
+pub(crate) struct Created {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+}
+
+impl Created {
+    /// Removes the file if the path still names it and nothing was written into it.
+    pub(crate) fn remove(&self) {
+        if std::fs::symlink_metadata(&self.path)
+            .is_ok_and(|m| (m.dev(), m.ino()) == (self.dev, self.ino) && m.len() == 0)
+        {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 impl Stdio {
     /// Opens `stdin` for reading and `stdout`, `stderr` for appending; `None` means
     /// `/dev/null`, or, with `keep_unset` (the foreground), the stream as it is. When `stdout`
-    /// and `stderr` are the same path they share one open file.
+    /// and `stderr` are the same path they share one open file. With `strict`, the log paths
+    /// are checked as [`crate::paths::check_trusted`] says.
     pub(crate) fn open(
         stdin: Option<&Path>,
         stdout: Option<&Path>,
         stderr: Option<&Path>,
         keep_unset: bool,
+        strict: bool,
     ) -> Result<Stdio, Error> {
+        let mut stdio = Stdio {
+            stdin: None,
+            stdout: None,
+            stderr: None,
+            named: Vec::new(),
+            created: Vec::new(),
+        };
+        match stdio.open_each(stdin, stdout, stderr, keep_unset, strict) {
+            Ok(()) => Ok(stdio),
+            Err(err) => {
+                stdio.remove_created();
+                Err(err)
+            }
+        }
+    }
+
+    fn open_each(
+        &mut self,
+        stdin: Option<&Path>,
+        stdout: Option<&Path>,
+        stderr: Option<&Path>,
+        keep_unset: bool,
+        strict: bool,
+    ) -> Result<(), Error> {
         let wanted = |path: Option<&Path>| path.is_some() || !keep_unset;
-        let stdin_file = match wanted(stdin) {
-            true => Some(open_input(stdin.unwrap_or(Path::new(DEV_NULL)))?),
-            false => None,
-        };
-        let stdout_file = match wanted(stdout) {
-            true => Some(open_output(stdout, Step::OpenStdout)?),
-            false => None,
-        };
-        let stderr_file = match (stderr, &stdout_file) {
+        if wanted(stdin) {
+            let path = stdin.unwrap_or(Path::new(DEV_NULL));
+            let file = open_input(path)?;
+            if let Some(path) = stdin {
+                self.name("stdin", path, &file, Step::OpenStdin)?;
+            }
+            self.stdin = Some(file);
+        }
+        if wanted(stdout) {
+            self.stdout = Some(self.open_output(stdout, Step::OpenStdout, strict)?);
+        }
+        self.stderr = match (stderr, &self.stdout) {
             (Some(path), Some(shared)) if stdout == Some(path) => {
                 Some(shared.try_clone().context(Step::OpenStderr, Some(path))?)
             }
-            (other, _) if wanted(other) => Some(open_output(other, Step::OpenStderr)?),
+            (other, _) if wanted(other) => {
+                Some(self.open_output(other, Step::OpenStderr, strict)?)
+            }
             _ => None,
         };
-        Ok(Stdio {
-            stdin: stdin_file,
-            stdout: stdout_file,
-            stderr: stderr_file,
-        })
+        Ok(())
+    }
+
+    /// Opens a log file for appending, or `/dev/null` for `None`.
+    fn open_output(
+        &mut self,
+        path: Option<&Path>,
+        step: Step,
+        strict: bool,
+    ) -> Result<File, Error> {
+        let Some(path) = path else {
+            let null = OpenOptions::new().write(true).open(DEV_NULL);
+            return null.and_then(above_stdio).context(step, None);
+        };
+        if strict {
+            crate::paths::check_trusted(path, step)?;
+        }
+        let options = |create: bool| {
+            let mut options = OpenOptions::new();
+            options
+                .append(true)
+                .create_new(create)
+                .mode(LOG_MODE)
+                // A FIFO without a reader fails with ENXIO rather than blocking the start.
+                .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK);
+            options
+        };
+        let refuse = |reason: &str| Error::new(step, ErrorKind::CannotCreate, Some(path), reason);
+        let no_reader = |e: &io::Error| e.raw_os_error() == Some(libc::ENXIO);
+        // Exclusive first, so that a file this start made is known; a file that appears or
+        // vanishes in between makes it try again.
+        let mut opened = None;
+        for create in [true, false, true, false] {
+            match options(create).open(path) {
+                Ok(file) => {
+                    opened = Some((file, create));
+                    break;
+                }
+                Err(e) if create && e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) if !create && e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) if no_reader(&e) => {
+                    return Err(refuse(
+                        "it is a FIFO with no reader, and a start never waits for one",
+                    ));
+                }
+                Err(e) => return Err(Error::os(step, Some(path), e)),
+            }
+        }
+        let Some((file, created)) = opened else {
+            return Err(refuse("the file keeps being created and removed"));
+        };
+        let meta = file.metadata().context(step, Some(path))?;
+        if created {
+            self.created.push(Created {
+                path: path.to_path_buf(),
+                dev: meta.dev(),
+                ino: meta.ino(),
+            });
+        }
+        if let Some(fs) = crate::paths::pseudo_filesystem(&file) {
+            return Err(Error::new(
+                step,
+                ErrorKind::CannotCreate,
+                Some(path),
+                format!(
+                    "it is on {fs}, a pseudo-filesystem, where writing changes the kernel's state"
+                ),
+            ));
+        }
+        let file = blocking(file, &meta)
+            .and_then(above_stdio)
+            .context(step, Some(path))?;
+        self.name(step_option(step), path, &file, step)?;
+        Ok(file)
+    }
+
+    /// Records `file`, given as `path` by `option`, for [`Stdio::check_distinct`].
+    fn name(
+        &mut self,
+        option: &'static str,
+        path: &Path,
+        file: &File,
+        step: Step,
+    ) -> Result<(), Error> {
+        let meta = file.metadata().context(step, Some(path))?;
+        self.named.push((option, path.to_path_buf(), meta));
+        Ok(())
+    }
+
+    /// Refuses two roles on one file: the PID file (device and inode `pidfile`) as a standard
+    /// stream, or standard input as a log. Standard output and error may share a log.
+    pub(crate) fn check_distinct(&self, pidfile: Option<(u64, u64)>) -> Result<(), Error> {
+        let clash = |option: &str, path: &Path, other: &str| {
+            Err(Error::new(
+                Step::CheckConfig,
+                ErrorKind::InvalidConfig,
+                Some(path),
+                format!("`{option}` names the same file as `{other}`"),
+            ))
+        };
+        for (option, path, meta) in &self.named {
+            let id = (meta.dev(), meta.ino());
+            if pidfile == Some(id) {
+                return clash(option, path, "pidfile");
+            }
+            if *option != "stdin" && meta.is_file() {
+                let stdin = self.named.iter().find(|(o, ..)| *o == "stdin");
+                if let Some((_, _, input)) = stdin
+                    && (input.dev(), input.ino()) == id
+                {
+                    return clash(option, path, "stdin");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The log files this start created.
+    pub(crate) fn created(&self) -> Vec<Created> {
+        self.created.clone()
+    }
+
+    fn remove_created(&self) {
+        self.created.iter().for_each(Created::remove);
     }
 
     /// Moves the files onto descriptors 0, 1 and 2, closing the originals.
@@ -80,27 +257,36 @@ impl Stdio {
     }
 }
 
+/// The option a step opens the file of.
+fn step_option(step: Step) -> &'static str {
+    match step {
+        Step::OpenStdin => "stdin",
+        Step::OpenStderr => "stderr",
+        _ => "stdout",
+    }
+}
+
+/// Opens the file that becomes standard input, without waiting for a FIFO's writer.
 fn open_input(path: &Path) -> Result<File, Error> {
-    OpenOptions::new()
+    let file = OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOCTTY)
+        .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
         .open(path)
+        .context(Step::OpenStdin, Some(path))?;
+    let meta = file.metadata().context(Step::OpenStdin, Some(path))?;
+    blocking(file, &meta)
         .and_then(above_stdio)
         .context(Step::OpenStdin, Some(path))
 }
 
-/// Opens a log file for appending, or `/dev/null` for `None`.
-fn open_output(path: Option<&Path>, step: Step) -> Result<File, Error> {
-    let file = match path {
-        Some(path) => OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(LOG_MODE)
-            .custom_flags(libc::O_NOCTTY)
-            .open(path),
-        None => OpenOptions::new().write(true).open(DEV_NULL),
-    };
-    file.and_then(above_stdio).context(step, path)
+/// Clears `O_NONBLOCK`, which only the open needed, from a file that is not a regular file
+/// (on which it changes nothing): the daemon's reads and writes wait as usual.
+fn blocking(file: File, meta: &Metadata) -> io::Result<File> {
+    if !meta.is_file() {
+        let flags = OFlag::from_bits_retain(fcntl(&file, FcntlArg::F_GETFL)?);
+        fcntl(&file, FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK))?;
+    }
+    Ok(file)
 }
 
 /// Returns `file` on a descriptor above 2.

@@ -166,7 +166,25 @@ pub(crate) fn stop_requested() -> bool {
     STOP_REQUESTED.load(Ordering::SeqCst)
 }
 
+/// Keeps `errno` as the interrupted code left it: a handler's failing call (an `open` that
+/// fails, a `write` to a full pipe) must not change what that code reads next. Saved when
+/// made, restored when dropped, at every return of a handler.
+struct SavedErrno(i32);
+
+impl SavedErrno {
+    fn save() -> SavedErrno {
+        SavedErrno(nix::errno::Errno::last_raw())
+    }
+}
+
+impl Drop for SavedErrno {
+    fn drop(&mut self) {
+        nix::errno::Errno::set_raw(self.0);
+    }
+}
+
 extern "C" fn on_stop(signo: libc::c_int) {
+    let _errno = SavedErrno::save();
     // A handler the program installed later (tokio's, signal-hook's) calls this one as its
     // predecessor. The program then handles the signal itself, and ends by returning from
     // `main`, which removes the PID file: ending the process here would cut its shutdown.
@@ -176,10 +194,13 @@ extern "C" fn on_stop(signo: libc::c_int) {
     notify_stopping();
     let pipe = STOP_PIPE.load(Ordering::SeqCst);
     if pipe >= 0 {
-        STOP_REQUESTED.store(true, Ordering::SeqCst);
-        // SAFETY: `write` is async-signal-safe; the buffer is a valid one-byte static. The
-        // pipe is non-blocking, so a full pipe (never drained) only makes the call fail.
-        unsafe { libc::write(pipe, b"s".as_ptr().cast(), 1) };
+        // The pipe is never drained: one byte keeps it readable for every waiter, so later
+        // requests write nothing, and the pipe never fills.
+        if !STOP_REQUESTED.swap(true, Ordering::SeqCst) {
+            // SAFETY: `write` is async-signal-safe; the buffer is a valid one-byte static.
+            // The pipe is non-blocking, so even a full pipe could only make the call fail.
+            unsafe { libc::write(pipe, b"s".as_ptr().cast(), 1) };
+        }
         return;
     }
     remove_armed_pidfile();
@@ -255,6 +276,7 @@ pub(crate) fn reopen_logs_on(
 }
 
 extern "C" fn on_reopen(_signo: libc::c_int) {
+    let _errno = SavedErrno::save();
     let shared = REOPEN_SHARED.load(Ordering::SeqCst);
     reopen_onto(
         REOPEN_STDOUT.load(Ordering::SeqCst),
@@ -266,17 +288,30 @@ extern "C" fn on_reopen(_signo: libc::c_int) {
 }
 
 /// Opens `path` for appending and moves it onto each of `targets`. Async-signal-safe.
+///
+/// Opened non-blocking, so that a FIFO without a reader fails rather than hanging the
+/// handler (and the daemon with it); the flag is then cleared, so writes block as before.
 fn reopen_onto(path: *mut libc::c_char, targets: &[RawFd]) {
     if path.is_null() {
         return;
     }
-    let flags = libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_NOCTTY | libc::O_CLOEXEC;
+    let flags = libc::O_WRONLY
+        | libc::O_APPEND
+        | libc::O_CREAT
+        | libc::O_NOCTTY
+        | libc::O_CLOEXEC
+        | libc::O_NONBLOCK;
     // SAFETY: a non-null `path` came from `CString::into_raw` in `reopen_logs_on` and is never
-    // freed. `open`, `dup2` and `close` are async-signal-safe; `dup2` clears close-on-exec on
-    // the target, which stays a standard stream.
+    // freed. `open`, `fcntl`, `dup2` and `close` are async-signal-safe; `dup2` clears
+    // close-on-exec on the target, which stays a standard stream.
     unsafe {
         let fd = libc::open(path, flags, 0o640 as libc::c_uint);
         if fd < 0 {
+            return;
+        }
+        let status = libc::fcntl(fd, libc::F_GETFL);
+        if status == -1 || libc::fcntl(fd, libc::F_SETFL, status & !libc::O_NONBLOCK) == -1 {
+            libc::close(fd);
             return;
         }
         for &target in targets {

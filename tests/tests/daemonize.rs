@@ -57,13 +57,20 @@ fn only_stdio_the_pidfile_and_preserved_fds_stay_open() {
     let pid = read_pid(&pidfile).unwrap();
     sb.track(pid);
 
-    let open = fds(pid);
-    let lock_fd = open.iter().find(|(_, t)| **t == pidfile).map(|(fd, _)| *fd);
-    let lock_fd = lock_fd.unwrap_or_else(|| panic!("PID file not held open: {open:?}"));
-    let expected: Vec<i32> = {
-        let mut v = vec![0, 1, 2, 9, lock_fd];
-        v.sort_unstable();
-        v
+    // The daemon closes its end of the readiness pipe right after writing "ready" into it,
+    // which may be a moment after the starting command returned: wait for that moment.
+    let settled = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    let (open, expected) = loop {
+        let open = fds(pid);
+        let lock_fd = open.iter().find(|(_, t)| **t == pidfile).map(|(fd, _)| *fd);
+        let lock_fd = lock_fd.unwrap_or_else(|| panic!("PID file not held open: {open:?}"));
+        let mut expected = vec![0, 1, 2, 9, lock_fd];
+        expected.sort_unstable();
+        if open.keys().copied().eq(expected.iter().copied()) || std::time::Instant::now() > settled
+        {
+            break (open, expected);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
     };
     assert_eq!(
         open.keys().copied().collect::<Vec<_>>(),

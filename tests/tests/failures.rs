@@ -129,9 +129,12 @@ fn an_unwritable_log_path_is_refused() {
     );
     fails(
         "log-is-dir",
-        |sb| vec!["--stderr".into(), s(sb.dir())],
+        |sb| {
+            fs::create_dir(sb.path("logs")).unwrap();
+            vec!["--stderr".into(), s(sb.path("logs"))]
+        },
         73,
-        "cannot open stderr file `{dir}`: ",
+        "cannot open stderr file `{dir}/logs`: ",
         "Is a directory",
     );
 }
