@@ -418,7 +418,7 @@ impl Daemon {
         // named as the PID file is refused, not truncated.
         stdio
             .check_distinct(pidfile.as_ref().map(Pidfile::identity))
-            .and_then(|()| pidfile.as_ref().map_or(Ok(()), Pidfile::claim))
+            .and_then(|()| pidfile.as_mut().map_or(Ok(()), Pidfile::claim))
             .map_err(|e| abandon(pidfile.as_ref(), &created, e))?;
         let mut keep = preserve_fds;
         keep.extend(activated);
@@ -746,12 +746,12 @@ impl Finish {
     }
 }
 
-/// A start that failed: remove the PID file it locked (the lock is still held through this
-/// process's descriptor, so the file is ours) and the log files it created that are still
-/// empty, so that the start leaves the filesystem as it found it.
+/// A start that failed: remove the PID file it created or took over (the lock is still held
+/// through this process's descriptor, so the file is ours) and the log files it created that
+/// are still empty, so that the start leaves the filesystem as it found it.
 fn abandon(pidfile: Option<&Pidfile>, created: &[Created], err: Error) -> Error {
     if let Some(pidfile) = pidfile {
-        pidfile.remove();
+        pidfile.abandon();
     }
     created.iter().for_each(Created::remove);
     err
@@ -827,5 +827,47 @@ impl Drop for Running {
         if self.pidfile.is_some() {
             sys::remove_armed_pidfile();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(daemon: Daemon) -> String {
+        let err = daemon.check().unwrap_err();
+        assert_eq!(err.exit_code(), 78, "{err:?}");
+        format!("{err:?}")
+    }
+
+    #[test]
+    fn a_nul_byte_in_any_path_or_name_is_a_configuration_error() {
+        let nul = "/run/a\0b";
+        for (option, daemon) in [
+            ("pidfile", Daemon::new().pidfile(nul)),
+            ("stdin", Daemon::new().stdin(nul)),
+            ("stdout", Daemon::new().stdout(nul)),
+            ("stderr", Daemon::new().stderr(nul)),
+            ("working_directory", Daemon::new().working_directory(nul)),
+            ("chroot", Daemon::new().chroot(nul)),
+            ("user", Daemon::new().user("a\0b")),
+            ("group", Daemon::new().group("a\0b")),
+        ] {
+            let message = refused(daemon);
+            assert!(message.contains(&format!("`{option}` `")), "{message}");
+            assert!(
+                message.ends_with("\\x00b` contains a NUL byte"),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_negative_descriptor_is_not_called_a_standard_stream() {
+        let message = refused(Daemon::new().preserve_fds([-1]));
+        assert!(
+            message.ends_with("`preserve_fds` lists -1, which is not a descriptor number"),
+            "{message}"
+        );
     }
 }

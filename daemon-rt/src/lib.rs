@@ -9,6 +9,7 @@ mod error;
 mod fds;
 mod lifecycle;
 mod notify;
+mod output;
 mod paths;
 mod pidfile;
 mod privileges;

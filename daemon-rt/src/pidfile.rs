@@ -49,6 +49,9 @@ pub(crate) struct Pidfile {
     path: CString,
     /// The file's device and inode.
     identity: (u64, u64),
+    /// Whether this start created the file or emptied it: only then is it this start's to
+    /// remove when the start fails.
+    owned: bool,
 }
 
 impl Pidfile {
@@ -91,6 +94,7 @@ impl Pidfile {
                         writer: Some(file),
                         path: cpath,
                         identity: (meta.dev(), meta.ino()),
+                        owned: created,
                     });
                 }
                 Ok(None) if created => discard(&file, path, &meta),
@@ -113,10 +117,11 @@ impl Pidfile {
 
     /// Takes the locked file over: empties it if it holds a dead instance's PID, and sets its
     /// mode. Called once every check of the start passed.
-    pub(crate) fn claim(&self) -> Result<(), Error> {
+    pub(crate) fn claim(&mut self) -> Result<(), Error> {
         let Some(file) = &self.writer else {
             return Ok(());
         };
+        self.owned = true;
         let path = self.path();
         // Not the metadata of the open: a previous holder may have written its PID since.
         let meta = file.metadata().context(Step::OpenPidfile, Some(path))?;
@@ -157,6 +162,14 @@ impl Pidfile {
     /// Removes the file if its path still names the file this process locked.
     pub(crate) fn remove(&self) {
         sys::unlink_if_same_file(self.lock.as_raw_fd(), &self.path);
+    }
+
+    /// For a start that failed: removes the file if this start created it or took it over
+    /// ([`Pidfile::claim`]); a file that was there and is untouched stays as it was.
+    pub(crate) fn abandon(&self) {
+        if self.owned {
+            self.remove();
+        }
     }
 
     /// Makes the daemon remove the file when it exits or is ended by SIGTERM.

@@ -5,6 +5,7 @@ use std::ffi::{OsStr, OsString};
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 
+pub use crate::output::{Stream, print_line};
 pub use crate::{Daemon, Ready, Running, Signal, Started};
 pub use core::time::Duration;
 

@@ -14,6 +14,9 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+// Lines to the log that never panic: a full disk loses lines, counted, not the daemon.
+use daemon_rt::{eprintln, println};
+
 use tokio::signal::unix::{SignalKind, signal};
 
 /// DIR, made absolute and created on first use, in the attribute's arguments.

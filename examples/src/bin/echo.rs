@@ -23,6 +23,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
+// Lines to the log that never panic: a full disk loses lines, counted, not the daemon.
+use daemon_rt::{eprintln, println};
+
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 /// The address used without an ADDR argument.

@@ -17,6 +17,9 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+// Lines to the log that never panic: a full disk loses lines, counted, not the daemon.
+use daemon_rt::{eprintln, println};
+
 /// DIR, created if missing, made absolute; on failure, one line on stderr and exit status 73
 /// (`EX_CANTCREAT`), the status `daemon-rt` gives a PID file or log it cannot create.
 fn dir() -> &'static Path {

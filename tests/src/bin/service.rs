@@ -5,7 +5,7 @@
 //!  [--workdir D] [--foreground] [--user U] [--group G] [--chroot D] [--ready-timeout-ms N]
 //!  [--reopen-on none|usr1] [--control] [--print-pid] [--before-ready ACTION] [--status TEXT]
 //!  [--try-setuid0] [--child-env] [--listen poll|wait|fd] [--lines] [--exit-after-ms N]
-//!  [--tag ANY]`
+//!  [--stdin P] [--lax-paths] [--errno-watch] [--tag ANY]`
 //!
 //! The body prints `service pid=N`, then does ACTION before calling `daemon_rt::ready()`:
 //! `fail` (returns an error), `panic`, `exit` (`process::exit(3)`), `hang` (never ready),
@@ -16,9 +16,11 @@
 //! or `poll(2)` on `stop_fd`), prints `stop requested` and returns; `--lines` writes numbered
 //! lines to stdout (`line 1`, `line 2`, ...) while it waits. Without `--listen`, it sleeps
 //! until a signal ends it or `--exit-after-ms` passes. The first argument may be a control
-//! command, for `--control`. `--tag` is ignored (the tests find their processes by it).
+//! command, for `--control`. `--lax-paths` is `strict_paths = false`. `--errno-watch` sets
+//! `errno` after ready and watches it until a stop is requested, then prints on stderr how
+//! often a signal handler changed it. `--tag` is ignored (the tests find their processes by
+//! it).
 
-use std::io::Write as _;
 use std::os::fd::AsFd as _;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -47,6 +49,9 @@ struct Opts {
     listen: Option<String>,
     lines: bool,
     exit_after: Option<Duration>,
+    stdin: Option<String>,
+    lax_paths: bool,
+    errno_watch: bool,
 }
 
 /// The command line, read once, in the attribute's arguments.
@@ -91,6 +96,9 @@ fn parse() -> Opts {
             "--listen" => opts.listen = Some(value()),
             "--lines" => opts.lines = true,
             "--exit-after-ms" => opts.exit_after = Some(ms(value())),
+            "--stdin" => opts.stdin = Some(value()),
+            "--lax-paths" => opts.lax_paths = true,
+            "--errno-watch" => opts.errno_watch = true,
             "--tag" => drop(value()),
             other => panic!("unknown argument {other}"),
         }
@@ -117,6 +125,8 @@ fn reopen_on() -> Option<daemon_rt::Signal> {
     reopen_logs = reopen_on(),
     control = opts().control,
     print_pid = opts().print_pid,
+    stdin = &opts().stdin,
+    strict_paths = !opts().lax_paths,
 )]
 fn main() -> Result<(), String> {
     say(&format!("service pid={}", std::process::id()));
@@ -157,6 +167,10 @@ fn main() -> Result<(), String> {
             .status();
         ran.map_err(|e| format!("cannot run /bin/sh: {e}"))?;
     }
+    if opts().errno_watch {
+        errno_watch();
+        return Ok(());
+    }
     match opts().listen.as_deref() {
         None => match opts().exit_after {
             Some(after) => std::thread::sleep(after),
@@ -192,9 +206,28 @@ fn main() -> Result<(), String> {
     Ok(())
 }
 
-/// Prints one line to stdout and flushes it, so the log shows it at once.
+/// Prints one line to stdout, at once, as a daemon should: never panicking on a full disk.
 fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
+    daemon_rt::println!("{line}");
+}
+
+/// Sets `errno` once and watches it until a stop is requested: a signal handler that
+/// changes it is seen at the next look. Prints on stderr how often it changed.
+fn errno_watch() {
+    use nix::errno::Errno;
+    const MARK: i32 = 4242;
+    let _ = daemon_rt::stop_requested(); // listens now: later calls are one atomic load
+    say("watching errno");
+    let (mut looks, mut changed) = (0u64, 0u64);
+    Errno::set_raw(MARK);
+    while !daemon_rt::stop_requested() {
+        for _ in 0..10_000 {
+            looks += 1;
+            if Errno::last_raw() != MARK {
+                changed += 1;
+                Errno::set_raw(MARK);
+            }
+        }
+    }
+    daemon_rt::eprintln!("errno changed {changed} times in {looks} looks");
 }

@@ -90,6 +90,17 @@ impl Sandbox {
     /// watchdog; `setup` may change the command first (more arguments, the environment,
     /// `pre_exec`).
     pub fn run(&self, program: &str, args: &[&str], setup: impl FnOnce(&mut Command)) -> Start {
+        self.run_for(START_TIMEOUT, program, args, setup)
+    }
+
+    /// Like [`Sandbox::run`], with a watchdog of `timeout`: for a start that must not hang.
+    pub fn run_for(
+        &self,
+        timeout: Duration,
+        program: &str,
+        args: &[&str],
+        setup: impl FnOnce(&mut Command),
+    ) -> Start {
         let mut cmd = Command::new(program);
         cmd.args(args)
             .stdin(Stdio::null())
@@ -98,7 +109,7 @@ impl Sandbox {
         setup(&mut cmd);
         let child = cmd.spawn().expect("spawn the fixture");
         let pid = child.id();
-        let out = watchdog(child, START_TIMEOUT, &format!("running {program} {args:?}"));
+        let out = watchdog(child, timeout, &format!("running {program} {args:?}"));
         Start {
             pid,
             code: out.status.code(),
@@ -289,4 +300,30 @@ pub fn inherit_fd_as(cmd: &mut Command, fd: i32, targets: &'static [i32]) {
 
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
+}
+
+/// The delay shim (`tests/shim/delay.c`), built once per test process with the system's C
+/// compiler; `None`, with a message, where there is none. Loaded with `LD_PRELOAD`, it makes
+/// one chosen system call of the process wait, so that a race window is open every time.
+pub fn shim() -> Option<PathBuf> {
+    static SHIM: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    SHIM.get_or_init(|| {
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("shim/delay.c");
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("delay-shim-{}.so", std::process::id()));
+        let built = Command::new("cc")
+            .args(["-shared", "-fPIC", "-O1", "-o"])
+            .arg(&out)
+            .arg(&source)
+            .arg("-ldl")
+            .status();
+        match built {
+            Ok(status) if status.success() => Some(out),
+            other => {
+                eprintln!("skipped: cannot build the delay shim with cc: {other:?}");
+                None
+            }
+        }
+    })
+    .clone()
 }

@@ -1,0 +1,95 @@
+/* A delay shim for the race tests, loaded with LD_PRELOAD: it makes one system call of the
+ * process wait, so that a race window the tests want to hit is wide open, every time.
+ *
+ * Configured by the environment, read at each call:
+ *   SHIM_CALL    the call to delay: open (open, open64, openat, openat64), chdir or fork
+ *   SHIM_PATH    only calls whose path contains this string (open, chdir)
+ *   SHIM_RDONLY  only opens for reading alone (O_RDONLY)
+ *   SHIM_NTH     only the Nth matching call of the process (counted across forks, from 1)
+ *   SHIM_MS      how long to wait, in milliseconds
+ *   SHIM_MARK    a file created when the wait begins, for the test to know the window is open
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+static int matched;
+
+static void delay(const char *call, const char *path, int flags, int has_flags) {
+    const char *want = getenv("SHIM_CALL");
+    if (!want || strcmp(want, call) != 0) return;
+    const char *part = getenv("SHIM_PATH");
+    if (part && (!path || !strstr(path, part))) return;
+    if (getenv("SHIM_RDONLY") && (!has_flags || (flags & O_ACCMODE) != O_RDONLY)) return;
+    matched++;
+    const char *nth = getenv("SHIM_NTH");
+    if (nth && matched != atoi(nth)) return;
+    const char *mark = getenv("SHIM_MARK");
+    if (mark) {
+        /* The raw system call: this shim's own open must not be delayed or counted. */
+        int fd = (int)syscall(SYS_openat, AT_FDCWD, mark, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (fd >= 0) close(fd);
+    }
+    const char *ms = getenv("SHIM_MS");
+    long n = ms ? atol(ms) : 0;
+    struct timespec t = { n / 1000, (n % 1000) * 1000000L };
+    while (nanosleep(&t, &t) == -1) {}
+}
+
+#define NEXT(name, type) static type real; if (!real) real = (type)dlsym(RTLD_NEXT, name)
+
+typedef int (*open_fn)(const char *, int, ...);
+typedef int (*openat_fn)(int, const char *, int, ...);
+typedef int (*chdir_fn)(const char *);
+typedef pid_t (*fork_fn)(void);
+
+static mode_t mode_of(int flags, va_list ap) {
+    return (flags & (O_CREAT | O_TMPFILE)) ? (mode_t)va_arg(ap, int) : 0;
+}
+
+int open(const char *path, int flags, ...) {
+    va_list ap; va_start(ap, flags); mode_t mode = mode_of(flags, ap); va_end(ap);
+    NEXT("open", open_fn);
+    delay("open", path, flags, 1);
+    return real(path, flags, mode);
+}
+
+int open64(const char *path, int flags, ...) {
+    va_list ap; va_start(ap, flags); mode_t mode = mode_of(flags, ap); va_end(ap);
+    NEXT("open64", open_fn);
+    delay("open", path, flags, 1);
+    return real(path, flags, mode);
+}
+
+int openat(int dir, const char *path, int flags, ...) {
+    va_list ap; va_start(ap, flags); mode_t mode = mode_of(flags, ap); va_end(ap);
+    NEXT("openat", openat_fn);
+    delay("open", path, flags, 1);
+    return real(dir, path, flags, mode);
+}
+
+int openat64(int dir, const char *path, int flags, ...) {
+    va_list ap; va_start(ap, flags); mode_t mode = mode_of(flags, ap); va_end(ap);
+    NEXT("openat64", openat_fn);
+    delay("open", path, flags, 1);
+    return real(dir, path, flags, mode);
+}
+
+int chdir(const char *path) {
+    NEXT("chdir", chdir_fn);
+    delay("chdir", path, 0, 0);
+    return real(path);
+}
+
+pid_t fork(void) {
+    NEXT("fork", fork_fn);
+    delay("fork", NULL, 0, 0);
+    return real();
+}
