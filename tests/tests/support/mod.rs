@@ -135,7 +135,9 @@ impl Sandbox {
                 for leftover in self.leftovers() {
                     let _ = kill(Pid::from_raw(leftover as i32), Signal::SIGKILL);
                 }
-                Err(format!("no return within {timeout:?}; killed"))
+                Err(format!(
+                    "the start hung: no return within {timeout:?}; killed"
+                ))
             }
         }
     }
@@ -192,25 +194,30 @@ impl Sandbox {
     /// Processes still running with this sandbox as one argument of their command line (the
     /// fixture's `--tag`).
     pub fn leftovers(&self) -> Vec<u32> {
-        let tag = self.dir.as_os_str().as_encoded_bytes();
-        let mut found = Vec::new();
-        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            // One whole argument equal to the tag: a sandbox whose name extends this one's
-            // (`x` and `x-y`) is another test's.
-            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-            if cmdline.split(|&b| b == 0).any(|arg| arg == tag) {
-                found.push(pid);
-            }
-        }
-        found
+        tagged(&self.dir)
     }
+}
+
+/// Processes running with `tag` as one whole argument of their command line.
+pub fn tagged(tag: &Path) -> Vec<u32> {
+    let tag = tag.as_os_str().as_encoded_bytes();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        // One whole argument equal to the tag: a sandbox whose name extends this one's
+        // (`x` and `x-y`) is another test's.
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if cmdline.split(|&b| b == 0).any(|arg| arg == tag) {
+            found.push(pid);
+        }
+    }
+    found
 }
 
 impl Drop for Sandbox {
