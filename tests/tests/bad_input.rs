@@ -37,7 +37,7 @@ const ROW_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long the whole table may take. Each row is bounded already; this is the last resort,
 /// which kills what the unfinished rows started and fails with their names.
-const TABLE_TIMEOUT: Duration = Duration::from_secs(90);
+const TABLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Rows run side by side, so that the few that hang until [`ROW_TIMEOUT`] do not add up.
 /// They mostly wait for processes, so more than the machine's 2 cores.
@@ -50,15 +50,15 @@ const ADDRESS_SPACE: u64 = 1 << 30;
 /// How long a failed start's daemon may take to vanish after the starting command returned.
 const GRACE: Duration = Duration::from_secs(2);
 
-/// The user non-root rows run as when the test runs as root.
+/// The user unprivileged rows run as when the test runs as root.
 const NOBODY: u32 = 65534;
 
 /// Variables through which a service manager talks to the process: removed from every row,
 /// so that a test run under a service manager is not confused by its own.
 const MANAGER_ENV: [&str; 3] = ["NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS"];
 
-/// The one file outside the sandbox a row names as its PID file: it must never be written
-/// (it is the host's NIS domain name), so that row runs in a UTS namespace of its own.
+/// A file on `/proc` a row names as its PID file. It must never be written (it is the host's
+/// NIS domain name): that row runs in a UTS namespace of its own, where it is a copy.
 const DOMAINNAME: &str = "/proc/sys/kernel/domainname";
 
 #[derive(Clone, Copy)]
