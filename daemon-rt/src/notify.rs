@@ -38,6 +38,21 @@ pub(crate) fn connect_from_env(single: &SingleThreaded) -> Result<Option<RawFd>,
     sys::remove_env(single, NOTIFY_SOCKET);
     let shown = Path::new(&value);
     let bytes = value.as_bytes();
+    let invalid = |why: &str| {
+        Err(Error::new(
+            Step::Notify,
+            ErrorKind::InvalidConfig,
+            Some(shown),
+            format!("`$NOTIFY_SOCKET` {why}"),
+        ))
+    };
+    if bytes == b"@" {
+        return invalid("names an abstract socket without a name");
+    }
+    // `sun_path` holds 108 bytes, with a path's terminating NUL.
+    if bytes.len() >= 108 {
+        return invalid("is longer than a socket address can be (107 bytes)");
+    }
     let address = match bytes.first() {
         Some(b'/') => SocketAddr::from_pathname(shown),
         Some(b'@') => SocketAddr::from_abstract_name(&bytes[1..]),

@@ -12,21 +12,28 @@
 //! error once `--exit-after-ms` has passed. `--spawn-thread` and `--print-before` act while the
 //! arguments are read, which is before daemonizing. `--tag` is ignored: tests put their
 //! temporary directory there so they can find any process of theirs by its command line.
+//!
+//! A path may hold any byte but NUL, as any program's argument may; `\0` in a path stands
+//! for a NUL byte, so the tests can pass one (see `cli.rs`).
 
 use std::io::Write as _;
+use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 
+#[path = "../cli.rs"]
+mod cli;
+
 /// The parsed command line.
 struct Opts {
-    pidfile: Option<String>,
-    stdout: Option<String>,
-    stderr: Option<String>,
-    stdin: Option<String>,
-    workdir: Option<String>,
+    pidfile: Option<PathBuf>,
+    stdout: Option<PathBuf>,
+    stderr: Option<PathBuf>,
+    stdin: Option<PathBuf>,
+    workdir: Option<PathBuf>,
     umask: u32,
     preserve_fds: Vec<i32>,
     exit_after: Option<Duration>,
@@ -55,23 +62,28 @@ fn parse() -> Opts {
         panic_on_started: false,
         fail: false,
     };
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args_os().skip(1).map(cli::decode);
     while let Some(arg) = args.next() {
+        let arg = cli::text(arg);
         let mut value = || args.next().unwrap_or_else(|| panic!("{arg} needs a value"));
         match arg.as_str() {
-            "--pidfile" => opts.pidfile = Some(value()),
-            "--stdout" => opts.stdout = Some(value()),
-            "--stderr" => opts.stderr = Some(value()),
-            "--stdin" => opts.stdin = Some(value()),
-            "--workdir" => opts.workdir = Some(value()),
-            "--umask" => opts.umask = u32::from_str_radix(&value(), 8).expect("octal umask"),
-            "--preserve-fd" => opts.preserve_fds.push(value().parse().expect("fd number")),
+            "--pidfile" => opts.pidfile = Some(value().into()),
+            "--stdout" => opts.stdout = Some(value().into()),
+            "--stderr" => opts.stderr = Some(value().into()),
+            "--stdin" => opts.stdin = Some(value().into()),
+            "--workdir" => opts.workdir = Some(value().into()),
+            "--umask" => {
+                opts.umask = u32::from_str_radix(&cli::text(value()), 8).expect("octal umask")
+            }
+            "--preserve-fd" => opts
+                .preserve_fds
+                .push(cli::text(value()).parse().expect("fd number")),
             "--spawn-thread" => {
                 std::thread::spawn(|| std::thread::sleep(Duration::from_secs(60)));
             }
-            "--print-before" => print!("{}", value()),
+            "--print-before" => print!("{}", cli::text(value())),
             "--exit-after-ms" => {
-                let ms = value().parse().expect("milliseconds");
+                let ms = cli::text(value()).parse().expect("milliseconds");
                 opts.exit_after = Some(Duration::from_millis(ms));
             }
             "--chain-sigterm" => opts.chain_sigterm = true,

@@ -3,7 +3,7 @@
 //!
 //! `service [start|stop|status|restart|reload] [--pidfile P] [--stdout P] [--stderr P]
 //!  [--workdir D] [--foreground] [--user U] [--group G] [--chroot D] [--ready-timeout-ms N]
-//!  [--reopen-on none|usr1] [--control] [--print-pid] [--before-ready ACTION] [--status TEXT]
+//!  [--reopen-on none|usr1|term|int|kill|stop] [--control] [--print-pid] [--before-ready ACTION] [--status TEXT]
 //!  [--try-setuid0] [--child-env] [--listen poll|wait|fd] [--lines] [--exit-after-ms N]
 //!  [--stdin P] [--lax-paths] [--errno-watch] [--tag ANY]`
 //!
@@ -20,24 +20,31 @@
 //! `errno` after ready and watches it until a stop is requested, then prints on stderr how
 //! often a signal handler changed it. `--tag` is ignored (the tests find their processes by
 //! it).
+//!
+//! A path may hold any byte but NUL, as any program's argument may; `\0` in a path, a user or
+//! a group stands for a NUL byte, so the tests can pass one (see `cli.rs`).
 
 use std::os::fd::AsFd as _;
+use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
+#[path = "../cli.rs"]
+mod cli;
+
 /// The parsed command line.
 #[derive(Default)]
 struct Opts {
-    pidfile: Option<String>,
-    stdout: Option<String>,
-    stderr: Option<String>,
-    workdir: Option<String>,
+    pidfile: Option<PathBuf>,
+    stdout: Option<PathBuf>,
+    stderr: Option<PathBuf>,
+    workdir: Option<PathBuf>,
     foreground: bool,
     user: Option<String>,
     group: Option<String>,
-    chroot: Option<String>,
+    chroot: Option<PathBuf>,
     ready_timeout: Option<Duration>,
     reopen_on: Option<Option<daemon_rt::Signal>>,
     control: bool,
@@ -49,7 +56,7 @@ struct Opts {
     listen: Option<String>,
     lines: bool,
     exit_after: Option<Duration>,
-    stdin: Option<String>,
+    stdin: Option<PathBuf>,
     lax_paths: bool,
     errno_watch: bool,
 }
@@ -62,44 +69,54 @@ fn opts() -> &'static Opts {
 
 fn parse() -> Opts {
     let mut opts = Opts::default();
-    let mut args = std::env::args().skip(1).peekable();
+    let mut args = std::env::args_os().skip(1).map(cli::decode).peekable();
     let commands = ["start", "stop", "status", "restart", "reload", "bogus"];
-    if args.peek().is_some_and(|a| commands.contains(&a.as_str())) {
+    if args
+        .peek()
+        .is_some_and(|a| commands.iter().any(|c| a.as_os_str() == *c))
+    {
         args.next();
     }
     let ms = |v: String| Duration::from_millis(v.parse().expect("milliseconds"));
     while let Some(arg) = args.next() {
-        let mut value = || args.next().unwrap_or_else(|| panic!("{arg} needs a value"));
+        let arg = cli::text(arg);
+        let mut raw = || args.next().unwrap_or_else(|| panic!("{arg} needs a value"));
         match arg.as_str() {
-            "--pidfile" => opts.pidfile = Some(value()),
-            "--stdout" => opts.stdout = Some(value()),
-            "--stderr" => opts.stderr = Some(value()),
-            "--workdir" => opts.workdir = Some(value()),
+            "--pidfile" => opts.pidfile = Some(raw().into()),
+            "--stdout" => opts.stdout = Some(raw().into()),
+            "--stderr" => opts.stderr = Some(raw().into()),
+            "--workdir" => opts.workdir = Some(raw().into()),
             "--foreground" => opts.foreground = true,
-            "--user" => opts.user = Some(value()),
-            "--group" => opts.group = Some(value()),
-            "--chroot" => opts.chroot = Some(value()),
-            "--ready-timeout-ms" => opts.ready_timeout = Some(ms(value())),
+            "--user" => opts.user = Some(cli::text(raw())),
+            "--group" => opts.group = Some(cli::text(raw())),
+            "--chroot" => opts.chroot = Some(raw().into()),
+            "--ready-timeout-ms" => opts.ready_timeout = Some(ms(cli::text(raw()))),
             "--reopen-on" => {
-                opts.reopen_on = Some(match value().as_str() {
+                // The last four are refused by the start: the tests check that they are.
+                use daemon_rt::Signal::*;
+                opts.reopen_on = Some(match cli::text(raw()).as_str() {
                     "none" => None,
-                    "usr1" => Some(daemon_rt::Signal::SIGUSR1),
+                    "usr1" => Some(SIGUSR1),
+                    "term" => Some(SIGTERM),
+                    "int" => Some(SIGINT),
+                    "kill" => Some(SIGKILL),
+                    "stop" => Some(SIGSTOP),
                     other => panic!("unknown signal {other}"),
                 })
             }
             "--control" => opts.control = true,
             "--print-pid" => opts.print_pid = true,
-            "--before-ready" => opts.before_ready = Some(value()),
-            "--status" => opts.status = Some(value()),
+            "--before-ready" => opts.before_ready = Some(cli::text(raw())),
+            "--status" => opts.status = Some(cli::text(raw())),
             "--try-setuid0" => opts.try_setuid0 = true,
             "--child-env" => opts.child_env = true,
-            "--listen" => opts.listen = Some(value()),
+            "--listen" => opts.listen = Some(cli::text(raw())),
             "--lines" => opts.lines = true,
-            "--exit-after-ms" => opts.exit_after = Some(ms(value())),
-            "--stdin" => opts.stdin = Some(value()),
+            "--exit-after-ms" => opts.exit_after = Some(ms(cli::text(raw()))),
+            "--stdin" => opts.stdin = Some(raw().into()),
             "--lax-paths" => opts.lax_paths = true,
             "--errno-watch" => opts.errno_watch = true,
-            "--tag" => drop(value()),
+            "--tag" => drop(raw()),
             other => panic!("unknown argument {other}"),
         }
     }

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test file uses part of it
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -118,6 +119,40 @@ impl Sandbox {
         }
     }
 
+    /// Runs `program` with `args` as [`Sandbox::run`] does, under a watchdog of `timeout`
+    /// rather than the usual one, and returns its PID and output. A command that does not
+    /// return in time is killed by PID, and so is every process with this sandbox's tag;
+    /// that is an `Err`, not a failed test, so that a table of cases goes on to the next.
+    pub fn run_within(
+        &self,
+        program: &str,
+        args: &[impl AsRef<OsStr>],
+        timeout: Duration,
+        setup: impl FnOnce(&mut Command),
+    ) -> Result<(u32, Output), String> {
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        setup(&mut cmd);
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot run {program}: {e}"))?;
+        let pid = child.id();
+        match wait_within(child, timeout) {
+            Some(out) => Ok((pid, out)),
+            None => {
+                for leftover in self.leftovers() {
+                    let _ = kill(Pid::from_raw(leftover as i32), Signal::SIGKILL);
+                }
+                Err(format!(
+                    "the start hung: no return within {timeout:?}; killed"
+                ))
+            }
+        }
+    }
+
     /// Starts the fixture and expects success; returns the daemon's PID from `pidfile`,
     /// recorded so the sandbox ends it if the test does not.
     pub fn start_ok(&self, pidfile: &Path, args: &[&str]) -> (Start, Pid) {
@@ -170,25 +205,30 @@ impl Sandbox {
     /// Processes still running with this sandbox as one argument of their command line (the
     /// fixture's `--tag`).
     pub fn leftovers(&self) -> Vec<u32> {
-        let tag = self.dir.as_os_str().as_encoded_bytes();
-        let mut found = Vec::new();
-        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            // One whole argument equal to the tag: a sandbox whose name extends this one's
-            // (`x` and `x-y`) is another test's.
-            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-            if cmdline.split(|&b| b == 0).any(|arg| arg == tag) {
-                found.push(pid);
-            }
-        }
-        found
+        tagged(&self.dir)
     }
+}
+
+/// Processes running with `tag` as one whole argument of their command line.
+pub fn tagged(tag: &Path) -> Vec<u32> {
+    let tag = tag.as_os_str().as_encoded_bytes();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        // One whole argument equal to the tag: a sandbox whose name extends this one's
+        // (`x` and `x-y`) is another test's.
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if cmdline.split(|&b| b == 0).any(|arg| arg == tag) {
+            found.push(pid);
+        }
+    }
+    found
 }
 
 impl Drop for Sandbox {
@@ -213,14 +253,20 @@ impl Drop for Sandbox {
 
 /// Waits for `child` to exit and collects its output, killing it (by PID) after `timeout`.
 fn watchdog(child: std::process::Child, timeout: Duration, what: &str) -> Output {
+    wait_within(child, timeout).unwrap_or_else(|| panic!("{what}: no return within {timeout:?}"))
+}
+
+/// Waits for `child` to exit and collects its output; after `timeout`, kills it (by PID) and
+/// returns `None`.
+fn wait_within(child: std::process::Child, timeout: Duration) -> Option<Output> {
     let pid = Pid::from_raw(child.id() as i32);
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || tx.send(child.wait_with_output()));
     match rx.recv_timeout(timeout) {
-        Ok(out) => out.expect("wait for the starting command"),
+        Ok(out) => Some(out.expect("wait for the starting command")),
         Err(_) => {
             let _ = kill(pid, Signal::SIGKILL);
-            panic!("{what}: no return within {timeout:?}");
+            None
         }
     }
 }
