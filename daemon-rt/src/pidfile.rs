@@ -219,10 +219,13 @@ fn open(path: &Path) -> Result<Option<(File, Metadata, bool)>, Error> {
         },
         Err(e) => return Err(Error::os(Step::OpenPidfile, Some(path), e)),
     };
-    let checked = file
-        .metadata()
-        .context(Step::OpenPidfile, Some(path))
-        .and_then(|meta| check_kind(path, &file, &meta).map(|()| meta));
+    let meta = file.metadata().context(Step::OpenPidfile, Some(path))?;
+    // No link left: the previous holder removed the file as it exited, just after it was
+    // opened. Start over, as for a file that vanished between two opens.
+    if meta.nlink() == 0 && meta.file_type().is_file() {
+        return Ok(None);
+    }
+    let checked = check_kind(path, &file, &meta).map(|()| meta);
     let meta = match checked {
         Ok(meta) => meta,
         Err(err) => {

@@ -2,7 +2,8 @@
  * process wait, so that a race window the tests want to hit is wide open, every time.
  *
  * Configured by the environment, read at each call:
- *   SHIM_CALL    the call to delay: open (open, open64, openat, openat64), chdir or fork
+ *   SHIM_CALL    the call to delay: open (open, open64, openat, openat64), chdir, fork, or
+ *                fstat (statx on a descriptor, as Rust's File::metadata calls it)
  *   SHIM_PATH    only calls whose path contains this string (open, chdir)
  *   SHIM_RDONLY  only opens for reading alone (O_RDONLY)
  *   SHIM_NTH     only the Nth matching call of the process (counted across forks, from 1)
@@ -49,6 +50,8 @@ typedef int (*open_fn)(const char *, int, ...);
 typedef int (*openat_fn)(int, const char *, int, ...);
 typedef int (*chdir_fn)(const char *);
 typedef pid_t (*fork_fn)(void);
+struct statx;
+typedef int (*statx_fn)(int, const char *, int, unsigned int, struct statx *);
 
 static mode_t mode_of(int flags, va_list ap) {
     return (flags & (O_CREAT | O_TMPFILE)) ? (mode_t)va_arg(ap, int) : 0;
@@ -92,4 +95,10 @@ pid_t fork(void) {
     NEXT("fork", fork_fn);
     delay("fork", NULL, 0, 0);
     return real();
+}
+
+int statx(int dir, const char *path, int flags, unsigned int mask, struct statx *buf) {
+    NEXT("statx", statx_fn);
+    if (flags & AT_EMPTY_PATH) delay("fstat", NULL, 0, 0);
+    return real(dir, path, flags, mask, buf);
 }

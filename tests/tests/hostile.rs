@@ -300,6 +300,38 @@ fn the_previous_holder_exiting_between_the_opens_is_not_a_failure() {
     sb.stop(pid, Signal::SIGTERM);
 }
 
+/// Defect 5, found again by the soak's takeover race: the holder removing its file between
+/// the start's open and its look at what it opened left a file with no link, refused as
+/// "it has 0 hard links" (73) instead of starting over.
+#[test]
+fn the_previous_holder_exiting_right_after_the_open_is_not_a_failure() {
+    let sb = Sandbox::new("hostile-race-unlinked");
+    let pidfile = sb.path("d.pid");
+    let (_, old) = sb.service_ok(&pidfile, &["--pidfile", s(&pidfile)]);
+    let mark = sb.path("window-open");
+    // The first look at an open file is the PID file's, right after it is opened.
+    let Some(env) = delayed(
+        "fstat",
+        500,
+        &[
+            ("SHIM_NTH", "1".to_owned()),
+            ("SHIM_MARK", s(&mark).to_owned()),
+        ],
+    ) else {
+        return;
+    };
+    let start = std::thread::scope(|scope| {
+        let start = scope.spawn(|| service_env(&sb, &["--pidfile", s(&pidfile)], &as_env(&env)));
+        wait_until("the race window opens", || mark.exists());
+        sb.stop(old, Signal::SIGTERM);
+        start.join().unwrap()
+    });
+    assert_eq!(start.code, Some(0), "{start:?}");
+    let pid = read_pid(&pidfile).unwrap();
+    sb.track(pid);
+    sb.stop(pid, Signal::SIGTERM);
+}
+
 /// Defect 5, with a third start winning the re-created file meanwhile: the start that lost
 /// says who runs (75), it does not fail with 73.
 #[test]
