@@ -50,11 +50,7 @@ pub(crate) const OPTIONS: &[(&str, Kind, &str)] = &[
     ("stderr", Kind::Path, "stderr = \"/var/log/name.log\""),
     ("working_directory", Kind::Path, "working_directory = \"/\""),
     ("umask", Kind::Umask, "umask = 0o027"),
-    (
-        "preserve_fds",
-        Kind::Fds,
-        "preserve_fds = [listener.as_raw_fd()]",
-    ),
+    ("preserve_fds", Kind::Fds, "preserve_fds = [&listener]"),
     (
         "on_started",
         Kind::Hook,

@@ -11,8 +11,9 @@
 //!                                               });
 //!                                               fn main() -> R { BODY }
 //!                                               let __daemon_result = main();
-//!                                               // an `Err` before `ready()` fails the start
-//!                                               (&&&::daemon_rt::__private::Returned(&__daemon_result)).report();
+//!                                               // an `Err` before `ready()` fails the start;
+//!                                               // a `daemon_rt::Error` exits with its status
+//!                                               (&&&&::daemon_rt::__private::Returned(&__daemon_result)).report();
 //!                                               __daemon_result
 //!                                           }
 //! ```
@@ -124,8 +125,10 @@ fn expand(args: &Args, func: &DaemonFn) -> TokenStream {
         quote! {
             let #result = #name();
             {
-                use #krate::__private::{ReportDebug as _, ReportDisplay as _, ReportOther as _};
-                (&&&#krate::__private::Returned(&#result)).report();
+                use #krate::__private::{
+                    ReportDebug as _, ReportDisplay as _, ReportExit as _, ReportOther as _,
+                };
+                (&&&&#krate::__private::Returned(&#result)).report();
             }
             #result
         }

@@ -10,8 +10,8 @@
 //! or that names a descriptor that is not open, fails the start rather than handing the
 //! program a number that is no socket of its own.
 
-use std::os::fd::RawFd;
-use std::sync::OnceLock;
+use std::os::fd::{OwnedFd, RawFd};
+use std::sync::{Mutex, PoisonError};
 
 use crate::error::{Error, ErrorKind, Escaped, Step};
 use crate::sys;
@@ -19,10 +19,12 @@ use crate::sys;
 /// The first passed descriptor (`SD_LISTEN_FDS_START`).
 const FIRST: RawFd = 3;
 
-/// The descriptors passed to this process, as found at the start.
-static PASSED: OnceLock<Vec<RawFd>> = OnceLock::new();
+/// The descriptors passed to this process, as found at the start, until the program takes
+/// them; `None` until they were looked for.
+static PASSED: Mutex<Option<Vec<RawFd>>> = Mutex::new(None);
 
-/// The descriptors `$LISTEN_PID` and `$LISTEN_FDS` pass to this process, if any.
+/// The descriptors `$LISTEN_PID` and `$LISTEN_FDS` pass to this process, if any, made
+/// close-on-exec as `sd_listen_fds(3)` makes them.
 ///
 /// # Errors
 ///
@@ -30,17 +32,43 @@ static PASSED: OnceLock<Vec<RawFd>> = OnceLock::new();
 /// not a count of open descriptors.
 pub(crate) fn from_env() -> Result<Vec<RawFd>, Error> {
     let fds = passed()?;
-    let _ = PASSED.set(fds.clone());
+    *PASSED.lock().unwrap_or_else(PoisonError::into_inner) = Some(fds.clone());
     Ok(fds)
 }
 
-/// The sockets a service manager passed to the daemon by socket activation (descriptors 3
-/// and up, `sd_listen_fds(3)`), empty when none were. They stay open through the start
-/// whatever `preserve_fds` says; the program takes them over, with
-/// `std::net::TcpListener::from(OwnedFd::from_raw_fd(fd))` for instance.
-pub fn listen_fds() -> &'static [RawFd] {
-    // A start has refused invalid variables already; without one, they count as none.
-    PASSED.get_or_init(|| passed().unwrap_or_default())
+/// Takes the sockets a service manager passed to the daemon by socket activation
+/// (descriptors 3 and up, `sd_listen_fds(3)`), in order; empty when none were.
+///
+/// They stay open through the start whatever `preserve_fds` says. The first call takes
+/// them: each is returned once, as the [`OwnedFd`] that closes it, and later calls return
+/// none. No `unsafe` is needed to make a listener of one:
+///
+/// ```no_run
+/// #[daemon_rt::daemon(pidfile = "/run/web.pid")]
+/// fn main() -> std::io::Result<()> {
+///     let listener = match daemon_rt::listen_fds().into_iter().next() {
+///         Some(fd) => std::net::TcpListener::from(fd), // systemd's .socket unit
+///         None => std::net::TcpListener::bind("127.0.0.1:8080")?,
+///     };
+///     for stream in listener.incoming() {
+///         drop(stream?);
+///     }
+///     Ok(())
+/// }
+/// ```
+#[must_use = "the descriptors are handed out once: dropping them closes the sockets"]
+pub fn listen_fds() -> Vec<OwnedFd> {
+    let mut passed = PASSED.lock().unwrap_or_else(PoisonError::into_inner);
+    // Without a start, the variables are read now; invalid ones count as none.
+    let fds = passed.get_or_insert_with(passed_or_none);
+    // What makes `sys::own` sound: each number was checked open at the start (or just now), was
+    // passed to this process for it to own, is kept open by the start, and leaves this list
+    // as it is handed out, so no other owner exists.
+    std::mem::take(fds).into_iter().map(sys::own).collect()
+}
+
+fn passed_or_none() -> Vec<RawFd> {
+    passed().unwrap_or_default()
 }
 
 fn passed() -> Result<Vec<RawFd>, Error> {
@@ -76,7 +104,7 @@ fn passed() -> Result<Vec<RawFd>, Error> {
     // instead of allocating for it.
     let mut fds = Vec::new();
     for fd in FIRST..FIRST + count {
-        if !sys::is_open(fd) {
+        if sys::set_cloexec(fd).is_err() {
             return invalid(format!("descriptor {fd} is not open"));
         }
         fds.push(fd);

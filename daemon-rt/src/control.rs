@@ -23,9 +23,8 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::libc;
-use nix::sys::signal::Signal;
-use nix::unistd::Pid;
 
+use crate::Signal;
 use crate::error::{Error, ErrorKind, Escaped, Step, program_name};
 use crate::pidfile::{PID_WAIT, names_file, read_pid, verified_holder};
 
@@ -392,12 +391,12 @@ fn holds_open(pid: u32, opened: &Opened, path: &Path, step: Step) -> Result<bool
 
 /// Sends `signal` to `pid`; `Ok(false)` when the process no longer exists (ESRCH).
 fn send(pid: u32, signal: Signal, step: Step, path: &Path) -> Result<bool, Error> {
-    // `parse_pid` only gives PIDs within `pid_t`, so the conversion never wraps.
-    let target = Pid::from_raw(pid as libc::pid_t);
-    match nix::sys::signal::kill(target, signal) {
+    // `parse_pid` only gives PIDs within `pid_t`, so the conversion never wraps, and never
+    // to 0 or a negative number, which would signal process groups.
+    match crate::sys::kill(pid as libc::pid_t, signal.as_raw()) {
         Ok(()) => Ok(true),
-        Err(Errno::ESRCH) => Ok(false),
-        Err(e) => Err(Error::os(step, Some(path), e.into())),
+        Err(e) if e.raw_os_error() == Some(Errno::ESRCH as i32) => Ok(false),
+        Err(e) => Err(Error::os(step, Some(path), e)),
     }
 }
 
@@ -560,12 +559,12 @@ fn dispatch(
                 )
             }
             Ok(Status::NotRunning) => reply.say(3, format_args!("not running")),
-            Err(e) => reply.complain(4, format_args!("{e:?}")),
+            Err(e) => reply.complain(4, format_args!("{e:#}")),
         },
         Command::Stop | Command::Restart => {
             let stopped = match stop(path, STOP_TIMEOUT, Some(KILL_GRACE)) {
                 Ok(stopped) => stopped,
-                Err(e) => return reply.complain(1, format_args!("{e:?}")),
+                Err(e) => return reply.complain(1, format_args!("{e:#}")),
             };
             let said = match (stopped.pid(), stopped.killed()) {
                 (Some(pid), true) => {
@@ -583,11 +582,11 @@ fn dispatch(
             }
         }
         Command::Reload => match signal(path, reload) {
-            Ok(pid) => reply.say(0, format_args!("sent {} to PID {pid}", reload.as_str())),
+            Ok(pid) => reply.say(0, format_args!("sent {reload} to PID {pid}")),
             Err(e) if e.kind() == ErrorKind::NotRunning => {
                 reply.complain(7, format_args!("not running"))
             }
-            Err(e) => reply.complain(1, format_args!("{e:?}")),
+            Err(e) => reply.complain(1, format_args!("{e:#}")),
         },
     }
 }
@@ -599,7 +598,9 @@ mod tests {
     use std::path::PathBuf;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    use nix::sys::signal::Signal as NixSignal;
     use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    use nix::unistd::Pid;
 
     /// A fresh directory under the system's temporary directory, removed when dropped.
     struct TempDir(PathBuf);
@@ -682,7 +683,7 @@ mod tests {
                 // Reaped: the PID may belong to another process by now.
                 return;
             }
-            let _ = nix::sys::signal::kill(self.pid(), Signal::SIGKILL);
+            let _ = nix::sys::signal::kill(self.pid(), NixSignal::SIGKILL);
             let _ = waitpid(self.pid(), None);
         }
     }
@@ -821,7 +822,7 @@ mod tests {
         assert_eq!((stopped.pid(), stopped.killed()), (Some(child.0), false));
         assert_eq!(
             child.reap(),
-            WaitStatus::Signaled(child.pid(), Signal::SIGTERM, false)
+            WaitStatus::Signaled(child.pid(), NixSignal::SIGTERM, false)
         );
         assert_eq!(status(&path).unwrap(), Status::Stale { pid: Some(child.0) });
     }
@@ -856,7 +857,7 @@ mod tests {
         assert_eq!((stopped.pid(), stopped.killed()), (Some(child.0), true));
         assert_eq!(
             child.reap(),
-            WaitStatus::Signaled(child.pid(), Signal::SIGKILL, false)
+            WaitStatus::Signaled(child.pid(), NixSignal::SIGKILL, false)
         );
     }
 

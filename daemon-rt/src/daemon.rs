@@ -4,12 +4,10 @@ use std::ffi::CString;
 use std::ffi::OsStr;
 use std::fmt;
 use std::io::Write as _;
-use std::os::fd::RawFd;
+use std::os::fd::{AsFd, AsRawFd as _, RawFd};
 use std::os::unix::ffi::{OsStrExt as _, OsStringExt as _};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-use nix::sys::signal::Signal;
 
 use nix::sys::stat::Mode;
 use nix::unistd::ForkResult;
@@ -20,7 +18,8 @@ use crate::privileges::{self, Credentials};
 use crate::readiness::{self, Outcome};
 use crate::stdio::{Created, Stdio};
 use crate::threads::{self, SingleThreaded};
-use crate::{activation, control, fds, lifecycle, notify, sys};
+use crate::value::{IdValue, PathValue, SignalValue};
+use crate::{Signal, activation, control, fds, lifecycle, notify, sys};
 
 /// The umask a daemon gets unless told otherwise: `0o022`, as systemd's `UMask=` default.
 ///
@@ -121,6 +120,12 @@ impl fmt::Debug for Daemon {
 impl Daemon {
     /// The defaults: no PID file, stdio on `/dev/null`, working directory `/`, umask
     /// [`DEFAULT_UMASK`], no descriptor kept but 0, 1 and 2.
+    ///
+    /// ```no_run
+    /// let running = daemon_rt::Daemon::new().start().unwrap_or_else(|e| e.exit());
+    /// # drop(running);
+    /// ```
+    #[must_use]
     pub fn new() -> Daemon {
         Daemon {
             pidfile: None,
@@ -156,40 +161,75 @@ impl Daemon {
     /// A second start while the file is locked fails with [`ErrorKind::AlreadyRunning`] and
     /// the running instance's PID, and changes nothing. The path is refused if it is a
     /// symbolic link, not a regular file, or a file with other hard links.
-    pub fn pidfile(mut self, path: impl Into<PathBuf>) -> Daemon {
-        self.pidfile = Some(path.into());
+    #[must_use = "a `Daemon` does nothing until `start` is called"]
+    pub fn pidfile(mut self, path: impl PathValue) -> Daemon {
+        self.pidfile = path.into_path();
         self
     }
 
-    /// The file standard input reads from; `/dev/null` by default. It must exist.
-    pub fn stdin(mut self, path: impl Into<PathBuf>) -> Daemon {
-        self.stdin = Some(path.into());
+    /// The file standard input reads from; `/dev/null` by default (or `None`). It must exist.
+    ///
+    /// ```no_run
+    /// let daemon = daemon_rt::Daemon::new().stdin("/etc/worker/jobs");
+    /// # drop(daemon);
+    /// ```
+    #[must_use = "a `Daemon` does nothing until `start` is called"]
+    pub fn stdin(mut self, path: impl PathValue) -> Daemon {
+        self.stdin = path.into_path();
         self
     }
 
     /// The file standard output appends to, created (mode `0o640` less the starting process's
-    /// umask) if missing, never truncated; `/dev/null` by default.
-    pub fn stdout(mut self, path: impl Into<PathBuf>) -> Daemon {
-        self.stdout = Some(path.into());
+    /// umask) if missing, never truncated; `/dev/null` by default (or `None`).
+    ///
+    /// ```no_run
+    /// let daemon = daemon_rt::Daemon::new().stdout("/var/log/worker.log");
+    /// # drop(daemon);
+    /// ```
+    #[must_use = "a `Daemon` does nothing until `start` is called"]
+    pub fn stdout(mut self, path: impl PathValue) -> Daemon {
+        self.stdout = path.into_path();
         self
     }
 
     /// The file standard error appends to, like [`Daemon::stdout`]; `/dev/null` by default.
     /// The same path as stdout shares one open file, so lines interleave in order.
-    pub fn stderr(mut self, path: impl Into<PathBuf>) -> Daemon {
-        self.stderr = Some(path.into());
+    ///
+    /// ```no_run
+    /// let log = "/var/log/worker.log";
+    /// let daemon = daemon_rt::Daemon::new().stdout(log).stderr(log);
+    /// # drop(daemon);
+    /// ```
+    #[must_use = "a `Daemon` does nothing until `start` is called"]
+    pub fn stderr(mut self, path: impl PathValue) -> Daemon {
+        self.stderr = path.into_path();
         self
     }
 
     /// The daemon's working directory, [`DEFAULT_WORKING_DIRECTORY`] by default. It is
     /// checked before forking, so a missing directory is reported by the starting command.
-    pub fn working_directory(mut self, path: impl Into<PathBuf>) -> Daemon {
-        self.working_directory = path.into();
+    /// `None` keeps the default.
+    ///
+    /// ```no_run
+    /// let daemon = daemon_rt::Daemon::new().working_directory("/var/lib/worker");
+    /// # drop(daemon);
+    /// ```
+    #[must_use = "a `Daemon` does nothing until `start` is called"]
+    pub fn working_directory(mut self, path: impl PathValue) -> Daemon {
+        self.working_directory = path
+            .into_path()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_WORKING_DIRECTORY));
         self
     }
 
     /// The daemon's file mode creation mask, [`DEFAULT_UMASK`] by default; `0` is allowed but
     /// makes the files the daemon creates world-writable. Above `0o777` is an error.
+    ///
+    /// ```no_run
+    /// let daemon = daemon_rt::Daemon::new().umask(0o027); // no access for others
+    /// # drop(daemon);
+    /// ```
+    #[must_use = "a `Daemon` does nothing until `start` is called"]
     pub fn umask(mut self, umask: u32) -> Daemon {
         self.umask = umask;
         self
@@ -200,14 +240,36 @@ impl Daemon {
     ///
     /// Any file or socket opened before [`Daemon::start`] and not listed here is closed under
     /// its owner: drop it first, or list it.
-    pub fn preserve_fds(mut self, fds: impl IntoIterator<Item = RawFd>) -> Daemon {
-        self.preserve_fds.extend(fds);
+    ///
+    /// ```no_run
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:7007")?;
+    /// let running = daemon_rt::Daemon::new()
+    ///     .preserve_fds([&listener]) // bound before the fork: "in use" reaches the user
+    ///     .start()
+    ///     .unwrap_or_else(|e| e.exit());
+    /// for stream in listener.incoming() {
+    ///     drop(stream?);
+    /// }
+    /// # drop(running);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[must_use = "a `Daemon` does nothing until `start` is called"]
+    pub fn preserve_fds<F: AsFd>(mut self, fds: impl IntoIterator<Item = F>) -> Daemon {
+        self.preserve_fds
+            .extend(fds.into_iter().map(|fd| fd.as_fd().as_raw_fd()));
         self
     }
 
     /// Runs `hook` in the starting process once the daemon is up, just before that process
     /// exits 0: to print the daemon's PID, say. It does not run when the start fails, and a
     /// panic in it does not change the exit status: the daemon is running.
+    ///
+    /// ```no_run
+    /// let daemon = daemon_rt::Daemon::new()
+    ///     .on_started(|started| eprintln!("started as PID {}", started.pid()));
+    /// # drop(daemon);
+    /// ```
+    #[must_use = "a `Daemon` does nothing until `start` is called"]
     pub fn on_started(mut self, hook: impl FnOnce(&Started) + 'static) -> Daemon {
         self.on_started = Some(Box::new(hook));
         self
@@ -223,12 +285,31 @@ impl Daemon {
     /// shows that it wants no fork: `$NOTIFY_SOCKET` is set (systemd `Type=notify`,
     /// `start-stop-daemon --notify-await`), or `$LISTEN_PID` is this process's PID (socket
     /// activation). Nothing else is guessed; in particular not the parent's PID.
+    ///
+    /// ```no_run
+    /// let foreground = std::env::args().any(|a| a == "--foreground");
+    /// let daemon = daemon_rt::Daemon::new().foreground(foreground);
+    /// # drop(daemon);
+    /// ```
+    #[must_use = "a `Daemon` does nothing until `start` is called"]
     pub fn foreground(mut self, yes: bool) -> Daemon {
         self.foreground = yes;
         self
     }
 
     /// When the daemon counts as up, [`Ready::Started`] by default.
+    ///
+    /// ```no_run
+    /// let running = daemon_rt::Daemon::new()
+    ///     .ready(daemon_rt::Ready::Manual)
+    ///     .start()
+    ///     .unwrap_or_else(|e| e.exit());
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:7007")?; // may fail the start
+    /// daemon_rt::ready(); // the starting command exits 0 now
+    /// # drop((running, listener));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[must_use = "a `Daemon` does nothing until `start` is called"]
     pub fn ready(mut self, when: Ready) -> Daemon {
         self.ready = when;
         self
@@ -238,6 +319,16 @@ impl Daemon {
     /// [`ready`](crate::ready), [`DEFAULT_READY_TIMEOUT`] by default. On timeout it stops
     /// the daemon (SIGTERM, then SIGKILL after 5 s), says so, and exits with
     /// [`ErrorKind::Timeout`]'s status. A service manager applies its own timeout instead.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    ///
+    /// let daemon = daemon_rt::Daemon::new()
+    ///     .ready(daemon_rt::Ready::Manual)
+    ///     .ready_timeout(Duration::from_secs(30));
+    /// # drop(daemon);
+    /// ```
+    #[must_use = "a `Daemon` does nothing until `start` is called"]
     pub fn ready_timeout(mut self, timeout: Duration) -> Daemon {
         self.ready_timeout = timeout;
         self
@@ -247,23 +338,45 @@ impl Daemon {
     /// SIGHUP by default; `None` leaves the signal's default action. For logrotate's
     /// rename-then-signal rotation: `postrotate kill -HUP $(cat /run/name.pid)`.
     /// It applies only to streams that were given a file.
-    pub fn reopen_logs_on(mut self, signal: Option<Signal>) -> Daemon {
-        self.reopen_logs = signal;
+    ///
+    /// ```no_run
+    /// let daemon = daemon_rt::Daemon::new()
+    ///     .stdout("/var/log/worker.log")
+    ///     .reopen_logs(daemon_rt::Signal::SIGUSR1);
+    /// # drop(daemon);
+    /// ```
+    #[must_use = "a `Daemon` does nothing until `start` is called"]
+    pub fn reopen_logs(mut self, signal: impl SignalValue) -> Daemon {
+        self.reopen_logs = signal.into_signal();
         self
     }
 
     /// The user the daemon runs as, by name or numeric ID. Its supplementary groups are
     /// set from the group database and its group is the user's primary group, unless
     /// [`Daemon::group`] says otherwise. The PID file and the log files are opened first,
-    /// as the starting user, and the PID file is never handed to the new user.
-    pub fn user(mut self, user: impl Into<String>) -> Daemon {
-        self.user = Some(user.into());
+    /// as the starting user, and the PID file is never handed to the new user. `None` keeps
+    /// the starting process's.
+    ///
+    /// ```no_run
+    /// let daemon = daemon_rt::Daemon::new().user("www-data");
+    /// # drop(daemon);
+    /// ```
+    #[must_use = "a `Daemon` does nothing until `start` is called"]
+    pub fn user(mut self, user: impl IdValue) -> Daemon {
+        self.user = user.into_id();
         self
     }
 
-    /// The group the daemon runs as, by name or numeric ID.
-    pub fn group(mut self, group: impl Into<String>) -> Daemon {
-        self.group = Some(group.into());
+    /// The group the daemon runs as, by name or numeric ID. `None` keeps the user's primary
+    /// group (or the starting process's, without [`Daemon::user`]).
+    ///
+    /// ```no_run
+    /// let daemon = daemon_rt::Daemon::new().user("www-data").group("adm");
+    /// # drop(daemon);
+    /// ```
+    #[must_use = "a `Daemon` does nothing until `start` is called"]
+    pub fn group(mut self, group: impl IdValue) -> Daemon {
+        self.group = group.into_id();
         self
     }
 
@@ -271,20 +384,44 @@ impl Daemon {
     /// which is then inside it. The PID file and the log files are opened before, by their
     /// outside paths; log reopening then opens the same paths inside the chroot, and the PID
     /// file is left behind, unlocked, when the daemon exits.
-    pub fn chroot(mut self, path: impl Into<PathBuf>) -> Daemon {
-        self.chroot = Some(path.into());
+    ///
+    /// ```no_run
+    /// let daemon = daemon_rt::Daemon::new().chroot("/var/empty").user("nobody");
+    /// # drop(daemon);
+    /// ```
+    #[must_use = "a `Daemon` does nothing until `start` is called"]
+    pub fn chroot(mut self, path: impl PathValue) -> Daemon {
+        self.chroot = path.into_path();
         self
     }
 
     /// Makes [`Daemon::start`] answer the program's first argument, the way an init script
     /// does: `start`, `stop`, `status`, `restart` or `reload`. Needs a PID file.
+    ///
+    /// ```no_run
+    /// // `worker stop`, `worker status`, ... answer and exit; `worker start` goes on.
+    /// let running = daemon_rt::Daemon::new()
+    ///     .pidfile("/run/worker.pid")
+    ///     .control(true)
+    ///     .start()
+    ///     .unwrap_or_else(|e| e.exit());
+    /// # drop(running);
+    /// ```
+    #[must_use = "a `Daemon` does nothing until `start` is called"]
     pub fn control(mut self, yes: bool) -> Daemon {
         self.control = yes;
         self
     }
 
     /// Makes the starting command print the daemon's PID and a newline on standard output
-    /// once the daemon is up.
+    /// once the daemon is up. A standard output that cannot be written (a closed pipe) does
+    /// not fail the start: the daemon is up.
+    ///
+    /// ```no_run
+    /// let daemon = daemon_rt::Daemon::new().print_pid(true); // for `pid=$(worker)`
+    /// # drop(daemon);
+    /// ```
+    #[must_use = "a `Daemon` does nothing until `start` is called"]
     pub fn print_pid(mut self, yes: bool) -> Daemon {
         self.print_pid = yes;
         self
@@ -306,6 +443,16 @@ impl Daemon {
     /// `false` turns the check off, for a directory the daemon's own user owns (a log
     /// directory handed to the service's user, say) when that user is trusted as much as
     /// root.
+    ///
+    /// ```no_run
+    /// // /var/log/worker belongs to the user `worker`, trusted as much as root.
+    /// let daemon = daemon_rt::Daemon::new()
+    ///     .stdout("/var/log/worker/worker.log")
+    ///     .user("worker")
+    ///     .strict_paths(false);
+    /// # drop(daemon);
+    /// ```
+    #[must_use = "a `Daemon` does nothing until `start` is called"]
     pub fn strict_paths(mut self, yes: bool) -> Daemon {
         self.strict_paths = yes;
         self
@@ -355,7 +502,7 @@ impl Daemon {
             Ok(activated) => activated,
             // Socket activation was meant: the service manager waits for this process.
             Err(err) => {
-                notify::send_failure(&format!("{err:?}"), err.raw_os_error());
+                notify::send_failure(&format!("{err:#}"), err.raw_os_error());
                 return Err(err);
             }
         };
@@ -363,7 +510,7 @@ impl Daemon {
         let result = self.start_with(single, notify, activated, foreground);
         if foreground && let Err(err) = &result {
             // Debug is the one-line message `Error::exit` prints.
-            notify::send_failure(&format!("{err:?}"), err.raw_os_error());
+            notify::send_failure(&format!("{err:#}"), err.raw_os_error());
         }
         result
     }
@@ -631,7 +778,7 @@ impl Steps {
     }
 }
 
-/// The log files [`Daemon::reopen_logs_on`] reopens, by absolute path, and on which signal.
+/// The log files [`Daemon::reopen_logs`] reopens, by absolute path, and on which signal.
 struct Logs {
     signal: Option<Signal>,
     stdout: Option<CString>,
@@ -670,7 +817,7 @@ impl Logs {
     fn install(&self) -> Result<(), Error> {
         match self.signal {
             Some(signal) if self.stdout.is_some() || self.stderr.is_some() => sys::reopen_logs_on(
-                signal as i32,
+                signal.as_raw(),
                 self.stdout.as_deref(),
                 self.stderr.as_deref(),
             )
@@ -837,7 +984,7 @@ mod tests {
     fn refused(daemon: Daemon) -> String {
         let err = daemon.check().unwrap_err();
         assert_eq!(err.exit_code(), 78, "{err:?}");
-        format!("{err:?}")
+        format!("{err:#}")
     }
 
     #[test]
@@ -864,7 +1011,11 @@ mod tests {
 
     #[test]
     fn a_negative_descriptor_is_not_called_a_standard_stream() {
-        let message = refused(Daemon::new().preserve_fds([-1]));
+        // The API takes descriptors (`AsFd`), which cannot be negative; the check stays for
+        // what a raw number could still be.
+        let mut daemon = Daemon::new();
+        daemon.preserve_fds.push(-1);
+        let message = refused(daemon);
         assert!(
             message.ends_with("`preserve_fds` lists -1, which is not a descriptor number"),
             "{message}"

@@ -351,7 +351,7 @@ impl Error {
     /// [`Daemon::start`]: crate::Daemon::start
     pub fn exit(&self) -> ! {
         use std::io::Write as _;
-        let line = format!("{}: {self:?}\n", program_name());
+        let line = format!("{}: {self:#}\n", program_name());
         let _ = io::stderr().write_all(line.as_bytes());
         std::process::exit(self.exit_code())
     }
@@ -401,11 +401,19 @@ impl Error {
     }
 }
 
+/// This layer's message, `` cannot lock pidfile `/run/x.pid` ``; with `{:#}`, the whole
+/// one-line report [`Error::exit`] prints, reason included:
+/// `` cannot lock pidfile `/run/x.pid`: already running as PID 42 ``. Paths and reasons are
+/// escaped (a newline prints as `\n`), so either is one line, safe for a terminal.
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.step.describe())?;
         if let Some(path) = &self.path {
             write!(f, " `{}`", Escaped(path.as_os_str()))?;
+        }
+        if f.alternate() {
+            let reason = self.source.to_string();
+            write!(f, ": {}", Escaped(OsStr::new(&reason)))?;
         }
         Ok(())
     }
@@ -413,9 +421,13 @@ impl fmt::Display for Error {
 
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // `fn main() -> Result<(), daemon_rt::Error>` prints this: make it the one-line message.
-        let reason = self.source.to_string();
-        write!(f, "{self}: {}", Escaped(OsStr::new(&reason)))
+        f.debug_struct("Error")
+            .field("step", &self.step)
+            .field("kind", &self.kind)
+            .field("path", &self.path)
+            .field("pid", &self.pid)
+            .field("source", &self.source)
+            .finish()
     }
 }
 
@@ -527,7 +539,7 @@ mod tests {
             "two\nlines",
         );
         assert_eq!(
-            format!("{err:?}"),
+            format!("{err:#}"),
             "cannot open pidfile `/run/a\\nb\\x1b[31m\\\\\\xff\\x00\\u{85}d\u{e9}.pid`: two\\nlines"
         );
     }

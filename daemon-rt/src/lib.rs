@@ -14,10 +14,12 @@ mod paths;
 mod pidfile;
 mod privileges;
 mod readiness;
+mod signal;
 mod stdio;
 mod stop;
 mod sys;
 mod threads;
+pub mod value;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -35,6 +37,5 @@ pub use daemon::{
 };
 pub use error::{Error, ErrorKind, Step};
 pub use lifecycle::{notify, ready, set_status};
-/// A signal, for [`Daemon::reopen_logs_on`] and [`control::signal`]: `nix`'s, re-exported.
-pub use nix::sys::signal::Signal;
+pub use signal::{InvalidSignal, Signal};
 pub use stop::{stop_fd, stop_requested, wait_for_stop};

@@ -411,3 +411,37 @@ pub(crate) fn is_open(fd: RawFd) -> bool {
     // closes nothing. A number that is not open makes it fail with EBADF.
     unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
 }
+
+/// Sends signal `signo` to process `pid`, which the caller has checked is positive (never a
+/// process group).
+pub(crate) fn kill(pid: libc::pid_t, signo: libc::c_int) -> io::Result<()> {
+    debug_assert!(pid > 0, "a process group would be signalled");
+    // SAFETY: `kill` takes two integers and no pointer; it only sends a signal.
+    if unsafe { libc::kill(pid, signo) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Makes `fd` close-on-exec; fails with `EBADF` if it is not open.
+pub(crate) fn set_cloexec(fd: RawFd) -> io::Result<()> {
+    // SAFETY: F_GETFD and F_SETFD take and change only the descriptor's flags; no pointer. A
+    // number that is not open makes the calls fail with EBADF.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFD);
+        if flags == -1 || libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) == -1 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Takes ownership of a descriptor passed by socket activation.
+///
+/// The caller guarantees what makes this sound: `fd` is open, was passed to this process to
+/// own, and no other [`OwnedFd`] or object owns it (see `activation::listen_fds`).
+pub(crate) fn own(fd: RawFd) -> std::os::fd::OwnedFd {
+    use std::os::fd::FromRawFd as _;
+    // SAFETY: as the caller guarantees above: an open descriptor with no other owner.
+    unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
+}

@@ -18,9 +18,8 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd as _, RawFd};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 // Lines to the log that never panic: a full disk loses lines, counted, not the daemon.
@@ -34,10 +33,8 @@ const DEFAULT_ADDR: &str = "127.0.0.1:7007";
 /// The command line, checked, and the socket bound on ADDR.
 struct Config {
     dir: PathBuf,
-    /// Taken by the daemon's body; the starting process only lends its descriptor.
-    listener: Mutex<Option<std::net::TcpListener>>,
-    /// The listener's descriptor, which the daemon keeps.
-    fd: RawFd,
+    /// Bound before daemonizing, kept by the daemon (`preserve_fds`), served by its body.
+    listener: std::net::TcpListener,
 }
 
 /// Reads the command line once, on first use: in the attribute's arguments, before
@@ -69,11 +66,7 @@ fn config() -> &'static Config {
                 _ => 71,                                    // EX_OSERR
             });
         });
-        Config {
-            dir,
-            fd: listener.as_raw_fd(),
-            listener: Mutex::new(Some(listener)),
-        }
+        Config { dir, listener }
     })
 }
 
@@ -116,9 +109,7 @@ fn write_announcement(out: &mut impl Write, started: &daemon_rt::Started) -> std
     let pidfile = pidfile.display();
     let log = log();
     let log = log.display();
-    let listener = config().listener.lock().unwrap_or_else(|e| e.into_inner());
-    let addr = listener.as_ref().and_then(|l| l.local_addr().ok());
-    drop(listener);
+    let addr = config().listener.local_addr().ok();
     writeln!(out, "echo: running as PID {pid}")?;
     if let Some(addr) = addr {
         writeln!(out, "  address   {addr}")?;
@@ -137,17 +128,13 @@ fn write_announcement(out: &mut impl Write, started: &daemon_rt::Started) -> std
     pidfile = pidfile(),
     stdout = log(),
     stderr = log(),
-    preserve_fds = [config().fd],
+    preserve_fds = [&config().listener],
     on_started = announce,
 )]
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let std_listener = config()
-        .listener
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .take()
-        .expect("the listener is taken once");
+    // tokio takes a listener of its own: a second descriptor of the same socket.
+    let std_listener = config().listener.try_clone()?;
     std_listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(std_listener)?;
     println!("listening on {}", listener.local_addr()?);

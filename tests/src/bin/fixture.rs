@@ -103,7 +103,7 @@ fn parse() -> Opts {
     stdin = &opts().stdin,
     working_directory = &opts().workdir,
     umask = opts().umask,
-    preserve_fds = opts().preserve_fds.iter().copied(),
+    preserve_fds = opts().preserve_fds.iter().map(|&fd| descriptor(fd)),
     on_started = |_| assert!(!opts().panic_on_started, "on_started hook panics as asked"),
 )]
 fn main() -> Result<(), String> {
@@ -156,4 +156,13 @@ fn chain_sigterm() {
     // and stores to an atomic; PREVIOUS is set right after, before any SIGTERM is sent.
     let previous = unsafe { sigaction(Signal::SIGTERM, &action) }.expect("install SIGTERM handler");
     let _ = PREVIOUS.set(previous.handler());
+}
+
+/// The descriptor `--preserve-fd` names, as the API takes it.
+fn descriptor(fd: i32) -> std::os::fd::BorrowedFd<'static> {
+    assert!(fd >= 0, "--preserve-fd takes a descriptor number, not {fd}");
+    // SAFETY: the number stays open for the process's life, as far as this fixture is
+    // concerned: it closes nothing. The tests also pass numbers that are not open, on
+    // purpose, to see the start refuse them; nothing here uses such a descriptor.
+    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
 }

@@ -93,14 +93,14 @@ fn parse() -> Opts {
             "--ready-timeout-ms" => opts.ready_timeout = Some(ms(cli::text(raw()))),
             "--reopen-on" => {
                 // The last four are refused by the start: the tests check that they are.
-                use daemon_rt::Signal::*;
+                use daemon_rt::Signal as S;
                 opts.reopen_on = Some(match cli::text(raw()).as_str() {
                     "none" => None,
-                    "usr1" => Some(SIGUSR1),
-                    "term" => Some(SIGTERM),
-                    "int" => Some(SIGINT),
-                    "kill" => Some(SIGKILL),
-                    "stop" => Some(SIGSTOP),
+                    "usr1" => Some(S::SIGUSR1),
+                    "term" => Some(S::SIGTERM),
+                    "int" => Some(S::SIGINT),
+                    "kill" => Some(S::SIGKILL),
+                    "stop" => Some(S::SIGSTOP),
                     other => panic!("unknown signal {other}"),
                 })
             }

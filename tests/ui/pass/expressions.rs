@@ -1,5 +1,6 @@
 // Argument values are expressions evaluated at run time: constants, calls that read the
 // tool's own CLI or environment, optional paths, closures.
+use std::os::fd::AsFd as _;
 use std::path::PathBuf;
 
 const LOG: &str = "/var/log/tool.log";
@@ -23,7 +24,7 @@ fn cli() -> Cli {
     stdin = std::path::Path::new("/dev/null"),
     working_directory = cli().workdir,
     umask = 0o027,
-    preserve_fds = vec![3, 4],
+    preserve_fds = [std::io::stdin().as_fd()],
     on_started = |started| println!("{}", started.pid()),
 )]
 fn serve() {}

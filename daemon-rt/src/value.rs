@@ -1,0 +1,167 @@
+//! The values the options take: what a [`Daemon`](crate::Daemon) method and the `#[daemon]`
+//! argument of the same name accept. Each is a plain value or an `Option` of one, so a tool's
+//! optional command-line flag can be passed as it is: `None` keeps the default.
+//!
+//! ```no_run
+//! use std::path::PathBuf;
+//!
+//! let pidfile: Option<PathBuf> = std::env::args_os().nth(1).map(PathBuf::from);
+//! let running = daemon_rt::Daemon::new()
+//!     .pidfile(pidfile) // no PID file when none is given
+//!     .user(Some("www-data"))
+//!     .reopen_logs(daemon_rt::Signal::SIGUSR1)
+//!     .start()
+//!     .unwrap_or_else(|e| e.exit());
+//! # drop(running);
+//! ```
+//!
+//! The traits are sealed: the types that implement them are the ones listed, so that more can
+//! be added without breaking anyone.
+
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+
+use crate::Signal;
+
+mod sealed {
+    /// Keeps the value traits to the types of this module.
+    pub trait Sealed {}
+}
+use sealed::Sealed;
+
+/// A value a path option takes: a path, or an `Option` of one (`None` keeps the default), so
+/// `pidfile = cli.pidfile` works whether the tool's flag is required or optional.
+///
+/// ```
+/// use daemon_rt::value::PathValue;
+///
+/// assert_eq!("/run/a.pid".into_path(), Some("/run/a.pid".into()));
+/// assert_eq!(None::<String>.into_path(), None);
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a path for a `daemon_rt` option",
+    label = "expected a path: `&str`, `String`, `PathBuf`, `&Path`, `OsString`, or an `Option` of one"
+)]
+pub trait PathValue: Sealed {
+    /// The path, or `None` for the default.
+    fn into_path(self) -> Option<PathBuf>;
+}
+
+macro_rules! path_values {
+    ($([$($lt:lifetime)?] $ty:ty),* $(,)?) => {$(
+        impl$(<$lt>)? Sealed for $ty {}
+        impl$(<$lt>)? Sealed for Option<$ty> {}
+        impl$(<$lt>)? PathValue for $ty {
+            fn into_path(self) -> Option<PathBuf> {
+                Some(self.into())
+            }
+        }
+        impl$(<$lt>)? PathValue for Option<$ty> {
+            fn into_path(self) -> Option<PathBuf> {
+                self.map(Into::into)
+            }
+        }
+    )*};
+}
+
+path_values!(
+    ['a] &'a str,
+    [] String,
+    ['a] &'a String,
+    [] PathBuf,
+    ['a] &'a PathBuf,
+    ['a] &'a Path,
+    [] OsString,
+    ['a] &'a OsStr,
+);
+
+impl<T> Sealed for &Option<T> {}
+
+/// `&cli.pidfile`, where the tool keeps an optional path.
+impl<T: AsRef<Path>> PathValue for &Option<T> {
+    fn into_path(self) -> Option<PathBuf> {
+        self.as_ref().map(|p| p.as_ref().to_path_buf())
+    }
+}
+
+/// A value the `reopen_logs` option takes: a signal, or an `Option` of one (`None` turns the
+/// reopening off).
+///
+/// ```
+/// use daemon_rt::{Signal, value::SignalValue};
+///
+/// assert_eq!(Signal::SIGUSR1.into_signal(), Some(Signal::SIGUSR1));
+/// assert_eq!(None::<Signal>.into_signal(), None);
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a signal for `reopen_logs`",
+    label = "expected a `daemon_rt::Signal`, an `Option<daemon_rt::Signal>`, or a string literal such as \"SIGHUP\""
+)]
+pub trait SignalValue: Sealed {
+    /// The signal, or `None` for none.
+    fn into_signal(self) -> Option<Signal>;
+}
+
+impl Sealed for Signal {}
+impl Sealed for Option<Signal> {}
+
+impl SignalValue for Signal {
+    fn into_signal(self) -> Option<Signal> {
+        Some(self)
+    }
+}
+
+impl SignalValue for Option<Signal> {
+    fn into_signal(self) -> Option<Signal> {
+        self
+    }
+}
+
+/// A value the `user` and `group` options take: a name, a numeric ID, or an `Option` of one
+/// (`None` keeps the starting process's).
+///
+/// ```
+/// use daemon_rt::value::IdValue;
+///
+/// assert_eq!("www-data".into_id(), Some("www-data".to_owned()));
+/// assert_eq!(33u32.into_id(), Some("33".to_owned()));
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a user or group for a `daemon_rt` option",
+    label = "expected a name (`&str`, `String`), a numeric ID (`u32`), or an `Option` of one"
+)]
+pub trait IdValue: Sealed {
+    /// The name or the ID written out, or `None` for the default.
+    fn into_id(self) -> Option<String>;
+}
+
+macro_rules! id_values {
+    ($([$($lt:lifetime)?] $ty:ty => $conv:expr),* $(,)?) => {$(
+        impl$(<$lt>)? IdValue for $ty {
+            fn into_id(self) -> Option<String> {
+                Some($conv(self))
+            }
+        }
+        impl$(<$lt>)? IdValue for Option<$ty> {
+            fn into_id(self) -> Option<String> {
+                self.map($conv)
+            }
+        }
+    )*};
+}
+
+id_values!(
+    ['a] &'a str => |s: &str| s.to_owned(),
+    [] String => |s: String| s,
+    ['a] &'a String => |s: &String| s.clone(),
+    [] u32 => |id: u32| id.to_string(),
+);
+impl Sealed for u32 {}
+impl Sealed for Option<u32> {}
+
+/// `&cli.user`, where the tool keeps an optional name.
+impl<T: AsRef<str>> IdValue for &Option<T> {
+    fn into_id(self) -> Option<String> {
+        self.as_ref().map(|s| s.as_ref().to_owned())
+    }
+}
