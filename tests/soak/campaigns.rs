@@ -215,7 +215,7 @@ fn race_once(
             WaitStatus::Exited(_, 75) if one_line(&err) => {}
             _ => {
                 let text = err.trim_end().replace(arg(dir), "<dir>");
-                stats.odd.add(format!("{} `{text}`", describe(status)));
+                stats.odd.add(format!("{} {text:?}", describe(status)));
                 problems.push(format!(
                     "start {i} ended with {}: {err:?}",
                     describe(status)
