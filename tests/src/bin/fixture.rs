@@ -3,20 +3,25 @@
 //!
 //! `fixture [--pidfile P] [--stdout P] [--stderr P] [--stdin P] [--workdir D] [--umask OCTAL]
 //!  [--preserve-fd N]... [--spawn-thread] [--print-before TEXT] [--exit-after-ms N]
-//!  [--chain-sigterm] [--panic-on-started] [--fail] [--tag ANY]`
+//!  [--chain-sigterm] [--panic-on-started] [--fail] [--gate-fd N] [--tag ANY]`
 //!
 //! The body prints one line to stdout and one to stderr, then sleeps until it is signalled
 //! or `--exit-after-ms` has passed. `--chain-sigterm` makes the body install its own SIGTERM
 //! handler that chains to the one it replaces, as signal-hook and tokio do, and return from
 //! `main` when it fires. `--panic-on-started` makes the `on_started` hook panic. `--fail` makes `main` return an
 //! error once `--exit-after-ms` has passed. `--spawn-thread` and `--print-before` act while the
-//! arguments are read, which is before daemonizing. `--tag` is ignored: tests put their
-//! temporary directory there so they can find any process of theirs by its command line.
+//! arguments are read, which is before daemonizing; so does `--gate-fd`, which blocks until the
+//! inherited descriptor N (a pipe's read end) reaches end of file, so that the soak can hold
+//! many starts there and release them into the PID file's lock at once. `--tag` is ignored:
+//! tests put their temporary directory there so they can find any process of theirs by its
+//! command line.
 //!
 //! A path may hold any byte but NUL, as any program's argument may; `\0` in a path stands
 //! for a NUL byte, so the tests can pass one (see `cli.rs`).
 
+use std::fs::File;
 use std::io::Write as _;
+use std::os::fd::{FromRawFd as _, RawFd};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -89,6 +94,7 @@ fn parse() -> Opts {
             "--chain-sigterm" => opts.chain_sigterm = true,
             "--panic-on-started" => opts.panic_on_started = true,
             "--fail" => opts.fail = true,
+            "--gate-fd" => wait_at_gate(cli::text(value()).parse().expect("fd number")),
             "--tag" => drop(value()),
             other => panic!("unknown argument {other}"),
         }
@@ -131,6 +137,15 @@ fn main() -> Result<(), String> {
         return Err("asked to fail".to_owned());
     }
     Ok(())
+}
+
+/// Reads the inherited descriptor `fd` until end of file, that is until every copy of the
+/// pipe's write end is closed, then closes it.
+fn wait_at_gate(fd: RawFd) {
+    // SAFETY: `--gate-fd` names a descriptor this process inherited for this purpose only and
+    // uses nowhere else; the `File` owns it from here and closes it when dropped.
+    let mut gate = unsafe { File::from_raw_fd(fd) };
+    std::io::copy(&mut gate, &mut std::io::sink()).expect("read the gate descriptor");
 }
 
 /// Set by the chained SIGTERM handler.
