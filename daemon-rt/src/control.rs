@@ -41,6 +41,15 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 const KILL_GRACE: Duration = Duration::from_secs(5);
 
 /// What a PID file says about its daemon.
+///
+/// ```no_run
+/// use daemon_rt::control::{self, Status};
+///
+/// if let Status::Stale { pid } = control::status("/run/ticker.pid")? {
+///     eprintln!("ticker died (PID {pid:?}); its PID file is left");
+/// }
+/// # Ok::<(), daemon_rt::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     /// The file is locked: the daemon runs.
@@ -62,6 +71,14 @@ pub enum Status {
 }
 
 /// What [`stop`] did.
+///
+/// ```no_run
+/// use std::time::Duration;
+///
+/// let stopped = daemon_rt::control::stop("/run/ticker.pid", Duration::from_secs(10), None)?;
+/// println!("stopped: {:?}", stopped.pid());
+/// # Ok::<(), daemon_rt::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stopped {
     pid: Option<u32>,
@@ -76,11 +93,32 @@ impl Stopped {
     };
 
     /// The PID of the daemon that was stopped, `None` if nothing was running.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// let stopped = daemon_rt::control::stop("/run/ticker.pid", Duration::from_secs(10), None)?;
+    /// if stopped.pid().is_none() {
+    ///     println!("it was not running");
+    /// }
+    /// # Ok::<(), daemon_rt::Error>(())
+    /// ```
+    #[must_use]
     pub fn pid(&self) -> Option<u32> {
         self.pid
     }
 
     /// Whether the daemon outlived the timeout and was ended by SIGKILL.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// let secs = Duration::from_secs;
+    /// let stopped = daemon_rt::control::stop("/run/ticker.pid", secs(10), Some(secs(5)))?;
+    /// if stopped.killed() {
+    ///     eprintln!("it ignored SIGTERM for 10 s");
+    /// }
+    /// # Ok::<(), daemon_rt::Error>(())
+    /// ```
+    #[must_use]
     pub fn killed(&self) -> bool {
         self.killed
     }

@@ -25,17 +25,44 @@ use crate::{Signal, activation, control, fds, lifecycle, notify, sys};
 ///
 /// Not 0: Rust creates files with mode `0o666`, so a umask of 0 makes every file the daemon
 /// creates world-writable (keepalived CVE-2011-1784, Proc::Daemon CVE-2013-7135).
+///
+/// ```no_run
+/// // Group members may read what the daemon creates, others nothing.
+/// let daemon = daemon_rt::Daemon::new().umask(daemon_rt::DEFAULT_UMASK | 0o007);
+/// # drop(daemon);
+/// ```
 pub const DEFAULT_UMASK: u32 = 0o022;
 
 /// The working directory a daemon gets unless told otherwise: `/`, so it keeps no mount busy.
+///
+/// ```
+/// assert_eq!(daemon_rt::DEFAULT_WORKING_DIRECTORY, "/");
+/// ```
 pub const DEFAULT_WORKING_DIRECTORY: &str = "/";
 
 /// How long the starting command waits for a daemon with [`Ready::Manual`] to call
 /// [`ready`](crate::ready) unless told otherwise: 90 s, systemd's default `TimeoutStartSec=`.
+///
+/// ```no_run
+/// let daemon = daemon_rt::Daemon::new()
+///     .ready(daemon_rt::Ready::Manual)
+///     .ready_timeout(daemon_rt::DEFAULT_READY_TIMEOUT * 2); // a slow cache warm-up
+/// # drop(daemon);
+/// ```
 pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// When the daemon counts as up: when the starting command exits 0, and when a service manager
 /// gets `READY=1`.
+///
+/// ```no_run
+/// #[daemon_rt::daemon(pidfile = "/run/web.pid", ready = "manual")] // Ready::Manual
+/// fn main() -> std::io::Result<()> {
+///     let listener = std::net::TcpListener::bind("127.0.0.1:8080")?;
+///     daemon_rt::ready();
+///     # drop(listener);
+///     Ok(())
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Ready {
     /// Once every step of the start succeeded, just before the body of `main` runs. The
@@ -161,6 +188,12 @@ impl Daemon {
     /// A second start while the file is locked fails with [`ErrorKind::AlreadyRunning`] and
     /// the running instance's PID, and changes nothing. The path is refused if it is a
     /// symbolic link, not a regular file, or a file with other hard links.
+    ///
+    /// ```no_run
+    /// let pidfile = std::env::var_os("PIDFILE"); // an Option: no PID file without the variable
+    /// let daemon = daemon_rt::Daemon::new().pidfile(pidfile);
+    /// # drop(daemon);
+    /// ```
     #[must_use = "a `Daemon` does nothing until `start` is called"]
     pub fn pidfile(mut self, path: impl PathValue) -> Daemon {
         self.pidfile = path.into_path();
@@ -485,6 +518,17 @@ impl Daemon {
     /// in the starting process or in the daemon (reported through the pipe), or the daemon
     /// ending before it reported. [`Error::exit`] prints it as one line and exits with the
     /// status of its [`ErrorKind`].
+    ///
+    /// ```no_run
+    /// match daemon_rt::Daemon::new().pidfile("/run/worker.pid").start() {
+    ///     Ok(running) => {
+    ///         // the daemon: work until asked to stop
+    ///         daemon_rt::wait_for_stop();
+    ///         drop(running); // removes the PID file
+    ///     }
+    ///     Err(e) => e.exit(), // one line on stderr, the documented status
+    /// }
+    /// ```
     pub fn start(self) -> Result<Running, Error> {
         if self.control {
             let reload = self.reopen_logs.unwrap_or(Signal::SIGHUP);
@@ -926,6 +970,15 @@ fn check_directory(path: &Path, step: Step) -> Result<(), Error> {
 }
 
 /// What the starting process knows once the daemon is up; given to [`Daemon::on_started`].
+///
+/// ```no_run
+/// let daemon = daemon_rt::Daemon::new()
+///     .pidfile("/run/worker.pid")
+///     .on_started(|started: &daemon_rt::Started| {
+///         println!("worker {} (PID file {:?})", started.pid(), started.pidfile());
+///     });
+/// # drop(daemon);
+/// ```
 #[derive(Debug, Clone)]
 pub struct Started {
     pid: u32,
@@ -934,11 +987,25 @@ pub struct Started {
 
 impl Started {
     /// The daemon's PID.
+    ///
+    /// ```no_run
+    /// let daemon = daemon_rt::Daemon::new().on_started(|s| println!("{}", s.pid()));
+    /// # drop(daemon);
+    /// ```
+    #[must_use]
     pub fn pid(&self) -> u32 {
         self.pid
     }
 
     /// The PID file's absolute path, if there is one.
+    ///
+    /// ```no_run
+    /// let daemon = daemon_rt::Daemon::new()
+    ///     .pidfile("/run/worker.pid")
+    ///     .on_started(|s| println!("stop it with: kill $(cat {})", s.pidfile().unwrap().display()));
+    /// # drop(daemon);
+    /// ```
+    #[must_use]
     pub fn pidfile(&self) -> Option<&Path> {
         self.pidfile.as_deref()
     }
@@ -949,6 +1016,16 @@ impl Started {
 /// It owns the PID file's lock. Dropping it (the end of `main`, an error returned from
 /// `main`) removes the PID file; so do `std::process::exit`, SIGTERM and SIGINT. After
 /// SIGKILL the file stays, unlocked, and the next start takes it over.
+///
+/// ```no_run
+/// let running = daemon_rt::Daemon::new()
+///     .pidfile("/run/worker.pid")
+///     .start()
+///     .unwrap_or_else(|e| e.exit());
+/// eprintln!("daemon {} holds {:?}", running.pid(), running.pidfile());
+/// daemon_rt::wait_for_stop();
+/// // `running` is dropped at the end of `main`: the PID file is removed.
+/// ```
 #[derive(Debug)]
 #[must_use = "dropping `Running` removes the PID file; keep it for the daemon's life"]
 pub struct Running {
@@ -958,11 +1035,22 @@ pub struct Running {
 
 impl Running {
     /// The daemon's PID, as written in the PID file.
+    ///
+    /// ```no_run
+    /// let running = daemon_rt::Daemon::new().start().unwrap_or_else(|e| e.exit());
+    /// assert_eq!(running.pid(), std::process::id());
+    /// ```
+    #[must_use]
     pub fn pid(&self) -> u32 {
         self.pid
     }
 
     /// The PID file's absolute path, if there is one.
+    ///
+    /// ```no_run
+    /// let running = daemon_rt::Daemon::new().pidfile("run/w.pid").start().unwrap_or_else(|e| e.exit());
+    /// assert!(running.pidfile().unwrap().is_absolute());
+    /// ```
     pub fn pidfile(&self) -> Option<&Path> {
         self.pidfile.as_ref().map(Pidfile::path)
     }

@@ -8,6 +8,13 @@ use std::path::{Path, PathBuf};
 /// The step of the daemon(7) sequence that failed.
 ///
 /// Each step names what was being done, so an [`Error`] reads as "cannot `<step>` `<path>`".
+///
+/// ```
+/// use daemon_rt::{Daemon, Step};
+///
+/// let err = Daemon::new().umask(0o1000).start().unwrap_err();
+/// assert_eq!(err.step(), Step::CheckConfig);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Step {
@@ -134,6 +141,14 @@ impl Step {
 }
 
 /// The class of a failure; each class has its own exit status (see [`Error::exit_code`]).
+///
+/// ```
+/// use daemon_rt::{Daemon, ErrorKind};
+///
+/// let err = Daemon::new().pidfile("").start().unwrap_err();
+/// assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+/// assert_eq!(err.kind().exit_code(), 78);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
@@ -187,6 +202,11 @@ impl ErrorKind {
     ];
 
     /// The exit status the starting process ends with for this kind (sysexits.h values).
+    ///
+    /// ```
+    /// assert_eq!(daemon_rt::ErrorKind::AlreadyRunning.exit_code(), 75); // EX_TEMPFAIL
+    /// ```
+    #[must_use]
     pub fn exit_code(self) -> i32 {
         match self {
             ErrorKind::AlreadyRunning => 75,
@@ -258,6 +278,16 @@ impl ErrorKind {
 /// ``cannot lock pidfile `/run/ticker.pid` ``; the reason (the OS error, or "already running
 /// as PID 1234") is the source. [`Error::exit`] prints both on one line, the way the starting
 /// command reports a failed start.
+///
+/// ```
+/// let err = daemon_rt::Daemon::new().stdin("/nonexistent/input").start().unwrap_err();
+/// assert_eq!(err.to_string(), "cannot open stdin file `/nonexistent/input`");
+/// assert_eq!(
+///     format!("{err:#}"),
+///     "cannot open stdin file `/nonexistent/input`: No such file or directory (os error 2)"
+/// );
+/// assert_eq!(err.exit_code(), 66);
+/// ```
 pub struct Error {
     step: Step,
     kind: ErrorKind,
@@ -312,16 +342,34 @@ impl Error {
     }
 
     /// The step that failed.
+    ///
+    /// ```
+    /// let err = daemon_rt::Daemon::new().working_directory("/nonexistent").start().unwrap_err();
+    /// assert_eq!(err.step(), daemon_rt::Step::CheckWorkingDirectory);
+    /// ```
+    #[must_use]
     pub fn step(&self) -> Step {
         self.step
     }
 
     /// The class of the failure, which decides the exit status.
+    ///
+    /// ```
+    /// let err = daemon_rt::Daemon::new().working_directory("/nonexistent").start().unwrap_err();
+    /// assert_eq!(err.kind(), daemon_rt::ErrorKind::NotFound);
+    /// ```
+    #[must_use]
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }
 
     /// The path the failed step was working on, if any.
+    ///
+    /// ```
+    /// let err = daemon_rt::Daemon::new().working_directory("/nonexistent").start().unwrap_err();
+    /// assert_eq!(err.path(), Some(std::path::Path::new("/nonexistent")));
+    /// ```
+    #[must_use]
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
     }
@@ -329,16 +377,37 @@ impl Error {
     /// For [`ErrorKind::AlreadyRunning`]: the PID of the instance that holds the lock, as it
     /// wrote it into the PID file, and only once that process is seen to hold the file open;
     /// `None` when the process that holds the lock cannot be named.
+    ///
+    /// ```no_run
+    /// match daemon_rt::Daemon::new().pidfile("/run/worker.pid").start() {
+    ///     Err(e) if e.running_pid().is_some() => eprintln!("already running as {:?}", e.running_pid()),
+    ///     Err(e) => e.exit(),
+    ///     Ok(running) => drop(running),
+    /// }
+    /// ```
+    #[must_use]
     pub fn running_pid(&self) -> Option<u32> {
         self.pid
     }
 
     /// The OS error number behind the failure, if there is one.
+    ///
+    /// ```
+    /// let err = daemon_rt::Daemon::new().working_directory("/nonexistent").start().unwrap_err();
+    /// assert_eq!(err.raw_os_error(), Some(2)); // ENOENT
+    /// ```
+    #[must_use]
     pub fn raw_os_error(&self) -> Option<i32> {
         self.source.raw_os_error()
     }
 
     /// The exit status for this failure: [`ErrorKind::exit_code`] of [`Error::kind`].
+    ///
+    /// ```
+    /// let err = daemon_rt::Daemon::new().working_directory("/nonexistent").start().unwrap_err();
+    /// assert_eq!(err.exit_code(), 66); // EX_NOINPUT
+    /// ```
+    #[must_use]
     pub fn exit_code(&self) -> i32 {
         self.kind.exit_code()
     }
@@ -349,6 +418,11 @@ impl Error {
     /// This is what a starting command does with the error [`Daemon::start`] returns.
     ///
     /// [`Daemon::start`]: crate::Daemon::start
+    ///
+    /// ```no_run
+    /// let running = daemon_rt::Daemon::new().start().unwrap_or_else(|e| e.exit());
+    /// # drop(running);
+    /// ```
     pub fn exit(&self) -> ! {
         use std::io::Write as _;
         let line = format!("{}: {self:#}\n", program_name());

@@ -1,6 +1,15 @@
-#![doc = include_str!("../../README.md")]
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
+// The conventions a published crate's API keeps: a result worth using is marked so, and every
+// fallible or panicking function says when.
+#![warn(
+    clippy::return_self_not_must_use,
+    clippy::must_use_candidate,
+    clippy::missing_errors_doc,
+    clippy::missing_panics_doc
+)]
 
 mod activation;
 pub mod control;
@@ -26,6 +35,7 @@ pub mod value;
 pub mod __private;
 
 #[cfg(feature = "macros")]
+#[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 #[doc(inline)]
 #[doc = include_str!("attribute.md")]
 pub use daemon_macros::daemon;

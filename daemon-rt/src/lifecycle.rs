@@ -109,6 +109,15 @@ pub fn ready() {
 
 /// Sets the status line a service manager shows for the daemon (`STATUS=` of `sd_notify(3)`;
 /// `systemctl status` prints it). Does nothing without a service manager.
+///
+/// ```no_run
+/// #[daemon_rt::daemon(pidfile = "/run/worker.pid")]
+/// fn main() {
+///     daemon_rt::set_status("warming the cache");
+///     // ...
+///     daemon_rt::set_status("serving");
+/// }
+/// ```
 pub fn set_status(status: &str) {
     let _ = manager::send(&format!("STATUS={}", status.replace('\n', " ")));
 }
@@ -120,6 +129,15 @@ pub fn set_status(status: &str) {
 /// # Errors
 ///
 /// The socket refused the datagram.
+///
+/// ```no_run
+/// #[daemon_rt::daemon(pidfile = "/run/worker.pid")]
+/// fn main() -> std::io::Result<()> {
+///     // a slow migration: ask systemd for 5 more minutes before it gives up on the start
+///     daemon_rt::notify("EXTEND_TIMEOUT_USEC=300000000")?;
+///     Ok(())
+/// }
+/// ```
 pub fn notify(state: &str) -> io::Result<bool> {
     manager::send(state)
 }

@@ -115,6 +115,7 @@ pub mod options {
     }
 
     /// The `ready` argument; the attribute has checked the literal.
+    #[must_use]
     pub fn ready(daemon: Daemon, value: &str) -> Daemon {
         match value {
             "manual" => daemon.ready(Ready::Manual),

@@ -46,6 +46,12 @@ fn listen() -> BorrowedFd<'static> {
 ///     // flush, close, say goodbye; the PID file is removed when `main` returns
 /// }
 /// ```
+///
+/// # Panics
+///
+/// On the first call of the three, if the process cannot make the pipe behind them: it is
+/// out of descriptors (`EMFILE`, `ENFILE`).
+#[must_use]
 pub fn stop_requested() -> bool {
     listen();
     sys::stop_requested()
@@ -53,6 +59,20 @@ pub fn stop_requested() -> bool {
 
 /// Blocks until SIGTERM or SIGINT asks the daemon to stop, or returns at once if one already
 /// did. Like [`stop_requested`], the first call makes those signals a request.
+///
+/// ```no_run
+/// #[daemon_rt::daemon(pidfile = "/run/worker.pid")]
+/// fn main() {
+///     std::thread::spawn(|| { /* the work */ });
+///     daemon_rt::wait_for_stop(); // SIGTERM or SIGINT
+///     // flush, close; the PID file is removed when `main` returns
+/// }
+/// ```
+///
+/// # Panics
+///
+/// On the first call of the three, if the process cannot make the pipe behind them: it is
+/// out of descriptors (`EMFILE`, `ENFILE`).
 pub fn wait_for_stop() {
     let fd = listen();
     loop {
@@ -85,6 +105,12 @@ pub fn wait_for_stop() {
 ///     Ok(())
 /// }
 /// ```
+///
+/// # Panics
+///
+/// On the first call of the three, if the process cannot make the pipe behind them: it is
+/// out of descriptors (`EMFILE`, `ENFILE`).
+#[must_use]
 pub fn stop_fd() -> BorrowedFd<'static> {
     listen()
 }
