@@ -9,7 +9,7 @@ use std::os::unix::process::CommandExt as _;
 
 use nix::sys::signal::Signal;
 use nix::sys::wait::WaitStatus;
-use support::{Sandbox, alive, fds, inherit_fd_as, read_pid, stat, status};
+use support::{Sandbox, alive, fds, inherit_fd_as, read_pid, settled_fds, stat, status};
 
 #[test]
 fn the_daemon_leads_no_session_and_has_no_terminal() {
@@ -57,21 +57,11 @@ fn only_stdio_the_pidfile_and_preserved_fds_stay_open() {
     let pid = read_pid(&pidfile).unwrap();
     sb.track(pid);
 
-    // The daemon closes its end of the readiness pipe right after writing "ready" into it,
-    // which may be a moment after the starting command returned: wait for that moment.
-    let settled = std::time::Instant::now() + std::time::Duration::from_secs(2);
-    let (open, expected) = loop {
-        let open = fds(pid);
-        let lock_fd = open.iter().find(|(_, t)| **t == pidfile).map(|(fd, _)| *fd);
-        let lock_fd = lock_fd.unwrap_or_else(|| panic!("PID file not held open: {open:?}"));
-        let mut expected = vec![0, 1, 2, 9, lock_fd];
-        expected.sort_unstable();
-        if open.keys().copied().eq(expected.iter().copied()) || std::time::Instant::now() > settled
-        {
-            break (open, expected);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    };
+    let open = settled_fds(pid);
+    let lock_fd = open.iter().find(|(_, t)| **t == pidfile).map(|(fd, _)| *fd);
+    let lock_fd = lock_fd.unwrap_or_else(|| panic!("PID file not held open: {open:?}"));
+    let mut expected = vec![0, 1, 2, 9, lock_fd];
+    expected.sort_unstable();
     assert_eq!(
         open.keys().copied().collect::<Vec<_>>(),
         expected,
@@ -389,7 +379,7 @@ fn starts_when_the_standard_streams_are_closed() {
     assert_eq!(start.code, Some(0), "{start:?}");
     let pid = read_pid(&pidfile).unwrap();
     sb.track(pid);
-    let open = fds(pid);
+    let open = settled_fds(pid);
     assert_eq!(open.len(), 4, "{open:?}");
     assert_eq!(open[&0], std::path::Path::new("/dev/null"));
     assert!(

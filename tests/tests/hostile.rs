@@ -750,3 +750,24 @@ fn paths_are_printed_escaped_on_one_line() {
     let line = one_line(&start);
     assert!(line.contains("/a\\nb\\x1b[31m/d.pid`"), "{line}");
 }
+
+/// Issue 11: `?` on a `daemon_rt::Error` in an attributed `main` ends the daemon with the
+/// error's one line and its documented status, not std's `Error: Error { .. }` and 1.
+#[test]
+fn a_daemon_rt_error_returned_from_main_exits_with_its_status() {
+    let sb = Sandbox::new("hostile-question-mark");
+    let pidfile = sb.path("d.pid");
+    let program = env!("CARGO_BIN_EXE_returns_error");
+    let start = sb.run_for(
+        NO_HANG,
+        program,
+        &[s(&pidfile), "--tag", s(sb.dir())],
+        |_| {},
+    );
+    assert_eq!(start.code, Some(7), "{start:?}");
+    assert_eq!(
+        one_line(&start),
+        "returns_error: cannot signal the daemon of pidfile `/nonexistent/daemon.pid`: not running"
+    );
+    assert!(!pidfile.exists(), "the PID file outlived the daemon");
+}

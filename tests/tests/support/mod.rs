@@ -322,6 +322,21 @@ pub fn fds(pid: Pid) -> BTreeMap<i32, PathBuf> {
         .collect()
 }
 
+/// The daemon's open descriptors once it has closed its end of the readiness pipe, which it
+/// does right after writing "ready" into it, so a moment after the starting command may have
+/// returned. Waits up to 2 s for no descriptor to be a pipe.
+pub fn settled_fds(pid: Pid) -> BTreeMap<i32, PathBuf> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let open = fds(pid);
+        let pipe = |target: &PathBuf| target.to_string_lossy().starts_with("pipe:");
+        if !open.values().any(pipe) || Instant::now() > deadline {
+            return open;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Whether `pid` is a running (not zombie) process.
 pub fn alive(pid: Pid) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok() && stat(pid).state != 'Z'
