@@ -4,6 +4,11 @@
 //! do not: `fork`, `_exit`, signal dispositions for every signal number (the realtime ones have
 //! no `nix::sys::signal::Signal` variant), `close_range(2)`, and the PID-file cleanup that runs
 //! inside a signal handler and an `atexit` hook, where only async-signal-safe calls are allowed.
+//!
+//! The calls that differ between Unixes are here too, each under `cfg` for the platforms
+//! that have it: `closefrom(3)`, `pipe` where `pipe2` is missing, the count of the process's
+//! threads, another process's open files, and the group calls `nix` does not wrap on macOS and
+//! illumos.
 
 use std::ffi::{CStr, CString};
 use std::io;
@@ -58,7 +63,7 @@ const IGNORED: [libc::c_int; 4] = [libc::SIGPIPE, libc::SIGTSTP, libc::SIGTTIN, 
 /// to change them; they keep the disposition the process inherited, and glibc installs its
 /// own handlers on them when it needs them.
 pub(crate) fn reset_signals() -> io::Result<()> {
-    for signo in 1..=libc::SIGRTMAX() {
+    for signo in 1..=max_signal() {
         if signo == libc::SIGKILL || signo == libc::SIGSTOP {
             continue;
         }
@@ -375,4 +380,42 @@ pub(crate) fn is_open(fd: RawFd) -> bool {
     // SAFETY: F_GETFD only reads the descriptor's flags; it takes no pointer and creates or
     // closes nothing. A number that is not open makes it fail with EBADF.
     unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
+}
+
+/// The highest signal number [`reset_signals`] resets.
+///
+/// Linux and illumos have real-time signals up to `SIGRTMAX`, which their C library reports.
+/// Elsewhere the number of signals is fixed, and the `libc` crate does not export it: macOS
+/// `NSIG` 32, FreeBSD `_SIG_MAXSIG` 128 (real-time signals 65 to 126), NetBSD and DragonFly
+/// `NSIG` 64 (real-time signals 33 to 63 on NetBSD), OpenBSD `NSIG` 33 (`<sys/signal.h>` of
+/// each). Signal numbers a C library keeps for itself (FreeBSD's `SIGTHR`, 32) are refused
+/// with `EINVAL`, which [`reset_signals`] skips as it does glibc's.
+#[cfg(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "illumos",
+    target_os = "solaris"
+))]
+fn max_signal() -> libc::c_int {
+    libc::SIGRTMAX()
+}
+
+/// See the other definition.
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "illumos",
+    target_os = "solaris"
+)))]
+fn max_signal() -> libc::c_int {
+    if cfg!(target_os = "freebsd") {
+        128
+    } else if cfg!(any(target_os = "netbsd", target_os = "dragonfly")) {
+        63
+    } else if cfg!(target_os = "openbsd") {
+        32
+    } else {
+        // macOS, and the floor every Unix has: the classic signals 1 to 31.
+        31
+    }
 }
