@@ -46,8 +46,7 @@ pub(crate) enum Outcome {
 
 /// Makes the pipe; both ends are close-on-exec and above descriptor 2.
 pub(crate) fn channel() -> Result<(Waiter, Reporter), Error> {
-    let (read, write) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context(Step::CreatePipe, None)?;
+    let (read, write) = crate::sys::pipe(false).context(Step::CreatePipe, None)?;
     let read = above_stdio(File::from(read)).context(Step::CreatePipe, None)?;
     let write = above_stdio(File::from(write)).context(Step::CreatePipe, None)?;
     Ok((Waiter(read), Reporter(write)))

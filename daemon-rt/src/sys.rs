@@ -419,3 +419,34 @@ fn max_signal() -> libc::c_int {
         31
     }
 }
+
+/// A pipe whose ends are close-on-exec, and also non-blocking when `nonblocking`.
+///
+/// `pipe2(2)` sets the flags atomically. macOS has no `pipe2`: there the flags are set with
+/// `fcntl` after `pipe`, which leaves a window in which a `fork` + `exec` in another thread
+/// would inherit the ends. The readiness pipe is made during the start, while the process is
+/// single-threaded, so for it the window does not exist. The stop pipe is made on first use,
+/// when other threads may run: there the window is the one every macOS program has, the
+/// standard library's own pipes included.
+pub(crate) fn pipe(nonblocking: bool) -> io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+    #[cfg(not(target_vendor = "apple"))]
+    {
+        let mut flags = nix::fcntl::OFlag::O_CLOEXEC;
+        if nonblocking {
+            flags |= nix::fcntl::OFlag::O_NONBLOCK;
+        }
+        Ok(nix::unistd::pipe2(flags)?)
+    }
+    #[cfg(target_vendor = "apple")]
+    {
+        use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
+        let (read, write) = nix::unistd::pipe()?;
+        for end in [&read, &write] {
+            fcntl(end, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))?;
+            if nonblocking {
+                fcntl(end, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
+            }
+        }
+        Ok((read, write))
+    }
+}
