@@ -450,3 +450,63 @@ pub(crate) fn pipe(nonblocking: bool) -> io::Result<(std::os::fd::OwnedFd, std::
         Ok((read, write))
     }
 }
+
+/// The supplementary groups of `user` plus `group`, from the group database, as
+/// `initgroups(3)` would set them: `getgrouplist(3)`, for the platforms where `nix` does not
+/// wrap it (macOS, whose `getgrouplist` takes `int` group IDs, and illumos).
+///
+/// The buffer grows until the list fits; a list longer than 65536 groups fails with `EINVAL`
+/// rather than be cut short.
+#[cfg(any(target_vendor = "apple", target_os = "illumos", target_os = "solaris"))]
+pub(crate) fn getgrouplist(
+    user: &CStr,
+    group: nix::unistd::Gid,
+) -> io::Result<Vec<nix::unistd::Gid>> {
+    let mut size: usize = 64;
+    loop {
+        let mut groups = vec![0; size];
+        let mut n = size as libc::c_int;
+        // SAFETY: `user` is NUL-terminated; `groups` is a writable buffer of `n` entries of the
+        // type the platform's declaration takes, and `n` a valid in/out pointer. The C library
+        // writes at most `n` entries and stores in `n` how many there are.
+        let rc = unsafe {
+            libc::getgrouplist(
+                user.as_ptr(),
+                group.as_raw() as _,
+                groups.as_mut_ptr(),
+                &mut n,
+            )
+        };
+        if rc != -1 {
+            groups.truncate(usize::try_from(n).unwrap_or(0));
+            return Ok(groups
+                .into_iter()
+                .map(|g| nix::unistd::Gid::from_raw(g as libc::gid_t))
+                .collect());
+        }
+        // Too small: illumos says how many are needed in `n`; macOS does not, so double.
+        if size >= 65536 {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        size = usize::try_from(n).unwrap_or(0).max(size * 2);
+    }
+}
+
+/// The most supplementary groups macOS's `setgroups(2)` accepts (`NGROUPS_MAX` in
+/// `<sys/syslimits.h>`; the `libc` crate does not export it for macOS).
+#[cfg(target_vendor = "apple")]
+pub(crate) const NGROUPS_MAX: usize = 16;
+
+/// `setgroups(2)` on macOS, which `nix` does not wrap: the count is an `int`, and at most
+/// [`NGROUPS_MAX`] groups are accepted (more fail with `EINVAL`).
+#[cfg(target_vendor = "apple")]
+pub(crate) fn setgroups(groups: &[nix::unistd::Gid]) -> io::Result<()> {
+    let raw: Vec<libc::gid_t> = groups.iter().map(|g| g.as_raw()).collect();
+    let n =
+        libc::c_int::try_from(raw.len()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: `raw` holds `n` valid group IDs and outlives the call, which only reads it.
+    if unsafe { libc::setgroups(n, raw.as_ptr()) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
