@@ -451,6 +451,45 @@ pub(crate) fn pipe(nonblocking: bool) -> io::Result<(std::os::fd::OwnedFd, std::
     }
 }
 
+/// Closes every descriptor from `first` up with one `closefrom(3)` call.
+///
+/// FreeBSD's `closefrom` is `close_range(2)` since FreeBSD 13; calling `close_range` itself
+/// would tie the binary to FreeBSD 13's symbol version for no gain. illumos and Solaris have
+/// had `closefrom` since Solaris 9, but the `libc` crate does not declare it there, so it is
+/// declared below.
+#[cfg(any(
+    target_os = "freebsd",
+    target_os = "dragonfly",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "illumos",
+    target_os = "solaris"
+))]
+pub(crate) fn close_from(first: RawFd) -> io::Result<()> {
+    #[cfg(any(target_os = "illumos", target_os = "solaris"))]
+    unsafe extern "C" {
+        // closefrom(3C): `void closefrom(int lowfd)`.
+        fn closefrom(lowfd: libc::c_int);
+    }
+    // SAFETY: no pointer arguments. The caller passes a number above every descriptor this
+    // process still uses: what is closed is what the daemon inherited and must not keep.
+    #[cfg(any(target_os = "illumos", target_os = "solaris"))]
+    unsafe {
+        closefrom(first)
+    };
+    // SAFETY: as above. FreeBSD's `closefrom` returns nothing.
+    #[cfg(target_os = "freebsd")]
+    unsafe {
+        libc::closefrom(first)
+    };
+    // SAFETY: as above. These return -1 with errno set when they fail.
+    #[cfg(any(target_os = "dragonfly", target_os = "netbsd", target_os = "openbsd"))]
+    if unsafe { libc::closefrom(first) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// The supplementary groups of `user` plus `group`, from the group database, as
 /// `initgroups(3)` would set them: `getgrouplist(3)`, for the platforms where `nix` does not
 /// wrap it (macOS, whose `getgrouplist` takes `int` group IDs, and illumos).
