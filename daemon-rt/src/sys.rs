@@ -490,6 +490,85 @@ pub(crate) fn close_from(first: RawFd) -> io::Result<()> {
     Ok(())
 }
 
+/// The number of threads of this process, from the kernel's process table.
+///
+/// macOS: `proc_pidinfo(PROC_PIDTASKINFO)`, whose `pti_threadnum` counts the Mach task's
+/// threads. FreeBSD: `sysctl` `kern.proc.pid.<pid>` (one `kinfo_proc` for the whole process),
+/// `ki_numthreads`. NetBSD: `sysctl` `kern.proc2.pid.<pid>`, `p_nlwps`. `None` if the call
+/// fails, which it does not for the calling process.
+#[cfg(any(target_os = "macos", target_os = "freebsd", target_os = "netbsd"))]
+pub(crate) fn thread_count() -> Option<usize> {
+    #[cfg(target_os = "macos")]
+    {
+        // SAFETY: `proc_taskinfo` is plain data; all-zero is valid and is overwritten.
+        let mut info: libc::proc_taskinfo = unsafe { std::mem::zeroed() };
+        let size = size_of::<libc::proc_taskinfo>() as libc::c_int;
+        // SAFETY: `info` is a valid, writable buffer of `size` bytes; the kernel writes at
+        // most that many and returns how many it wrote.
+        let written = unsafe {
+            libc::proc_pidinfo(
+                std::process::id() as libc::c_int,
+                libc::PROC_PIDTASKINFO,
+                0,
+                (&raw mut info).cast(),
+                size,
+            )
+        };
+        (written == size).then(|| usize::try_from(info.pti_threadnum).ok())?
+    }
+    #[cfg(target_os = "freebsd")]
+    {
+        // SAFETY: `kinfo_proc` is plain data; all-zero is valid and is overwritten.
+        let mut info: libc::kinfo_proc = unsafe { std::mem::zeroed() };
+        let pid = std::process::id() as libc::pid_t;
+        let mib = [libc::CTL_KERN, libc::KERN_PROC, libc::KERN_PROC_PID, pid];
+        let mut len = size_of::<libc::kinfo_proc>();
+        // SAFETY: `mib` holds 4 valid integers; `info` is a writable buffer of `len` bytes and
+        // the kernel writes at most `len`, storing the length it wrote back into `len`.
+        let rc = unsafe {
+            libc::sysctl(
+                mib.as_ptr(),
+                mib.len() as libc::c_uint,
+                (&raw mut info).cast(),
+                &mut len,
+                ptr::null(),
+                0,
+            )
+        };
+        (rc == 0 && len == size_of::<libc::kinfo_proc>())
+            .then(|| usize::try_from(info.ki_numthreads).ok())?
+    }
+    #[cfg(target_os = "netbsd")]
+    {
+        // SAFETY: `kinfo_proc2` is plain data; all-zero is valid and is overwritten.
+        let mut info: libc::kinfo_proc2 = unsafe { std::mem::zeroed() };
+        let size = size_of::<libc::kinfo_proc2>();
+        // The last two names are the size of one record and how many records to return.
+        let mib = [
+            libc::CTL_KERN,
+            libc::KERN_PROC2,
+            libc::KERN_PROC_PID,
+            std::process::id() as libc::pid_t,
+            size as libc::c_int,
+            1,
+        ];
+        let mut len = size;
+        // SAFETY: `mib` holds 6 valid integers; `info` is a writable buffer of `len` bytes and
+        // the kernel writes at most `len`, storing the length it wrote back into `len`.
+        let rc = unsafe {
+            libc::sysctl(
+                mib.as_ptr(),
+                mib.len() as libc::c_uint,
+                (&raw mut info).cast(),
+                &mut len,
+                ptr::null(),
+                0,
+            )
+        };
+        (rc == 0 && len == size).then(|| usize::try_from(info.p_nlwps).ok())?
+    }
+}
+
 /// The supplementary groups of `user` plus `group`, from the group database, as
 /// `initgroups(3)` would set them: `getgrouplist(3)`, for the platforms where `nix` does not
 /// wrap it (macOS, whose `getgrouplist` takes `int` group IDs, and illumos).
