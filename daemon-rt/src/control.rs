@@ -6,8 +6,10 @@
 //! have been given to any other process since.
 //!
 //! Nothing is signalled on the file's word alone. Before every signal the file must still be
-//! locked, and the PID written in it must have the file open (checked in `/proc/<pid>/fd`);
-//! otherwise the call fails and the PID is left alone.
+//! locked, and the PID written in it must have the file open (checked in `/proc/<pid>/fd`;
+//! on macOS through libproc, on FreeBSD through `sysctl`); otherwise the call fails and the
+//! PID is left alone. Where none of these exists (a NetBSD without procfs mounted), every
+//! signal is refused.
 //!
 //! The same functions answer an init script's `start`, `stop`, `status`, `restart` and
 //! `reload` for [`Daemon::control`](crate::Daemon::control), with the LSB exit statuses.
@@ -18,7 +20,7 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io;
 use std::os::fd::AsRawFd as _;
 use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -374,8 +376,13 @@ fn holder(opened: &Opened, path: &Path, step: Step) -> Result<Option<u32>, Error
 
 /// Whether process `pid` has the file open, by the identity of each of its descriptors in
 /// `/proc/<pid>/fd` (the links are followed to the open files).
+///
+/// Linux, and the other Unixes whose procfs has that directory (illumos; NetBSD when procfs
+/// is mounted): without it the check cannot be made, and the call fails rather than signal a
+/// process it could not check. macOS and FreeBSD ask the kernel instead (the definition below).
+#[cfg(not(any(target_os = "macos", target_os = "freebsd")))]
 fn holds_open(pid: u32, opened: &Opened, path: &Path, step: Step) -> Result<bool, Error> {
-    let dir = PathBuf::from(format!("/proc/{pid}/fd"));
+    let dir = format!("/proc/{pid}/fd");
     let entries = match std::fs::read_dir(&dir) {
         Ok(entries) => entries,
         // No such process: it is not the holder. Unless there is no `/proc` at all.
@@ -403,7 +410,7 @@ fn holds_open(pid: u32, opened: &Opened, path: &Path, step: Step) -> Result<bool
             continue;
         }
         // A descriptor closed since the listing fails with ENOENT: it is skipped.
-        if let Ok(meta) = std::fs::metadata(entry.path())
+        if let Ok(meta) = fd_metadata(&entry.path())
             && meta.dev() == opened.dev
             && meta.ino() == opened.ino
         {
@@ -411,6 +418,44 @@ fn holds_open(pid: u32, opened: &Opened, path: &Path, step: Step) -> Result<bool
         }
     }
     Ok(false)
+}
+
+/// The identity of the file open as the `/proc/<pid>/fd` entry `entry`: on Linux the entry is
+/// a link `stat` follows. Elsewhere the entry is opened (without blocking, and without making
+/// a terminal the controlling one) and the open file asked, which proc(5) of illumos
+/// documents for regular files; entries that cannot be opened (sockets, pipes) are skipped,
+/// and a PID file is a regular file.
+#[cfg(target_os = "linux")]
+fn fd_metadata(entry: &Path) -> io::Result<std::fs::Metadata> {
+    std::fs::metadata(entry)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos", target_os = "freebsd")))]
+fn fd_metadata(entry: &Path) -> io::Result<std::fs::Metadata> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(entry)?
+        .metadata()
+}
+
+/// Whether process `pid` has the file open, by the identity of each of its open files as the
+/// kernel reports them: libproc's `proc_pidfdinfo` on macOS, `sysctl` `kern.proc.filedesc` on
+/// FreeBSD (where procfs, when mounted at all, has no `fd` directory).
+#[cfg(any(target_os = "macos", target_os = "freebsd"))]
+fn holds_open(pid: u32, opened: &Opened, path: &Path, step: Step) -> Result<bool, Error> {
+    let files = match crate::sys::open_files(pid) {
+        Ok(files) => files,
+        // No such process: it is not the holder.
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Ok(false),
+        // EPERM: another user's process. Its kind is PermissionDenied.
+        Err(e) => return Err(Error::os(step, Some(path), e)),
+    };
+    // This process's own descriptor on the file does not make it the holder.
+    let own = (pid == std::process::id()).then(|| opened.file.as_raw_fd());
+    Ok(files
+        .iter()
+        .any(|f| Some(f.fd) != own && f.dev == opened.dev && f.ino == opened.ino))
 }
 
 /// Sends `signal` to `pid`; `Ok(false)` when the process no longer exists (ESRCH).
@@ -618,6 +663,7 @@ fn dispatch(
 mod tests {
     use super::*;
 
+    use std::path::PathBuf;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};

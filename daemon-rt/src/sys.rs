@@ -628,3 +628,175 @@ pub(crate) fn setgroups(groups: &[nix::unistd::Gid]) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// A file another process has open: the descriptor number and the file's identity, as
+/// `st_dev` and `st_ino` of `stat(2)` give them.
+#[cfg(any(target_os = "macos", target_os = "freebsd"))]
+pub(crate) struct OpenFile {
+    pub(crate) fd: RawFd,
+    pub(crate) dev: u64,
+    pub(crate) ino: u64,
+}
+
+/// `struct vnode_fdinfo` of `<sys/proc_info.h>`, which the `libc` crate does not declare: a
+/// `struct proc_fileinfo` (24 bytes, 8-aligned, not read here), then the vnode's `vnode_info`.
+#[cfg(target_os = "macos")]
+#[repr(C)]
+struct VnodeFdInfo {
+    _pfi: [u64; 3],
+    pvi: libc::vnode_info,
+}
+
+/// The files (vnodes) process `pid` has open, through libproc: `proc_pidinfo(PROC_PIDLISTFDS)`
+/// lists its descriptors, `proc_pidfdinfo(PROC_PIDFDVNODEINFO)` gives each file's `stat`.
+/// Fails with `ESRCH` when there is no such process, `EPERM` for another user's.
+#[cfg(target_os = "macos")]
+pub(crate) fn open_files(pid: u32) -> io::Result<Vec<OpenFile>> {
+    /// `PROC_PIDFDVNODEINFO` of `<sys/proc_info.h>`, not in the `libc` crate.
+    const PROC_PIDFDVNODEINFO: libc::c_int = 1;
+    let pid = libc::c_int::try_from(pid).map_err(|_| io::Error::from_raw_os_error(libc::ESRCH))?;
+    // libproc returns 0 with errno set on failure, and 0 for a process without descriptors.
+    let failed = || match io::Error::last_os_error() {
+        e if e.raw_os_error() == Some(0) => Ok(Vec::new()),
+        e => Err(e),
+    };
+    let record = size_of::<libc::proc_fdinfo>();
+    // SAFETY: a null buffer of size 0 only asks how many bytes the list takes.
+    let needed = unsafe { libc::proc_pidinfo(pid, libc::PROC_PIDLISTFDS, 0, ptr::null_mut(), 0) };
+    if needed <= 0 {
+        return failed();
+    }
+    // Room for descriptors opened between the two calls.
+    let count = needed as usize / record + 16;
+    let empty = libc::proc_fdinfo {
+        proc_fd: 0,
+        proc_fdtype: 0,
+    };
+    let mut fds = vec![empty; count];
+    // SAFETY: `fds` is a writable buffer of `count * record` bytes; the kernel writes at most
+    // that many, whole records, and returns how many bytes it wrote.
+    let written = unsafe {
+        libc::proc_pidinfo(
+            pid,
+            libc::PROC_PIDLISTFDS,
+            0,
+            fds.as_mut_ptr().cast(),
+            (count * record) as libc::c_int,
+        )
+    };
+    if written <= 0 {
+        return failed();
+    }
+    fds.truncate(written as usize / record);
+    let size = size_of::<VnodeFdInfo>() as libc::c_int;
+    let mut files = Vec::new();
+    for fd in fds {
+        if fd.proc_fdtype != libc::PROX_FDTYPE_VNODE as u32 {
+            continue;
+        }
+        // SAFETY: `VnodeFdInfo` is plain data; all-zero is valid and is overwritten.
+        let mut info: VnodeFdInfo = unsafe { std::mem::zeroed() };
+        // SAFETY: `info` is a writable buffer of `size` bytes; the kernel writes at most that
+        // many and returns how many it wrote.
+        let got = unsafe {
+            libc::proc_pidfdinfo(
+                pid,
+                fd.proc_fd,
+                PROC_PIDFDVNODEINFO,
+                (&raw mut info).cast(),
+                size,
+            )
+        };
+        // A descriptor closed since the listing fails: it is skipped.
+        if got == size {
+            let stat = &info.pvi.vi_stat;
+            files.push(OpenFile {
+                fd: fd.proc_fd,
+                // `st_dev` is an `int32_t` on macOS, which `MetadataExt::dev` widens with
+                // its sign; `vst_dev` holds the same 32 bits unsigned.
+                dev: stat.vst_dev as i32 as u64,
+                ino: stat.vst_ino,
+            });
+        }
+    }
+    Ok(files)
+}
+
+/// The files (vnodes) process `pid` has open, from `sysctl` `kern.proc.filedesc.<pid>`, the
+/// source of `procstat -f`. Fails with `ESRCH` when there is no such process, `EPERM` for
+/// another user's.
+///
+/// The records are `struct kinfo_file` of `<sys/user.h>` (FreeBSD 12 and later), packed, each
+/// `kf_structsize` bytes long: `kf_type` at offset 4, `kf_fd` at 8, then the union `kf_un` at
+/// 32, whose `kf_file` member holds `kf_file_fsid` (the `st_dev`) at 256 and
+/// `kf_file_fileid` (the `st_ino`) at 272. The `libc` crate declares that union as private
+/// bytes, so the fields are read by offset.
+#[cfg(target_os = "freebsd")]
+pub(crate) fn open_files(pid: u32) -> io::Result<Vec<OpenFile>> {
+    const TYPE: usize = 4;
+    const FD: usize = 8;
+    const FSID: usize = 32 + 256;
+    const FILEID: usize = 32 + 272;
+    let pid = libc::c_int::try_from(pid).map_err(|_| io::Error::from_raw_os_error(libc::ESRCH))?;
+    let mib = [
+        libc::CTL_KERN,
+        libc::KERN_PROC,
+        libc::KERN_PROC_FILEDESC,
+        pid,
+    ];
+    let mut buf = Vec::<u8>::new();
+    loop {
+        let mut len = 0;
+        // SAFETY: `mib` holds 4 valid integers; a null buffer only asks for the length,
+        // which is stored in `len`.
+        let rc =
+            unsafe { libc::sysctl(mib.as_ptr(), 4, ptr::null_mut(), &mut len, ptr::null(), 0) };
+        if rc == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        // Room for descriptors opened between the two calls.
+        len += len / 4 + 4096;
+        buf.resize(len, 0);
+        // SAFETY: `buf` is a writable buffer of `len` bytes; the kernel writes at most `len`
+        // and stores the length it wrote in `len`.
+        let rc = unsafe {
+            libc::sysctl(
+                mib.as_ptr(),
+                4,
+                buf.as_mut_ptr().cast(),
+                &mut len,
+                ptr::null(),
+                0,
+            )
+        };
+        if rc == 0 {
+            buf.truncate(len);
+            break;
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::ENOMEM) {
+            return Err(e);
+        }
+    }
+    let int = |record: &[u8], at: usize| i32::from_ne_bytes(record[at..at + 4].try_into().unwrap());
+    let long =
+        |record: &[u8], at: usize| u64::from_ne_bytes(record[at..at + 8].try_into().unwrap());
+    let mut files = Vec::new();
+    let mut rest = &buf[..];
+    while rest.len() >= 4 {
+        let size = usize::try_from(int(rest, 0)).unwrap_or(0);
+        if size < FILEID + 8 || size > rest.len() {
+            break;
+        }
+        let (record, next) = rest.split_at(size);
+        if int(record, TYPE) == libc::KF_TYPE_VNODE {
+            files.push(OpenFile {
+                fd: int(record, FD),
+                dev: long(record, FSID),
+                ino: long(record, FILEID),
+            });
+        }
+        rest = next;
+    }
+    Ok(files)
+}
