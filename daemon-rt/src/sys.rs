@@ -496,6 +496,11 @@ pub(crate) fn close_from(first: RawFd) -> io::Result<()> {
 /// threads. FreeBSD: `sysctl` `kern.proc.pid.<pid>` (one `kinfo_proc` for the whole process),
 /// `ki_numthreads`. NetBSD: `sysctl` `kern.proc2.pid.<pid>`, `p_nlwps`. `None` if the call
 /// fails, which it does not for the calling process.
+/// `KINFO_PROC_SIZE` of FreeBSD's `<sys/user.h>` on amd64: the `kinfo_proc` the `libc` crate
+/// declares must be the kernel's, or [`thread_count`] would find no count.
+#[cfg(all(target_os = "freebsd", target_arch = "x86_64"))]
+const _: () = assert!(size_of::<libc::kinfo_proc>() == 1088);
+
 #[cfg(any(target_os = "macos", target_os = "freebsd", target_os = "netbsd"))]
 pub(crate) fn thread_count() -> Option<usize> {
     #[cfg(target_os = "macos")]
@@ -647,6 +652,10 @@ struct VnodeFdInfo {
     pvi: libc::vnode_info,
 }
 
+/// `PROC_PIDFDVNODEINFO_SIZE`: the kernel answers only a buffer of exactly this size.
+#[cfg(target_os = "macos")]
+const _: () = assert!(size_of::<VnodeFdInfo>() == 176);
+
 /// The files (vnodes) process `pid` has open, through libproc: `proc_pidinfo(PROC_PIDLISTFDS)`
 /// lists its descriptors, `proc_pidfdinfo(PROC_PIDFDVNODEINFO)` gives each file's `stat`.
 /// Fails with `ESRCH` when there is no such process, `EPERM` for another user's.
@@ -737,6 +746,10 @@ pub(crate) fn open_files(pid: u32) -> io::Result<Vec<OpenFile>> {
     const FD: usize = 8;
     const FSID: usize = 32 + 256;
     const FILEID: usize = 32 + 272;
+    // The union follows `kf_offset` and ends at `kf_status`, 304 bytes later, in the libc
+    // crate's declaration too.
+    const _: () = assert!(std::mem::offset_of!(libc::kinfo_file, kf_offset) + 8 == 32);
+    const _: () = assert!(std::mem::offset_of!(libc::kinfo_file, kf_status) == 32 + 304);
     let pid = libc::c_int::try_from(pid).map_err(|_| io::Error::from_raw_os_error(libc::ESRCH))?;
     let mib = [
         libc::CTL_KERN,
