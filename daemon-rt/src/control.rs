@@ -6,8 +6,10 @@
 //! have been given to any other process since.
 //!
 //! Nothing is signalled on the file's word alone. Before every signal the file must still be
-//! locked, and the PID written in it must have the file open (checked in `/proc/<pid>/fd`);
-//! otherwise the call fails and the PID is left alone.
+//! locked, and the PID written in it must have the file open (checked in `/proc/<pid>/fd`;
+//! on macOS through libproc, on FreeBSD through `sysctl`); otherwise the call fails and the
+//! PID is left alone. Where none of these exists (a NetBSD without procfs mounted), every
+//! signal is refused.
 //!
 //! The same functions answer an init script's `start`, `stop`, `status`, `restart` and
 //! `reload` for [`Daemon::control`](crate::Daemon::control), with the LSB exit statuses.

@@ -2,10 +2,13 @@
 //!
 //! The time this takes must not grow with `RLIMIT_NOFILE`: the classic loop up to the limit
 //! stalls for seconds when the limit is a million or more. In order of preference:
-//! `close_range(2)` over the gaps between the kept descriptors (Linux 5.9 and later), the list
-//! of open descriptors in `/proc/self/fd`, and the loop as the last resort.
+//! `close_range(2)` over the gaps between the kept descriptors (Linux 5.9 and later),
+//! `closefrom(3)` above the kept descriptors (FreeBSD, where it is `close_range(2)` since
+//! FreeBSD 13; NetBSD; illumos), the list of open descriptors in `/proc/self/fd` or `/dev/fd`
+//! (macOS has neither call, and its `/dev/fd` lists every descriptor), and the loop as the
+//! last resort.
 
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd as _, RawFd};
 
 use crate::error::{Context as _, Error, Step};
 use crate::sys;
@@ -17,6 +20,17 @@ pub(crate) fn close_inherited(mut keep: Vec<RawFd>) -> Result<(), Error> {
     keep.dedup();
     #[cfg(target_os = "linux")]
     if close_gaps(&keep).is_ok() {
+        return Ok(());
+    }
+    #[cfg(any(
+        target_os = "freebsd",
+        target_os = "dragonfly",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "illumos",
+        target_os = "solaris"
+    ))]
+    if close_above(&keep).is_ok() {
         return Ok(());
     }
     if let Some(open) = listed_open_fds() {
@@ -48,12 +62,43 @@ fn close_gaps(keep: &[RawFd]) -> std::io::Result<()> {
     sys::close_range(first, u32::MAX)
 }
 
+/// `close` for each descriptor from 3 to the highest kept one that is not kept, then
+/// `closefrom` above it: as many calls as the highest kept number, which is small (a program
+/// keeps the first descriptors it opened), never as many as `RLIMIT_NOFILE` allows.
+#[cfg(any(
+    target_os = "freebsd",
+    target_os = "dragonfly",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "illumos",
+    target_os = "solaris"
+))]
+fn close_above(keep: &[RawFd]) -> std::io::Result<()> {
+    let first = keep.last().map_or(3, |&fd| fd + 1);
+    (3..first)
+        .filter(|fd| keep.binary_search(fd).is_err())
+        .for_each(sys::close_inherited);
+    sys::close_from(first)
+}
+
 /// The descriptors listed in `/proc/self/fd` (or `/dev/fd`), read completely before any is
 /// closed; the directory's own descriptor is closed by then and is skipped as not open.
+///
+/// `/dev/fd` lists every descriptor on Linux (a link to `/proc/self/fd`), on macOS, and on
+/// FreeBSD with `fdescfs` mounted; FreeBSD without it lists only 0, 1 and 2. So `/dev/fd` is
+/// believed only if it lists a descriptor above 2 opened for the test.
 fn listed_open_fds() -> Option<Vec<RawFd>> {
-    let dir = std::fs::read_dir("/proc/self/fd")
-        .or_else(|_| std::fs::read_dir("/dev/fd"))
-        .ok()?;
+    if let Some(fds) = list("/proc/self/fd") {
+        return Some(fds);
+    }
+    let probe = crate::stdio::above_stdio(std::fs::File::open("/dev/null").ok()?).ok()?;
+    let fds = list("/dev/fd")?;
+    fds.contains(&probe.as_raw_fd()).then_some(fds)
+}
+
+/// The numeric entries of the directory `dir`.
+fn list(dir: &str) -> Option<Vec<RawFd>> {
+    let dir = std::fs::read_dir(dir).ok()?;
     let fds = dir
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
         .collect();

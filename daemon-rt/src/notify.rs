@@ -8,6 +8,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd as _, RawFd};
+#[cfg(target_os = "linux")]
 use std::os::linux::net::SocketAddrExt as _;
 use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
@@ -30,7 +31,8 @@ static SOCKET: OnceLock<UnixDatagram> = OnceLock::new();
 /// # Errors
 ///
 /// An address that is neither a path nor an abstract (`@`) name, or a socket that cannot be
-/// reached: the service manager would wait for a `READY=1` that can never come.
+/// reached: the service manager would wait for a `READY=1` that can never come. Abstract
+/// socket names exist only on Linux; elsewhere an `@` address is an error too.
 pub(crate) fn connect_from_env(single: &SingleThreaded) -> Result<Option<RawFd>, Error> {
     let Some(value) = std::env::var_os(NOTIFY_SOCKET) else {
         return Ok(None);
@@ -55,7 +57,17 @@ pub(crate) fn connect_from_env(single: &SingleThreaded) -> Result<Option<RawFd>,
     }
     let address = match bytes.first() {
         Some(b'/') => SocketAddr::from_pathname(shown),
+        #[cfg(target_os = "linux")]
         Some(b'@') => SocketAddr::from_abstract_name(&bytes[1..]),
+        #[cfg(not(target_os = "linux"))]
+        Some(b'@') => {
+            return Err(Error::new(
+                Step::Notify,
+                ErrorKind::InvalidConfig,
+                Some(shown),
+                "`$NOTIFY_SOCKET` names an abstract socket (`@name`); those exist only on Linux",
+            ));
+        }
         _ => {
             return Err(Error::new(
                 Step::Notify,

@@ -377,14 +377,19 @@ pub(crate) fn verified_holder(file: &File) -> Option<u32> {
 }
 
 /// Whether process `pid` has the file with device `dev` and inode `ino` open, by the
-/// identity of each of its descriptors in `/proc/<pid>/fd` (the links are followed to the
-/// open files). When `pid` is this process, its descriptor `own` does not count: looking at
-/// a file does not make one its holder.
+/// identity of each of its descriptors in `/proc/<pid>/fd`. When `pid` is this process, its
+/// descriptor `own` does not count: looking at a file does not make one its holder.
+///
+/// Linux, and the other Unixes whose procfs has that directory (illumos; NetBSD when procfs
+/// is mounted): without it the check cannot be made, and the call fails rather than name a
+/// process it could not check. macOS and FreeBSD ask the kernel instead (the definition
+/// below).
 ///
 /// # Errors
 ///
 /// `/proc` is not mounted ([`io::ErrorKind::Unsupported`]), or the process is another
 /// user's (`EACCES`).
+#[cfg(not(any(target_os = "macos", target_os = "freebsd")))]
 pub(crate) fn holds_open(pid: u32, dev: u64, ino: u64, own: Option<RawFd>) -> io::Result<bool> {
     let entries = match std::fs::read_dir(format!("/proc/{pid}/fd")) {
         Ok(entries) => entries,
@@ -411,7 +416,7 @@ pub(crate) fn holds_open(pid: u32, dev: u64, ino: u64, own: Option<RawFd>) -> io
             continue;
         }
         // A descriptor closed since the listing fails with ENOENT: it is skipped.
-        if let Ok(meta) = std::fs::metadata(entry.path())
+        if let Ok(meta) = fd_metadata(&entry.path())
             && meta.dev() == dev
             && meta.ino() == ino
         {
@@ -419,6 +424,52 @@ pub(crate) fn holds_open(pid: u32, dev: u64, ino: u64, own: Option<RawFd>) -> io
         }
     }
     Ok(false)
+}
+
+/// The identity of the file open as the `/proc/<pid>/fd` entry `entry`: on Linux the entry is
+/// a link `stat` follows. Elsewhere the entry is opened (without blocking, and without making
+/// a terminal the controlling one) and the open file asked, which proc(5) of illumos
+/// documents for regular files; entries that cannot be opened (sockets, pipes) are skipped,
+/// and a PID file is a regular file.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn fd_metadata(entry: &Path) -> io::Result<Metadata> {
+    std::fs::metadata(entry)
+}
+
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "macos",
+    target_os = "freebsd"
+)))]
+fn fd_metadata(entry: &Path) -> io::Result<Metadata> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(entry)?
+        .metadata()
+}
+
+/// Whether process `pid` has the file with device `dev` and inode `ino` open, by the identity
+/// of each of its open files as the kernel reports them: libproc's `proc_pidfdinfo` on macOS,
+/// `sysctl` `kern.proc.filedesc` on FreeBSD (where procfs, when mounted at all, has no `fd`
+/// directory). When `pid` is this process, its descriptor `own` does not count.
+///
+/// # Errors
+///
+/// The process is another user's (`EPERM`).
+#[cfg(any(target_os = "macos", target_os = "freebsd"))]
+pub(crate) fn holds_open(pid: u32, dev: u64, ino: u64, own: Option<RawFd>) -> io::Result<bool> {
+    let files = match sys::open_files(pid) {
+        Ok(files) => files,
+        // No such process: it is not the holder.
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let own = own.filter(|_| pid == std::process::id());
+    Ok(files
+        .iter()
+        .any(|f| Some(f.fd) != own && f.dev == dev && f.ino == ino))
 }
 
 /// The PID on the first line of a PID file's content: positive and within `pid_t`, so that

@@ -54,7 +54,7 @@ pub(crate) fn resolve(
     let groups = match &name {
         Some(name) => {
             let cname = std::ffi::CString::new(name.as_str()).map_err(|_| nul(name))?;
-            nix::unistd::getgrouplist(&cname, gid)
+            getgrouplist(&cname, gid)
                 .context(Step::ResolveUser, None)?
                 .into_iter()
                 .filter(|g| *g != gid)
@@ -62,10 +62,44 @@ pub(crate) fn resolve(
         }
         None => Vec::new(),
     };
+    // macOS's kernel takes at most 16 supplementary groups. `initgroups(3)` there cuts the
+    // list short; the daemon would lose groups its user has without a word, so it refuses.
+    #[cfg(target_vendor = "apple")]
+    if groups.len() > crate::sys::NGROUPS_MAX {
+        return Err(Error::new(
+            Step::ResolveUser,
+            ErrorKind::InvalidConfig,
+            name.as_deref().map(std::path::Path::new),
+            format!(
+                "the user is in {} supplementary groups; macOS allows at most {}",
+                groups.len(),
+                crate::sys::NGROUPS_MAX
+            ),
+        ));
+    }
     let credentials = Credentials { uid, gid, groups };
     credentials.check_permitted()?;
     Ok(Some(credentials))
 }
+
+/// `getgrouplist(3)`: `nix`'s where it has one; macOS (`int` group IDs) and illumos through
+/// [`crate::sys::getgrouplist`].
+#[cfg(not(any(target_vendor = "apple", target_os = "illumos", target_os = "solaris")))]
+fn getgrouplist(user: &std::ffi::CStr, group: Gid) -> std::io::Result<Vec<Gid>> {
+    Ok(nix::unistd::getgrouplist(user, group)?)
+}
+
+#[cfg(any(target_vendor = "apple", target_os = "illumos", target_os = "solaris"))]
+use crate::sys::getgrouplist;
+
+/// `setgroups(2)`: `nix`'s where it has one, [`crate::sys::setgroups`] on macOS.
+#[cfg(not(target_vendor = "apple"))]
+fn setgroups(groups: &[Gid]) -> std::io::Result<()> {
+    Ok(nix::unistd::setgroups(groups)?)
+}
+
+#[cfg(target_vendor = "apple")]
+use crate::sys::setgroups;
 
 /// A user by name, or by numeric ID when no user has that name (as `chown(1)` reads it):
 /// its UID, primary group and name, when the database has them.
@@ -149,7 +183,7 @@ impl Credentials {
             return Ok(());
         }
         let was_root = Uid::effective().is_root();
-        nix::unistd::setgroups(&self.groups).context(Step::DropPrivileges, None)?;
+        setgroups(&self.groups).context(Step::DropPrivileges, None)?;
         nix::unistd::setgid(self.gid).context(Step::DropPrivileges, None)?;
         nix::unistd::setuid(self.uid).context(Step::DropPrivileges, None)?;
         self.verify(was_root)
@@ -158,17 +192,70 @@ impl Credentials {
     /// POS37-C: every ID is the new one, and root (if it was root) cannot be regained.
     fn verify(&self, was_root: bool) -> Result<(), Error> {
         let fail = |what: String| Err(Error::new(Step::DropPrivileges, ErrorKind::Os, None, what));
-        let uids = nix::unistd::getresuid().context(Step::DropPrivileges, None)?;
-        let gids = nix::unistd::getresgid().context(Step::DropPrivileges, None)?;
-        if [uids.real, uids.effective, uids.saved] != [self.uid; 3] {
-            return fail(format!("the user IDs are {uids:?}, not all {}", self.uid));
-        }
-        if [gids.real, gids.effective, gids.saved] != [self.gid; 3] {
-            return fail(format!("the group IDs are {gids:?}, not all {}", self.gid));
+        if let Some(what) = self.ids_differ()? {
+            return fail(what);
         }
         if was_root && !self.uid.is_root() && nix::unistd::setuid(Uid::from_raw(0)).is_ok() {
             return fail("root could be regained after dropping privileges".to_owned());
         }
         Ok(())
+    }
+
+    /// What differs if the real, effective and saved user and group IDs are not all the new
+    /// ones, read with `getresuid` and `getresgid`.
+    #[cfg(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "freebsd",
+        target_os = "dragonfly",
+        target_os = "openbsd"
+    ))]
+    fn ids_differ(&self) -> Result<Option<String>, Error> {
+        let uids = nix::unistd::getresuid().context(Step::DropPrivileges, None)?;
+        let gids = nix::unistd::getresgid().context(Step::DropPrivileges, None)?;
+        if [uids.real, uids.effective, uids.saved] != [self.uid; 3] {
+            return Ok(Some(format!(
+                "the user IDs are {uids:?}, not all {}",
+                self.uid
+            )));
+        }
+        if [gids.real, gids.effective, gids.saved] != [self.gid; 3] {
+            return Ok(Some(format!(
+                "the group IDs are {gids:?}, not all {}",
+                self.gid
+            )));
+        }
+        Ok(None)
+    }
+
+    /// What differs if the real and effective user and group IDs are not the new ones.
+    ///
+    /// macOS, NetBSD and illumos have no `getresuid`/`getresgid`: the saved IDs cannot be
+    /// read. `setuid` and `setgid` by a privileged process set the saved ID too (POSIX), and
+    /// [`verify`](Self::verify) checks that `setuid(0)` fails, so a saved root ID would
+    /// still be caught.
+    #[cfg(not(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "freebsd",
+        target_os = "dragonfly",
+        target_os = "openbsd"
+    )))]
+    fn ids_differ(&self) -> Result<Option<String>, Error> {
+        let uids = [Uid::current(), Uid::effective()];
+        let gids = [Gid::current(), Gid::effective()];
+        if uids != [self.uid; 2] {
+            return Ok(Some(format!(
+                "the real and effective user IDs are {} and {}, not both {}",
+                uids[0], uids[1], self.uid
+            )));
+        }
+        if gids != [self.gid; 2] {
+            return Ok(Some(format!(
+                "the real and effective group IDs are {} and {}, not both {}",
+                gids[0], gids[1], self.gid
+            )));
+        }
+        Ok(None)
     }
 }

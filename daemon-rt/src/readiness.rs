@@ -53,8 +53,7 @@ pub(crate) enum Outcome {
 
 /// Makes the pipe; both ends are close-on-exec and above descriptor 2.
 pub(crate) fn channel() -> Result<(Waiter, Reporter), Error> {
-    let (read, write) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context(Step::CreatePipe, None)?;
+    let (read, write) = crate::sys::pipe(false).context(Step::CreatePipe, None)?;
     let read = above_stdio(File::from(read)).context(Step::CreatePipe, None)?;
     let write = above_stdio(File::from(write)).context(Step::CreatePipe, None)?;
     let waiter = Waiter {
@@ -217,11 +216,24 @@ pub(crate) fn stop_unready(pid: u32) -> bool {
 pub(crate) const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// Whether `pid` runs: it exists and is not a zombie waiting for its parent.
+#[cfg(target_os = "linux")]
 fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
         stat.rsplit_once(") ")
             .is_some_and(|(_, rest)| !rest.starts_with('Z') && !rest.starts_with('X'))
     })
+}
+
+/// Whether `pid` exists, by `kill(pid, 0)`. Without Linux's `/proc/<pid>/stat` a zombie
+/// counts as running; it is the daemon's, whose parent is `init` (or a subreaper), which reaps
+/// it at once, so the wait ends a moment later.
+#[cfg(not(target_os = "linux"))]
+fn alive(pid: u32) -> bool {
+    let target = nix::unistd::Pid::from_raw(pid as i32);
+    !matches!(
+        nix::sys::signal::kill(target, None),
+        Err(nix::errno::Errno::ESRCH)
+    )
 }
 
 fn encode_failure(err: &Error) -> Vec<u8> {

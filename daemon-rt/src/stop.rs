@@ -8,7 +8,6 @@
 use std::os::fd::{AsFd as _, BorrowedFd, IntoRawFd as _, OwnedFd};
 use std::sync::OnceLock;
 
-use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use crate::sys;
@@ -20,8 +19,7 @@ static READ_END: OnceLock<OwnedFd> = OnceLock::new();
 fn listen() -> BorrowedFd<'static> {
     READ_END
         .get_or_init(|| {
-            let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
-                .expect("cannot create the stop pipe");
+            let (read, write) = sys::pipe(true).expect("cannot create the stop pipe");
             // The write end lives as long as the process: the signal handler writes to it.
             sys::listen_for_stop(write.into_raw_fd());
             // A process that did not daemonize with this crate gets the handlers now. The

@@ -4,6 +4,11 @@
 //! do not: `fork`, `_exit`, signal dispositions for every signal number (the realtime ones have
 //! no `nix::sys::signal::Signal` variant), `close_range(2)`, and the PID-file cleanup that runs
 //! inside a signal handler and an `atexit` hook, where only async-signal-safe calls are allowed.
+//!
+//! The calls that differ between Unixes are here too, each under `cfg` for the platforms
+//! that have it: `closefrom(3)`, `pipe` where `pipe2` is missing, the count of the process's
+//! threads, another process's open files, and the group calls `nix` does not wrap on macOS and
+//! illumos.
 
 use std::ffi::{CStr, CString};
 use std::io;
@@ -58,7 +63,7 @@ const IGNORED: [libc::c_int; 4] = [libc::SIGPIPE, libc::SIGTSTP, libc::SIGTTIN, 
 /// to change them; they keep the disposition the process inherited, and glibc installs its
 /// own handlers on them when it needs them.
 pub(crate) fn reset_signals() -> io::Result<()> {
-    for signo in 1..=libc::SIGRTMAX() {
+    for signo in 1..=max_signal() {
         if signo == libc::SIGKILL || signo == libc::SIGSTOP {
             continue;
         }
@@ -412,6 +417,438 @@ pub(crate) fn is_open(fd: RawFd) -> bool {
     unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
 }
 
+/// The highest signal number [`reset_signals`] resets.
+///
+/// Linux and illumos have real-time signals up to `SIGRTMAX`, which their C library reports.
+/// Elsewhere the number of signals is fixed, and the `libc` crate does not export it: macOS
+/// `NSIG` 32, FreeBSD `_SIG_MAXSIG` 128 (real-time signals 65 to 126), NetBSD and DragonFly
+/// `NSIG` 64 (real-time signals 33 to 63 on NetBSD), OpenBSD `NSIG` 33 (`<sys/signal.h>` of
+/// each). Signal numbers a C library keeps for itself (FreeBSD's `SIGTHR`, 32) are refused
+/// with `EINVAL`, which [`reset_signals`] skips as it does glibc's.
+#[cfg(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "illumos",
+    target_os = "solaris"
+))]
+fn max_signal() -> libc::c_int {
+    libc::SIGRTMAX()
+}
+
+/// See the other definition.
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "illumos",
+    target_os = "solaris"
+)))]
+fn max_signal() -> libc::c_int {
+    if cfg!(target_os = "freebsd") {
+        128
+    } else if cfg!(any(target_os = "netbsd", target_os = "dragonfly")) {
+        63
+    } else if cfg!(target_os = "openbsd") {
+        32
+    } else {
+        // macOS, and the floor every Unix has: the classic signals 1 to 31.
+        31
+    }
+}
+
+/// A pipe whose ends are close-on-exec, and also non-blocking when `nonblocking`.
+///
+/// `pipe2(2)` sets the flags atomically. macOS has no `pipe2`: there the flags are set with
+/// `fcntl` after `pipe`, which leaves a window in which a `fork` + `exec` in another thread
+/// would inherit the ends. The readiness pipe is made during the start, while the process is
+/// single-threaded, so for it the window does not exist. The stop pipe is made on first use,
+/// when other threads may run: there the window is the one every macOS program has, the
+/// standard library's own pipes included.
+pub(crate) fn pipe(nonblocking: bool) -> io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+    #[cfg(not(target_vendor = "apple"))]
+    {
+        let mut flags = nix::fcntl::OFlag::O_CLOEXEC;
+        if nonblocking {
+            flags |= nix::fcntl::OFlag::O_NONBLOCK;
+        }
+        Ok(nix::unistd::pipe2(flags)?)
+    }
+    #[cfg(target_vendor = "apple")]
+    {
+        use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
+        let (read, write) = nix::unistd::pipe()?;
+        for end in [&read, &write] {
+            fcntl(end, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))?;
+            if nonblocking {
+                fcntl(end, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
+            }
+        }
+        Ok((read, write))
+    }
+}
+
+/// Closes every descriptor from `first` up with one `closefrom(3)` call.
+///
+/// FreeBSD's `closefrom` is `close_range(2)` since FreeBSD 13; calling `close_range` itself
+/// would tie the binary to FreeBSD 13's symbol version for no gain. illumos and Solaris have
+/// had `closefrom` since Solaris 9, but the `libc` crate does not declare it there, so it is
+/// declared below.
+#[cfg(any(
+    target_os = "freebsd",
+    target_os = "dragonfly",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "illumos",
+    target_os = "solaris"
+))]
+pub(crate) fn close_from(first: RawFd) -> io::Result<()> {
+    #[cfg(any(target_os = "illumos", target_os = "solaris"))]
+    unsafe extern "C" {
+        // closefrom(3C): `void closefrom(int lowfd)`.
+        fn closefrom(lowfd: libc::c_int);
+    }
+    // SAFETY: no pointer arguments. The caller passes a number above every descriptor this
+    // process still uses: what is closed is what the daemon inherited and must not keep.
+    #[cfg(any(target_os = "illumos", target_os = "solaris"))]
+    unsafe {
+        closefrom(first)
+    };
+    // SAFETY: as above. FreeBSD's `closefrom` returns nothing.
+    #[cfg(target_os = "freebsd")]
+    unsafe {
+        libc::closefrom(first)
+    };
+    // SAFETY: as above. These return -1 with errno set when they fail.
+    #[cfg(any(target_os = "dragonfly", target_os = "netbsd", target_os = "openbsd"))]
+    if unsafe { libc::closefrom(first) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The number of threads of this process, from the kernel's process table.
+///
+/// macOS: `proc_pidinfo(PROC_PIDTASKINFO)`, whose `pti_threadnum` counts the Mach task's
+/// threads. FreeBSD: `sysctl` `kern.proc.pid.<pid>` (one `kinfo_proc` for the whole process),
+/// `ki_numthreads`. NetBSD: `sysctl` `kern.proc2.pid.<pid>`, `p_nlwps`. `None` if the call
+/// fails, which it does not for the calling process.
+/// `KINFO_PROC_SIZE` of FreeBSD's `<sys/user.h>` on amd64: the `kinfo_proc` the `libc` crate
+/// declares must be the kernel's, or [`thread_count`] would find no count.
+#[cfg(all(target_os = "freebsd", target_arch = "x86_64"))]
+const _: () = assert!(size_of::<libc::kinfo_proc>() == 1088);
+
+#[cfg(any(target_os = "macos", target_os = "freebsd", target_os = "netbsd"))]
+pub(crate) fn thread_count() -> Option<usize> {
+    #[cfg(target_os = "macos")]
+    {
+        // SAFETY: `proc_taskinfo` is plain data; all-zero is valid and is overwritten.
+        let mut info: libc::proc_taskinfo = unsafe { std::mem::zeroed() };
+        let size = size_of::<libc::proc_taskinfo>() as libc::c_int;
+        // SAFETY: `info` is a valid, writable buffer of `size` bytes; the kernel writes at
+        // most that many and returns how many it wrote.
+        let written = unsafe {
+            libc::proc_pidinfo(
+                std::process::id() as libc::c_int,
+                libc::PROC_PIDTASKINFO,
+                0,
+                (&raw mut info).cast(),
+                size,
+            )
+        };
+        (written == size).then(|| usize::try_from(info.pti_threadnum).ok())?
+    }
+    #[cfg(target_os = "freebsd")]
+    {
+        // SAFETY: `kinfo_proc` is plain data; all-zero is valid and is overwritten.
+        let mut info: libc::kinfo_proc = unsafe { std::mem::zeroed() };
+        let pid = std::process::id() as libc::pid_t;
+        let mib = [libc::CTL_KERN, libc::KERN_PROC, libc::KERN_PROC_PID, pid];
+        let mut len = size_of::<libc::kinfo_proc>();
+        // SAFETY: `mib` holds 4 valid integers; `info` is a writable buffer of `len` bytes and
+        // the kernel writes at most `len`, storing the length it wrote back into `len`.
+        let rc = unsafe {
+            libc::sysctl(
+                mib.as_ptr(),
+                mib.len() as libc::c_uint,
+                (&raw mut info).cast(),
+                &mut len,
+                ptr::null(),
+                0,
+            )
+        };
+        (rc == 0 && len == size_of::<libc::kinfo_proc>())
+            .then(|| usize::try_from(info.ki_numthreads).ok())?
+    }
+    #[cfg(target_os = "netbsd")]
+    {
+        // SAFETY: `kinfo_proc2` is plain data; all-zero is valid and is overwritten.
+        let mut info: libc::kinfo_proc2 = unsafe { std::mem::zeroed() };
+        let size = size_of::<libc::kinfo_proc2>();
+        // The last two names are the size of one record and how many records to return.
+        let mib = [
+            libc::CTL_KERN,
+            libc::KERN_PROC2,
+            libc::KERN_PROC_PID,
+            std::process::id() as libc::pid_t,
+            size as libc::c_int,
+            1,
+        ];
+        let mut len = size;
+        // SAFETY: `mib` holds 6 valid integers; `info` is a writable buffer of `len` bytes and
+        // the kernel writes at most `len`, storing the length it wrote back into `len`.
+        let rc = unsafe {
+            libc::sysctl(
+                mib.as_ptr(),
+                mib.len() as libc::c_uint,
+                (&raw mut info).cast(),
+                &mut len,
+                ptr::null(),
+                0,
+            )
+        };
+        (rc == 0 && len == size).then(|| usize::try_from(info.p_nlwps).ok())?
+    }
+}
+
+/// The supplementary groups of `user` plus `group`, from the group database, as
+/// `initgroups(3)` would set them: `getgrouplist(3)`, for the platforms where `nix` does not
+/// wrap it (macOS, whose `getgrouplist` takes `int` group IDs, and illumos).
+///
+/// The buffer grows until the list fits; a list longer than 65536 groups fails with `EINVAL`
+/// rather than be cut short.
+#[cfg(any(target_vendor = "apple", target_os = "illumos", target_os = "solaris"))]
+pub(crate) fn getgrouplist(
+    user: &CStr,
+    group: nix::unistd::Gid,
+) -> io::Result<Vec<nix::unistd::Gid>> {
+    let mut size: usize = 64;
+    loop {
+        let mut groups = vec![0; size];
+        let mut n = size as libc::c_int;
+        // SAFETY: `user` is NUL-terminated; `groups` is a writable buffer of `n` entries of the
+        // type the platform's declaration takes, and `n` a valid in/out pointer. The C library
+        // writes at most `n` entries and stores in `n` how many there are.
+        let rc = unsafe {
+            libc::getgrouplist(
+                user.as_ptr(),
+                group.as_raw() as _,
+                groups.as_mut_ptr(),
+                &mut n,
+            )
+        };
+        if rc != -1 {
+            groups.truncate(usize::try_from(n).unwrap_or(0));
+            return Ok(groups
+                .into_iter()
+                .map(|g| nix::unistd::Gid::from_raw(g as libc::gid_t))
+                .collect());
+        }
+        // Too small: illumos says how many are needed in `n`; macOS does not, so double.
+        if size >= 65536 {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        size = usize::try_from(n).unwrap_or(0).max(size * 2);
+    }
+}
+
+/// The most supplementary groups macOS's `setgroups(2)` accepts (`NGROUPS_MAX` in
+/// `<sys/syslimits.h>`; the `libc` crate does not export it for macOS).
+#[cfg(target_vendor = "apple")]
+pub(crate) const NGROUPS_MAX: usize = 16;
+
+/// `setgroups(2)` on macOS, which `nix` does not wrap: the count is an `int`, and at most
+/// [`NGROUPS_MAX`] groups are accepted (more fail with `EINVAL`).
+#[cfg(target_vendor = "apple")]
+pub(crate) fn setgroups(groups: &[nix::unistd::Gid]) -> io::Result<()> {
+    let raw: Vec<libc::gid_t> = groups.iter().map(|g| g.as_raw()).collect();
+    let n =
+        libc::c_int::try_from(raw.len()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: `raw` holds `n` valid group IDs and outlives the call, which only reads it.
+    if unsafe { libc::setgroups(n, raw.as_ptr()) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A file another process has open: the descriptor number and the file's identity, as
+/// `st_dev` and `st_ino` of `stat(2)` give them.
+#[cfg(any(target_os = "macos", target_os = "freebsd"))]
+pub(crate) struct OpenFile {
+    pub(crate) fd: RawFd,
+    pub(crate) dev: u64,
+    pub(crate) ino: u64,
+}
+
+/// `struct vnode_fdinfo` of `<sys/proc_info.h>`, which the `libc` crate does not declare: a
+/// `struct proc_fileinfo` (24 bytes, 8-aligned, not read here), then the vnode's `vnode_info`.
+#[cfg(target_os = "macos")]
+#[repr(C)]
+struct VnodeFdInfo {
+    _pfi: [u64; 3],
+    pvi: libc::vnode_info,
+}
+
+/// `PROC_PIDFDVNODEINFO_SIZE`: the kernel answers only a buffer of exactly this size.
+#[cfg(target_os = "macos")]
+const _: () = assert!(size_of::<VnodeFdInfo>() == 176);
+
+/// The files (vnodes) process `pid` has open, through libproc: `proc_pidinfo(PROC_PIDLISTFDS)`
+/// lists its descriptors, `proc_pidfdinfo(PROC_PIDFDVNODEINFO)` gives each file's `stat`.
+/// Fails with `ESRCH` when there is no such process, `EPERM` for another user's.
+#[cfg(target_os = "macos")]
+pub(crate) fn open_files(pid: u32) -> io::Result<Vec<OpenFile>> {
+    /// `PROC_PIDFDVNODEINFO` of `<sys/proc_info.h>`, not in the `libc` crate.
+    const PROC_PIDFDVNODEINFO: libc::c_int = 1;
+    let pid = libc::c_int::try_from(pid).map_err(|_| io::Error::from_raw_os_error(libc::ESRCH))?;
+    // libproc returns 0 with errno set on failure, and 0 for a process without descriptors.
+    let failed = || match io::Error::last_os_error() {
+        e if e.raw_os_error() == Some(0) => Ok(Vec::new()),
+        e => Err(e),
+    };
+    let record = size_of::<libc::proc_fdinfo>();
+    // SAFETY: a null buffer of size 0 only asks how many bytes the list takes.
+    let needed = unsafe { libc::proc_pidinfo(pid, libc::PROC_PIDLISTFDS, 0, ptr::null_mut(), 0) };
+    if needed <= 0 {
+        return failed();
+    }
+    // Room for descriptors opened between the two calls.
+    let count = needed as usize / record + 16;
+    let empty = libc::proc_fdinfo {
+        proc_fd: 0,
+        proc_fdtype: 0,
+    };
+    let mut fds = vec![empty; count];
+    // SAFETY: `fds` is a writable buffer of `count * record` bytes; the kernel writes at most
+    // that many, whole records, and returns how many bytes it wrote.
+    let written = unsafe {
+        libc::proc_pidinfo(
+            pid,
+            libc::PROC_PIDLISTFDS,
+            0,
+            fds.as_mut_ptr().cast(),
+            (count * record) as libc::c_int,
+        )
+    };
+    if written <= 0 {
+        return failed();
+    }
+    fds.truncate(written as usize / record);
+    let size = size_of::<VnodeFdInfo>() as libc::c_int;
+    let mut files = Vec::new();
+    for fd in fds {
+        if fd.proc_fdtype != libc::PROX_FDTYPE_VNODE as u32 {
+            continue;
+        }
+        // SAFETY: `VnodeFdInfo` is plain data; all-zero is valid and is overwritten.
+        let mut info: VnodeFdInfo = unsafe { std::mem::zeroed() };
+        // SAFETY: `info` is a writable buffer of `size` bytes; the kernel writes at most that
+        // many and returns how many it wrote.
+        let got = unsafe {
+            libc::proc_pidfdinfo(
+                pid,
+                fd.proc_fd,
+                PROC_PIDFDVNODEINFO,
+                (&raw mut info).cast(),
+                size,
+            )
+        };
+        // A descriptor closed since the listing fails: it is skipped.
+        if got == size {
+            let stat = &info.pvi.vi_stat;
+            files.push(OpenFile {
+                fd: fd.proc_fd,
+                // `st_dev` is an `int32_t` on macOS, which `MetadataExt::dev` widens with
+                // its sign; `vst_dev` holds the same 32 bits unsigned.
+                dev: stat.vst_dev as i32 as u64,
+                ino: stat.vst_ino,
+            });
+        }
+    }
+    Ok(files)
+}
+
+/// The files (vnodes) process `pid` has open, from `sysctl` `kern.proc.filedesc.<pid>`, the
+/// source of `procstat -f`. Fails with `ESRCH` when there is no such process, `EPERM` for
+/// another user's.
+///
+/// The records are `struct kinfo_file` of `<sys/user.h>` (FreeBSD 12 and later), packed, each
+/// `kf_structsize` bytes long: `kf_type` at offset 4, `kf_fd` at 8, then the union `kf_un` at
+/// 32, whose `kf_file` member holds `kf_file_fsid` (the `st_dev`) at 256 and
+/// `kf_file_fileid` (the `st_ino`) at 272. The `libc` crate declares that union as private
+/// bytes, so the fields are read by offset.
+#[cfg(target_os = "freebsd")]
+pub(crate) fn open_files(pid: u32) -> io::Result<Vec<OpenFile>> {
+    const TYPE: usize = 4;
+    const FD: usize = 8;
+    const FSID: usize = 32 + 256;
+    const FILEID: usize = 32 + 272;
+    // The union follows `kf_offset` and ends at `kf_status`, 304 bytes later, in the libc
+    // crate's declaration too.
+    const _: () = assert!(std::mem::offset_of!(libc::kinfo_file, kf_offset) + 8 == 32);
+    const _: () = assert!(std::mem::offset_of!(libc::kinfo_file, kf_status) == 32 + 304);
+    let pid = libc::c_int::try_from(pid).map_err(|_| io::Error::from_raw_os_error(libc::ESRCH))?;
+    let mib = [
+        libc::CTL_KERN,
+        libc::KERN_PROC,
+        libc::KERN_PROC_FILEDESC,
+        pid,
+    ];
+    let mut buf = Vec::<u8>::new();
+    loop {
+        let mut len = 0;
+        // SAFETY: `mib` holds 4 valid integers; a null buffer only asks for the length,
+        // which is stored in `len`.
+        let rc =
+            unsafe { libc::sysctl(mib.as_ptr(), 4, ptr::null_mut(), &mut len, ptr::null(), 0) };
+        if rc == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        // Room for descriptors opened between the two calls.
+        len += len / 4 + 4096;
+        buf.resize(len, 0);
+        // SAFETY: `buf` is a writable buffer of `len` bytes; the kernel writes at most `len`
+        // and stores the length it wrote in `len`.
+        let rc = unsafe {
+            libc::sysctl(
+                mib.as_ptr(),
+                4,
+                buf.as_mut_ptr().cast(),
+                &mut len,
+                ptr::null(),
+                0,
+            )
+        };
+        if rc == 0 {
+            buf.truncate(len);
+            break;
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::ENOMEM) {
+            return Err(e);
+        }
+    }
+    let int = |record: &[u8], at: usize| i32::from_ne_bytes(record[at..at + 4].try_into().unwrap());
+    let long =
+        |record: &[u8], at: usize| u64::from_ne_bytes(record[at..at + 8].try_into().unwrap());
+    let mut files = Vec::new();
+    let mut rest = &buf[..];
+    while rest.len() >= 4 {
+        let size = usize::try_from(int(rest, 0)).unwrap_or(0);
+        if size < FILEID + 8 || size > rest.len() {
+            break;
+        }
+        let (record, next) = rest.split_at(size);
+        if int(record, TYPE) == libc::KF_TYPE_VNODE {
+            files.push(OpenFile {
+                fd: int(record, FD),
+                dev: long(record, FSID),
+                ino: long(record, FILEID),
+            });
+        }
+        rest = next;
+    }
+    Ok(files)
+}
+
 /// Sends signal `signo` to process `pid`, which the caller has checked is positive (never a
 /// process group).
 pub(crate) fn kill(pid: libc::pid_t, signo: libc::c_int) -> io::Result<()> {
@@ -439,7 +876,8 @@ pub(crate) fn set_cloexec(fd: RawFd) -> io::Result<()> {
 /// Takes ownership of a descriptor passed by socket activation.
 ///
 /// The caller guarantees what makes this sound: `fd` is open, was passed to this process to
-/// own, and no other [`OwnedFd`] or object owns it (see `activation::listen_fds`).
+/// own, and no other [`OwnedFd`](std::os::fd::OwnedFd) or object owns it (see
+/// `activation::listen_fds`).
 pub(crate) fn own(fd: RawFd) -> std::os::fd::OwnedFd {
     use std::os::fd::FromRawFd as _;
     // SAFETY: as the caller guarantees above: an open descriptor with no other owner.

@@ -16,9 +16,13 @@ pub(crate) struct SingleThreaded {
 
 /// Counts the threads of this process and fails unless there is exactly one.
 ///
-/// Linux: the entries of `/proc/self/task`, one per thread. Where `/proc` is not mounted
-/// (some containers and chroots), the count cannot be read and the check passes: there is no
-/// other portable way to count a process's threads.
+/// Linux: the entries of `/proc/self/task`, one per thread. macOS: `proc_pidinfo`'s
+/// `pti_threadnum`. FreeBSD: `ki_numthreads` from `sysctl` `kern.proc.pid`. NetBSD:
+/// `p_nlwps` from `sysctl` `kern.proc2`. illumos and Solaris: `pr_nlwp` in
+/// `/proc/self/psinfo`. Where `/proc` is not mounted on Linux (some containers and chroots),
+/// the count cannot be read and the check passes: there is no other way to count a Linux
+/// process's threads. On the Unixes not named here (OpenBSD, DragonFly) the count is not
+/// read, and the check passes too.
 pub(crate) fn ensure_single_threaded() -> Result<SingleThreaded, Error> {
     match count() {
         Some(n) if n > 1 => Err(Error::new(
@@ -39,12 +43,48 @@ fn count() -> Option<usize> {
     Some(std::fs::read_dir("/proc/self/task").ok()?.count())
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(any(target_os = "macos", target_os = "freebsd", target_os = "netbsd"))]
+fn count() -> Option<usize> {
+    crate::sys::thread_count()
+}
+
+/// `pr_nlwp`, the number of live LWPs, from `struct psinfo` (proc(5) of illumos): the second
+/// `int` of the file, after `pr_flag`, in the byte order of the machine.
+#[cfg(any(target_os = "illumos", target_os = "solaris"))]
+fn count() -> Option<usize> {
+    use std::io::Read as _;
+    let mut head = [0u8; 8];
+    std::fs::File::open("/proc/self/psinfo")
+        .ok()?
+        .read_exact(&mut head)
+        .ok()?;
+    let nlwp = i32::from_ne_bytes(head[4..8].try_into().ok()?);
+    usize::try_from(nlwp).ok()
+}
+
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "macos",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "illumos",
+    target_os = "solaris"
+)))]
 fn count() -> Option<usize> {
     None
 }
 
-#[cfg(all(test, target_os = "linux"))]
+#[cfg(all(
+    test,
+    any(
+        target_os = "linux",
+        target_os = "macos",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "illumos",
+        target_os = "solaris"
+    )
+))]
 mod tests {
     #[test]
     fn refuses_when_a_second_thread_runs() {
