@@ -11,7 +11,7 @@
     clippy::missing_panics_doc
 )]
 
-mod activation;
+pub mod activation;
 pub mod control;
 mod daemon;
 mod error;

@@ -883,3 +883,10 @@ pub(crate) fn own(fd: RawFd) -> std::os::fd::OwnedFd {
     // SAFETY: as the caller guarantees above: an open descriptor with no other owner.
     unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
 }
+
+/// Borrows `fd`, a descriptor the caller knows is open and stays open while the borrow lives
+/// (a passed socket still listed by `activation`, which only lets go of it after the borrow).
+pub(crate) fn borrow<'a>(fd: RawFd) -> std::os::fd::BorrowedFd<'a> {
+    // SAFETY: as the caller guarantees above: `fd` is open for as long as the borrow is used.
+    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
+}
