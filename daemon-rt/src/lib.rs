@@ -16,6 +16,7 @@ pub mod control;
 mod daemon;
 mod error;
 mod fds;
+mod forward;
 mod lifecycle;
 mod notify;
 mod output;
@@ -46,6 +47,7 @@ pub use daemon::{
     Started,
 };
 pub use error::{Error, ErrorKind, Step};
+pub use forward::Output;
 pub use lifecycle::{notify, ready, set_status};
 pub use signal::{InvalidSignal, Signal};
 pub use stop::{stop_fd, stop_requested, wait_for_stop};
