@@ -131,9 +131,9 @@ pub trait Which: sealed::Sealed {
     #[doc(hidden)]
     fn indexes(&self, passed: &PassedNames<'_>) -> Result<Vec<usize>, String>;
 
-    /// How the socket is named in messages.
+    /// How the socket is named in messages; `name` is its `$LISTEN_FDNAMES` name, if known.
     #[doc(hidden)]
-    fn describe(&self) -> String;
+    fn describe(&self, name: Option<&str>) -> String;
 }
 
 mod sealed {
@@ -158,8 +158,11 @@ impl Which for usize {
             .collect())
     }
 
-    fn describe(&self) -> String {
-        format!("socket {self}")
+    fn describe(&self, name: Option<&str>) -> String {
+        match name {
+            Some(name) => format!("socket {self} (`{}`)", Escaped(std::ffi::OsStr::new(name))),
+            None => format!("socket {self}"),
+        }
     }
 }
 
@@ -178,7 +181,7 @@ impl Which for &str {
         }
     }
 
-    fn describe(&self) -> String {
+    fn describe(&self, _: Option<&str>) -> String {
         format!("socket `{}`", Escaped(std::ffi::OsStr::new(self)))
     }
 }
@@ -271,7 +274,7 @@ fn take(which: &dyn Which, kind: Kind) -> Result<Option<OwnedFd>, Error> {
         };
         let indexes = which
             .indexes(&names)
-            .map_err(|why| invalid(format!("cannot find {}: {why}", which.describe())))?;
+            .map_err(|why| invalid(format!("cannot find {}: {why}", which.describe(None))))?;
         // Sockets may share a name: the first one not taken yet.
         let Some((index, fd)) = indexes
             .into_iter()
@@ -280,16 +283,14 @@ fn take(which: &dyn Which, kind: Kind) -> Result<Option<OwnedFd>, Error> {
             return Ok(None);
         };
         if let Err(found) = check(fd, kind) {
-            let name = match &passed.names {
-                Some(names) if names.len() == passed.left.len() => {
-                    let name = &names[index];
-                    format!(" (`{}`)", Escaped(std::ffi::OsStr::new(name)))
-                }
-                _ => String::new(),
-            };
+            let name = passed
+                .names
+                .as_ref()
+                .filter(|names| names.len() == passed.left.len())
+                .map(|names| names[index].as_str());
             return Err(invalid(format!(
-                "{}{name}, descriptor {fd}, is {found}, not {}",
-                which.describe(),
+                "{}, descriptor {fd}, is {found}, not {}",
+                which.describe(name),
                 kind.describe()
             )));
         }

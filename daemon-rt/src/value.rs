@@ -94,6 +94,8 @@ impl<T: AsRef<Path>> PathValue for &Option<T> {
 /// assert_eq!("/var/log/a.log".into_output(), Some(Output::File("/var/log/a.log".into())));
 /// assert_eq!(Output::Journal.into_output(), Some(Output::Journal));
 /// assert_eq!(None::<Output>.into_output(), None);
+/// // A path is a path, whatever its text.
+/// assert_eq!("syslog".into_output(), Some(Output::File("syslog".into())));
 /// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not an output for `stdout` or `stderr`",
