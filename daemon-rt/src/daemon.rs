@@ -228,8 +228,9 @@ impl Daemon {
     /// # drop(daemon);
     /// ```
     ///
-    /// [`Output::Syslog`] or [`Output::Journal`] send each line to syslog or the journal
-    /// instead, through a process forked from the daemon:
+    /// [`Output::Syslog`](crate::Output::Syslog) or [`Output::Journal`](crate::Output::Journal)
+    /// send each line to syslog or the journal instead, through a process forked from the
+    /// daemon:
     ///
     /// ```no_run
     /// let daemon = daemon_rt::Daemon::new().stdout(daemon_rt::Output::Syslog);

@@ -23,7 +23,6 @@ use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 
 use crate::error::{Context as _, Error, Step};
@@ -149,7 +148,7 @@ impl Forwarder {
             let Some(sink) = sink else {
                 return Ok(None);
             };
-            let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).context(step, None)?;
+            let (read, write) = sys::pipe(false).context(step, None)?;
             let socket = UnixDatagram::unbound().context(step, None)?;
             socket.set_nonblocking(true).context(step, None)?;
             // Not there yet (syslog starts later, or not at all): tried again for each line.
