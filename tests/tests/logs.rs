@@ -6,6 +6,7 @@
 mod support;
 
 use std::os::unix::net::UnixDatagram;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -341,4 +342,110 @@ fn lines_a_full_syslog_cannot_take_are_counted_and_the_daemon_runs_on() {
             "last words, no newline".to_owned(),
         ]
     );
+}
+
+/// Runs systemd-journald itself (`/lib/systemd/systemd-journald`) as the receiver: PID 1 of a
+/// new PID namespace runs it on a tmpfs `/run`, binds its syslog socket at `/dev/log`, starts
+/// the fixture with stdout to syslog and stderr to the journal, stops it, and prints what
+/// `journalctl` stored. Everything in the namespace ends with it.
+const JOURNALD: &str = r#"set -e
+D="$1"; shift
+touch "$D/null"; mount --bind /dev/null "$D/null"
+mount -t tmpfs -o mode=755 tmpfs /run
+mkdir -p /run/systemd/journal /run/log/journal
+mount -t tmpfs -o mode=755 tmpfs /var/log/journal 2>/dev/null || true
+/lib/systemd/systemd-journald >"$D/journald.out" 2>&1 &
+for i in $(seq 100); do
+    [ -S /run/systemd/journal/socket ] && [ -S /run/systemd/journal/dev-log ] && break
+    sleep 0.05
+done
+mount -t tmpfs -o mode=755 tmpfs /dev
+touch /dev/null /dev/log
+mount --bind "$D/null" /dev/null
+mount --bind /run/systemd/journal/dev-log /dev/log
+"$@"
+pid=$(cat "$D/logs.pid")
+sleep 0.5
+kill "$pid"
+while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+sleep 0.5
+journalctl -D /run/log/journal --no-pager -o export SYSLOG_IDENTIFIER=logs
+"#;
+
+#[test]
+fn systemd_journald_stores_the_lines_from_both_targets() {
+    if !can_run() {
+        return;
+    }
+    if !Path::new("/lib/systemd/systemd-journald").exists() {
+        eprintln!("skipped: needs /lib/systemd/systemd-journald (Debian package systemd)");
+        return;
+    }
+    let sandbox = Sandbox::new("journald");
+    let dir = sandbox.dir().to_str().unwrap().to_owned();
+    let pidfile = sandbox.path("logs.pid");
+    let run = sandbox.run(
+        "unshare",
+        &[
+            "--mount",
+            "--propagation",
+            "private",
+            "--pid",
+            "--fork",
+            "sh",
+            "-c",
+            JOURNALD,
+            "sh",
+            &dir,
+            LOGS,
+            "syslog",
+            "journal",
+            pidfile.to_str().unwrap(),
+            "--tag",
+            &dir,
+        ],
+        |_| {},
+    );
+    assert_eq!(run.code, Some(0), "{run:?}");
+    // `journalctl -o export`: entries separated by a blank line, fields `KEY=value`.
+    let entries: Vec<Vec<&str>> = run
+        .stdout
+        .split("\n\n")
+        .map(|entry| entry.lines().collect())
+        .filter(|fields: &Vec<&str>| !fields.is_empty())
+        .collect();
+    let field = |entry: &Vec<&str>, key: &str| {
+        let prefix = format!("{key}=");
+        entry
+            .iter()
+            .find_map(|f| f.strip_prefix(prefix.as_str()))
+            .map(str::to_owned)
+    };
+    let stored: Vec<(String, String, String)> = entries
+        .iter()
+        .map(|e| {
+            (
+                field(e, "_TRANSPORT").unwrap_or_default(),
+                field(e, "PRIORITY").unwrap_or_default(),
+                field(e, "MESSAGE").unwrap_or_default(),
+            )
+        })
+        .collect();
+    let syslog = |m: &str| ("syslog".to_owned(), "6".to_owned(), m.to_owned());
+    let journal = |m: &str| ("journal".to_owned(), "3".to_owned(), m.to_owned());
+    let mut expected: Vec<_> = stdout_lines().iter().map(|m| syslog(m)).collect();
+    expected.push(journal("std eprintln"));
+    expected.push(journal("daemon_rt eprintln"));
+    expected.push(syslog("last words, no newline"));
+    let mut sorted = stored.clone();
+    sorted.sort();
+    expected.sort();
+    assert_eq!(sorted, expected, "journalctl: {}", run.stdout);
+    // SYSLOG_PID is the daemon's (in the namespace), the same in every entry.
+    let pids: Vec<_> = entries.iter().map(|e| field(e, "SYSLOG_PID")).collect();
+    assert!(
+        pids.iter().all(|p| p.is_some() && *p == pids[0]),
+        "{pids:?}"
+    );
+    assert_eq!(sandbox.leftovers(), Vec::<u32>::new(), "left running");
 }
