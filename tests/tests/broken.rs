@@ -1,0 +1,283 @@
+//! What a second hostile campaign found, after the sixteen fixes of `hostile.rs`: each test
+//! FAILS on the code it was written against and shows one defect, checked from outside the
+//! process (exit status, the one line on stderr, files, `/proc`). Race windows are opened
+//! every time by the delay shim (`tests/shim/delay.c`).
+
+mod support;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::process::CommandExt as _;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use support::{SERVICE, Sandbox, Start, is_root, read_pid, shim};
+
+/// How long a start that must not hang gets before the watchdog calls it a hang.
+const NO_HANG: Duration = Duration::from_secs(5);
+
+const NOBODY: u32 = 65534;
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Polls `cond` every 5 ms until it holds; fails the test after 10 s.
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "{what}: not the case after 10 s");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The starting command's stderr: exactly one line, with no control character in it.
+fn one_line(start: &Start) -> &str {
+    let line = start
+        .stderr
+        .strip_suffix('\n')
+        .unwrap_or_else(|| panic!("no line on stderr: {start:?}"));
+    assert!(
+        !line.chars().any(char::is_control),
+        "more than one line, or a control character: {start:?}"
+    );
+    line
+}
+
+/// Runs the service fixture with `args`, its tag, the environment `env`, and a watchdog of
+/// [`NO_HANG`].
+fn service_env(sb: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> Start {
+    sb.run_for(NO_HANG, SERVICE, args, |cmd| {
+        cmd.arg("--tag").arg(sb.dir());
+        cmd.envs(env.iter().copied());
+    })
+}
+
+/// The shim's variables for delaying `call`, plus `extra`; `None` (the test skips) without a
+/// C compiler.
+fn delayed(call: &str, ms: u32, extra: &[(&str, String)]) -> Option<Vec<(String, String)>> {
+    let shim = shim()?;
+    let mut env = vec![
+        ("LD_PRELOAD".to_owned(), shim.to_str()?.to_owned()),
+        ("SHIM_CALL".to_owned(), call.to_owned()),
+        ("SHIM_MS".to_owned(), ms.to_string()),
+    ];
+    env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+    Some(env)
+}
+
+fn as_env(env: &[(String, String)]) -> Vec<(&str, &str)> {
+    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+fn mode(p: &Path, m: u32) {
+    fs::set_permissions(p, fs::Permissions::from_mode(m)).unwrap();
+}
+
+/// Runs `script` with `sh -c` as the user nobody (UID and GID 65534), and expects it to
+/// succeed: what an unprivileged attacker can do.
+fn as_nobody(script: &str) {
+    let mut cmd = Command::new("/bin/sh");
+    cmd.args(["-c", script]).uid(NOBODY).gid(NOBODY);
+    // (std drops the supplementary groups itself when it sets the UID.)
+    let out = cmd
+        .output()
+        .expect("run sh as nobody");
+    assert!(
+        out.status.success(),
+        "as nobody, `{script}` failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The daemon's log path was accepted as root although nobody can change it: nobody runs
+/// `script` (which puts a link to `victim` where the log was), and logrotate's SIGHUP makes
+/// the root daemon create `victim`. Returns whether root created it.
+fn swap_and_reopen(sb: &Sandbox, pidfile: &Path, script: &str, victim: &Path) -> bool {
+    let daemon = read_pid(pidfile).expect("a PID in the file");
+    sb.track(daemon);
+    as_nobody(script);
+    kill(daemon, Signal::SIGHUP).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let created = fs::symlink_metadata(victim).is_ok_and(|m| m.uid() == 0);
+    sb.stop(daemon, Signal::SIGTERM);
+    created
+}
+
+use std::os::unix::fs::MetadataExt as _;
+
+/// Broken 1: `strict_paths` lets a path pass through a sticky world-writable directory to
+/// an entry root owns, "which no other user can rename or remove". But the sticky bit does
+/// not protect entries from the directory's OWNER: a sticky directory owned by nobody lets
+/// nobody rename root's directory away and put its own in its place. The start must refuse
+/// it (77), as it refuses a non-sticky directory nobody owns.
+#[test]
+fn a_sticky_directory_another_user_owns_is_not_a_safe_passage() {
+    if !is_root() {
+        eprintln!("skipped: needs root, to own directories as another user");
+        return;
+    }
+    let sb = Sandbox::new("broken-sticky-owner");
+    let sticky = sb.path("sticky");
+    fs::create_dir(&sticky).unwrap();
+    nix::unistd::chown(&sticky, Some(nix::unistd::Uid::from_raw(NOBODY)), None).unwrap();
+    mode(&sticky, 0o1777);
+    let dir = sticky.join("logs");
+    fs::create_dir(&dir).unwrap(); // root's, 0755
+    let pidfile = sb.path("d.pid");
+    let log = dir.join("out.log");
+    let victim = sb.path("victim-created-by-root");
+    // nobody renames root's directory away and puts its own, with a link, in its place.
+    let swap = format!(
+        "mv '{d}' '{d}.moved' && mkdir '{d}' && ln -s '{v}' '{d}/out.log'",
+        d = s(&dir),
+        v = s(&victim)
+    );
+    let start = service_env(&sb, &["--pidfile", s(&pidfile), "--stdout", s(&log)], &[]);
+    if start.code == Some(0) {
+        assert!(
+            !swap_and_reopen(&sb, &pidfile, &swap, &victim),
+            "nobody, owner of the sticky directory, swapped root's log directory and made \
+             the root daemon create {victim:?} on SIGHUP"
+        );
+    }
+    assert_eq!(start.code, Some(77), "{start:?}");
+    assert!(one_line(&start).contains("UID 65534"), "{start:?}");
+}
+
+/// Sets a POSIX access ACL on `dir` that gives nobody (a named-user entry) rwx, as
+/// `setfacl -m u:nobody:rwx dir` does. The mode bits then show the ACL mask in the group
+/// bits (0775), and the group stays root's.
+fn grant_nobody_write(dir: &Path) {
+    // ACL xattr, version 2: entries of (tag u16, perm u16, id u32), little-endian.
+    const USER_OBJ: u16 = 0x01;
+    const USER: u16 = 0x02;
+    const GROUP_OBJ: u16 = 0x04;
+    const MASK: u16 = 0x10;
+    const OTHER: u16 = 0x20;
+    let none = u32::MAX;
+    let mut acl = 2u32.to_le_bytes().to_vec();
+    for (tag, perm, id) in [
+        (USER_OBJ, 7u16, none),
+        (USER, 7, NOBODY),
+        (GROUP_OBJ, 5, none),
+        (MASK, 7, none),
+        (OTHER, 5, none),
+    ] {
+        acl.extend_from_slice(&tag.to_le_bytes());
+        acl.extend_from_slice(&perm.to_le_bytes());
+        acl.extend_from_slice(&id.to_le_bytes());
+    }
+    let path = std::ffi::CString::new(s(dir)).unwrap();
+    let name = c"system.posix_acl_access";
+    // SAFETY: valid NUL-terminated strings and a buffer of the given length.
+    let rc = unsafe {
+        nix::libc::setxattr(
+            path.as_ptr(),
+            name.as_ptr(),
+            acl.as_ptr().cast(),
+            acl.len(),
+            0,
+        )
+    };
+    assert_eq!(rc, 0, "setxattr: {}", std::io::Error::last_os_error());
+}
+
+/// Broken 2: `strict_paths` reads only the mode bits. A directory root owns, mode 0755 and
+/// group root, with an ACL entry `user:nobody:rwx` is writable by nobody (the mode then
+/// reads 0775, group 0, which the check takes for "root's group only"). The start must
+/// refuse it (77): nobody can replace the log with a link at any time.
+#[test]
+fn a_directory_an_acl_opens_to_another_user_is_refused() {
+    if !is_root() {
+        eprintln!("skipped: needs root, to own directories as another user");
+        return;
+    }
+    let sb = Sandbox::new("broken-acl");
+    let dir = sb.path("logs");
+    fs::create_dir(&dir).unwrap();
+    grant_nobody_write(&dir);
+    // The ACL really lets nobody write there.
+    as_nobody(&format!("touch '{0}/probe' && rm '{0}/probe'", s(&dir)));
+    let pidfile = sb.path("d.pid");
+    let log = dir.join("out.log");
+    let victim = sb.path("victim-created-by-root");
+    // nobody replaces root's log with a link (rename over it: allowed by the ACL).
+    let swap = format!(
+        "ln -s '{v}' '{d}/new' && mv -T '{d}/new' '{d}/out.log'",
+        d = s(&dir),
+        v = s(&victim)
+    );
+    let start = service_env(&sb, &["--pidfile", s(&pidfile), "--stdout", s(&log)], &[]);
+    if start.code == Some(0) {
+        assert!(
+            !swap_and_reopen(&sb, &pidfile, &swap, &victim),
+            "nobody, through the ACL, made the root daemon create {victim:?} on SIGHUP"
+        );
+    }
+    assert_eq!(start.code, Some(77), "{start:?}");
+}
+
+/// Broken 3: `strict_paths` passes a path whose missing directory would be created in a
+/// sticky world-writable one (`/tmp/app/out.log` with no `/tmp/app`): "the open fails and
+/// says so". But between the check and the open, any user can create that directory, with
+/// a link in it; root then follows the link and appends the daemon's output to a file of
+/// the attacker's choosing. The window is opened by the shim; the start must either refuse
+/// the path (a missing entry in a directory others can write is as unsafe as the file
+/// itself) or fail, never write through nobody's link.
+#[test]
+fn a_missing_directory_in_a_sticky_one_is_a_race_root_loses() {
+    if !is_root() {
+        eprintln!("skipped: needs root, to act as another user");
+        return;
+    }
+    let sb = Sandbox::new("broken-missing-dir");
+    let sticky = sb.path("tmp");
+    fs::create_dir(&sticky).unwrap();
+    mode(&sticky, 0o1777); // root's, like /tmp
+    let dir = sticky.join("app");
+    let log = dir.join("out.log");
+    let victim = sb.path("shadow");
+    fs::write(&victim, "root:secret\n").unwrap();
+    let pidfile = sb.path("d.pid");
+    let mark = sb.path("window-open");
+    let Some(env) = delayed(
+        "open",
+        500,
+        &[
+            ("SHIM_PATH", "app/out.log".to_owned()),
+            ("SHIM_NTH", "1".to_owned()),
+            ("SHIM_MARK", s(&mark).to_owned()),
+        ],
+    ) else {
+        return;
+    };
+    let start = std::thread::scope(|scope| {
+        let start = scope.spawn(|| {
+            service_env(
+                &sb,
+                &["--pidfile", s(&pidfile), "--stdout", s(&log)],
+                &as_env(&env),
+            )
+        });
+        wait_until("the window between the check and the open", || mark.exists());
+        as_nobody(&format!(
+            "mkdir '{d}' && ln -s '{v}' '{d}/out.log'",
+            d = s(&dir),
+            v = s(&victim)
+        ));
+        start.join().unwrap()
+    });
+    if let Some(pid) = read_pid(&pidfile) {
+        sb.track(pid);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let content = fs::read_to_string(&victim).unwrap();
+    assert_eq!(
+        content, "root:secret\n",
+        "root wrote the daemon's output through nobody's link: {start:?}"
+    );
+    assert_ne!(start.code, Some(0), "{start:?}");
+}
