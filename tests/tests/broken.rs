@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use support::{SERVICE, Sandbox, Start, is_root, read_pid, shim};
 
+
 /// How long a start that must not hang gets before the watchdog calls it a hang.
 const NO_HANG: Duration = Duration::from_secs(5);
 
@@ -280,4 +281,80 @@ fn a_missing_directory_in_a_sticky_one_is_a_race_root_loses() {
         "root wrote the daemon's output through nobody's link: {start:?}"
     );
     assert_ne!(start.code, Some(0), "{start:?}");
+}
+
+/// The processes whose parent is `parent`, from `/proc/<pid>/stat`.
+fn children_of(parent: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        if rest.split(' ').nth(1).and_then(|p| p.parse().ok()) == Some(parent) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Broken 4: with `ready = "manual"`, a start that times out before it learned the daemon's
+/// PID assumes that "the intermediate child ended without naming a daemon, so none was
+/// forked". An intermediate child killed (SIGKILL: the OOM killer, an operator's `kill -9`)
+/// between its fork and its message leaves a daemon that runs and holds the PID file; the
+/// start then reports a clean timeout (124) and DELETES the PID file under the live daemon,
+/// so a second instance starts beside it. The shim holds the intermediate child just after
+/// its fork. The start must not remove a PID file that a live process still holds locked
+/// (it can tell: the lock), and must not say that nothing runs.
+#[test]
+fn a_timeout_after_the_intermediate_child_died_leaves_a_daemon_and_no_pid_file() {
+    let sb = Sandbox::new("broken-timeout-orphan");
+    let pidfile = sb.path("d.pid");
+    let mark = sb.path("window-open");
+    let Some(env) = delayed(
+        "fork",
+        1000,
+        &[
+            ("SHIM_AFTER", "1".to_owned()),
+            ("SHIM_NTH", "2".to_owned()),
+            ("SHIM_MARK", s(&mark).to_owned()),
+        ],
+    ) else {
+        return;
+    };
+    let args = [
+        "--pidfile",
+        s(&pidfile),
+        "--before-ready",
+        "hang",
+        "--ready-timeout-ms",
+        "1500",
+    ];
+    let (start, daemon) = std::thread::scope(|scope| {
+        let start = scope.spawn(|| service_env(&sb, &args, &as_env(&env)));
+        wait_until("the intermediate child forked the daemon", || mark.exists());
+        let intermediate: u32 = fs::read_to_string(&mark).unwrap().trim().parse().unwrap();
+        let daemon = children_of(intermediate);
+        assert_eq!(daemon.len(), 1, "the daemon, child of {intermediate}");
+        let daemon = nix::unistd::Pid::from_raw(daemon[0] as i32);
+        sb.track(daemon);
+        kill(nix::unistd::Pid::from_raw(intermediate as i32), Signal::SIGKILL).unwrap();
+        (start.join().unwrap(), daemon)
+    });
+    let running = support::alive(daemon);
+    let kept = pidfile.exists();
+    let second = service_env(&sb, &["--pidfile", s(&pidfile)], &[]);
+    if let Some(pid) = read_pid(&pidfile) {
+        sb.track(pid);
+    }
+    assert!(
+        !running || kept || second.code != Some(0),
+        "the start said {:?} ({}), daemon {daemon} runs on, its PID file was deleted, and a \
+         second instance started beside it: {second:?}",
+        start.code,
+        start.stderr.trim_end()
+    );
 }
