@@ -2,7 +2,8 @@
  * process wait, so that a race window the tests want to hit is wide open, every time.
  *
  * Configured by the environment, read at each call:
- *   SHIM_CALL    the call to delay: open (open, open64, openat, openat64), chdir or fork
+ *   SHIM_CALL    the call to delay: open (open, open64, openat, openat64), chdir, fork, or
+ *                unlock (flock with LOCK_UN: the window in which a lock is still held)
  *   SHIM_PATH    only calls whose path contains this string (open, chdir)
  *   SHIM_RDONLY  only opens for reading alone (O_RDONLY)
  *   SHIM_NTH     only the Nth matching call of the process (counted across forks, from 1)
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <time.h>
@@ -61,6 +63,7 @@ typedef int (*open_fn)(const char *, int, ...);
 typedef int (*openat_fn)(int, const char *, int, ...);
 typedef int (*chdir_fn)(const char *);
 typedef pid_t (*fork_fn)(void);
+typedef int (*flock_fn)(int, int);
 
 static mode_t mode_of(int flags, va_list ap) {
     return (flags & (O_CREAT | O_TMPFILE)) ? (mode_t)va_arg(ap, int) : 0;
@@ -114,4 +117,10 @@ pid_t fork(void) {
         delay("fork", NULL, 0, 0);
     }
     return pid;
+}
+
+int flock(int fd, int op) {
+    NEXT("flock", flock_fn);
+    if (op == LOCK_UN) delay("unlock", NULL, 0, 0);
+    return real(fd, op);
 }

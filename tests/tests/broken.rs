@@ -358,3 +358,43 @@ fn a_timeout_after_the_intermediate_child_died_leaves_a_daemon_and_no_pid_file()
         start.stderr.trim_end()
     );
 }
+
+/// Broken 5: `status` (and `stop`, `reload`, `control::status`) tests the lock by TAKING a
+/// shared `flock` and releasing it. While it holds it, a start's `LOCK_EX|LOCK_NB` fails,
+/// and the start exits 75 "already running (locked by a process whose PID is not in the
+/// file)" although nothing runs, and `status` itself says "not running". A monitor that
+/// polls `status` makes starts and restarts fail at random; the file is the stale one a
+/// daemon that dropped privileges always leaves. The shim holds `status`'s shared lock open
+/// (its `LOCK_UN` waits); the start must succeed, as it does a moment later.
+#[test]
+fn a_status_check_makes_a_concurrent_start_fail_as_already_running() {
+    let sb = Sandbox::new("broken-status-lock");
+    let pidfile = sb.path("d.pid");
+    fs::write(&pidfile, "999999\n").unwrap(); // stale: unlocked
+    let mark = sb.path("window-open");
+    let Some(env) = delayed("unlock", 1500, &[("SHIM_MARK", s(&mark).to_owned())]) else {
+        return;
+    };
+    let (status, start) = std::thread::scope(|scope| {
+        let status = scope.spawn(|| {
+            service_env(
+                &sb,
+                &["status", "--control", "--pidfile", s(&pidfile)],
+                &as_env(&env),
+            )
+        });
+        wait_until("status holds its shared lock", || mark.exists());
+        let start = service_env(&sb, &["--pidfile", s(&pidfile)], &[]);
+        (status.join().unwrap(), start)
+    });
+    if let Some(pid) = read_pid(&pidfile).filter(|p| p.as_raw() != 999_999) {
+        sb.track(pid);
+        sb.stop(pid, Signal::SIGTERM);
+    }
+    assert_eq!(status.code, Some(1), "status says stale: {status:?}");
+    assert_eq!(
+        start.code,
+        Some(0),
+        "a start beside a `status` check failed although nothing runs: {start:?}"
+    );
+}
