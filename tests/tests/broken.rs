@@ -398,3 +398,60 @@ fn a_status_check_makes_a_concurrent_start_fail_as_already_running() {
         "a start beside a `status` check failed although nothing runs: {start:?}"
     );
 }
+
+/// Broken 6: `daemon_rt::println!` on a full disk. A write that fits only in part (a
+/// filesystem with a few bytes left in its last block) writes the first bytes of the line,
+/// then counts the whole line as lost; the next line that can be written starts with the
+/// "N lines lost" notice, glued to the broken line (`lservice: 1432 lines lost, ...`). The
+/// log must hold whole lines only: the notice on a line of its own, and a line either
+/// written or counted, not both. A tmpfs of 16 KiB, in a private mount namespace (undone
+/// when its last process, the daemon, is ended), filled by three 4 KiB files removed one by
+/// one once the log is full: three pages filled, three chances of a line cut at a page's
+/// end (one line in nine ends exactly there).
+#[test]
+fn a_line_cut_by_a_full_disk_is_glued_to_the_lost_lines_notice() {
+    if !is_root() {
+        eprintln!("skipped: needs root, to mount a tmpfs");
+        return;
+    }
+    let sb = Sandbox::new("broken-partial-line");
+    let fs_dir = sb.path("fs");
+    fs::create_dir(&fs_dir).unwrap();
+    let pidfile = sb.path("d.pid");
+    let log = fs_dir.join("out.log");
+    let script = r#"
+        set -e
+        mount -t tmpfs -o size=16k,mode=0755 none "$FS"
+        for n in 1 2 3; do head -c 4096 /dev/zero > "$FS/filler$n"; done
+        "$SERVICE" --pidfile "$PIDFILE" --stdout "$LOG" --listen poll --lines --tag "$TAG"
+        for n in 1 2 3; do sleep 0.3; rm "$FS/filler$n"; done
+        sleep 0.3
+        kill "$(cat "$PIDFILE")"
+        sleep 0.3
+        cat "$LOG"
+        umount "$FS"
+    "#;
+    let run = sb.run_for(
+        Duration::from_secs(10),
+        "unshare",
+        &["-m", "--propagation", "private", "/bin/sh", "-c", script],
+        |cmd| {
+            cmd.env("FS", &fs_dir)
+                .env("SERVICE", SERVICE)
+                .env("PIDFILE", &pidfile)
+                .env("LOG", &log)
+                .env("TAG", sb.dir());
+        },
+    );
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let bad: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| {
+            !(l.starts_with("service pid=")
+                || l.strip_prefix("line ").is_some_and(|n| n.parse::<u64>().is_ok())
+                || (l.starts_with("service: ") && l.contains(" lost, not written to ")))
+        })
+        .collect();
+    assert!(bad.is_empty(), "broken lines in the log: {bad:?}");
+}
