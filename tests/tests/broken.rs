@@ -455,3 +455,34 @@ fn a_line_cut_by_a_full_disk_is_glued_to_the_lost_lines_notice() {
         .collect();
     assert!(bad.is_empty(), "broken lines in the log: {bad:?}");
 }
+
+/// Broken 7: `ready_timeout = Duration::MAX`, the natural "wait as long as it takes" (only
+/// zero is refused), makes the starting command panic (`Instant + Duration` overflows in
+/// the readiness wait): exit 101, a multi-line backtrace instead of one line, while the
+/// daemon it forked runs on with the PID file. A start must end 0 (the daemon is up) or
+/// with one line and a documented status, never a panic. (`--ready-timeout-ms max` is
+/// `Duration::MAX` in the service fixture.)
+#[test]
+fn a_ready_timeout_of_duration_max_panics_the_starting_command() {
+    let sb = Sandbox::new("broken-timeout-max");
+    let pidfile = sb.path("d.pid");
+    let start = service_env(
+        &sb,
+        &["--pidfile", s(&pidfile), "--ready-timeout-ms", "max"],
+        &[],
+    );
+    let daemon = read_pid(&pidfile);
+    if let Some(pid) = daemon {
+        sb.track(pid);
+        sb.stop(pid, Signal::SIGTERM);
+    }
+    assert_ne!(start.code, Some(101), "the start panicked: {start:?}");
+    assert!(
+        start.code == Some(0) || one_line(&start).starts_with("service: "),
+        "{start:?}"
+    );
+    assert!(
+        start.code == Some(0) || daemon.is_none(),
+        "the start failed and left daemon {daemon:?} running: {start:?}"
+    );
+}
