@@ -486,3 +486,42 @@ fn a_ready_timeout_of_duration_max_panics_the_starting_command() {
         "the start failed and left daemon {daemon:?} running: {start:?}"
     );
 }
+
+/// Broken 3, without a race: the check returns "fine" as soon as a directory on the path is
+/// missing, before it looks at who can write the directory that would hold it. A path
+/// through a directory nobody OWNS, to a subdirectory that does not exist yet, is not
+/// refused (77) but fails later with ENOENT (73): nobody only has to create the
+/// subdirectory (with a link in it) at the right moment, as
+/// `a_missing_directory_in_a_sticky_one_is_a_race_root_loses` does. The same path with the
+/// file directly in nobody's directory is refused, naming it.
+#[test]
+fn a_missing_directory_under_another_users_directory_passes_the_check() {
+    if !is_root() {
+        eprintln!("skipped: needs root, to own directories as another user");
+        return;
+    }
+    let sb = Sandbox::new("broken-missing-theirs");
+    let theirs = sb.path("theirs");
+    fs::create_dir(&theirs).unwrap();
+    nix::unistd::chown(&theirs, Some(nix::unistd::Uid::from_raw(NOBODY)), None).unwrap();
+    for pidfile in [theirs.join("d.pid"), theirs.join("missing/d.pid")] {
+        let start = service_env(&sb, &["--pidfile", s(&pidfile)], &[]);
+        assert_eq!(start.code, Some(77), "{pidfile:?}: {start:?}");
+        assert!(one_line(&start).contains("UID 65534"), "{start:?}");
+    }
+}
+
+/// Broken 8: a log path that is a UNIX socket (`open(2)` gives ENXIO, as for a FIFO without
+/// a reader) is refused with "it is a FIFO with no reader, and a start never waits for
+/// one": the operator is sent looking for a FIFO that does not exist. The status (73) is
+/// right; the reason must say what the file is (or give the OS error).
+#[test]
+fn a_socket_as_a_log_is_not_called_a_fifo() {
+    let sb = Sandbox::new("broken-socket-log");
+    let socket = sb.path("log.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let pidfile = sb.path("d.pid");
+    let start = service_env(&sb, &["--pidfile", s(&pidfile), "--stdout", s(&socket)], &[]);
+    assert_eq!(start.code, Some(73), "{start:?}");
+    assert!(!one_line(&start).contains("FIFO"), "{start:?}");
+}
