@@ -525,3 +525,51 @@ fn a_socket_as_a_log_is_not_called_a_fifo() {
     assert_eq!(start.code, Some(73), "{start:?}");
     assert!(!one_line(&start).contains("FIFO"), "{start:?}");
 }
+
+/// Broken 9: with `ready = "manual"`, the starting command is what enforces
+/// `ready_timeout`. An operator who interrupts a start that hangs (Ctrl-C: SIGINT to the
+/// starting command only, as the daemon is in its own session) kills the enforcer: the
+/// daemon that never became ready runs on, forever, holding the PID file, and the next
+/// start fails with 75 "already running". The starting command should stop the unready
+/// daemon when it is interrupted (as it does when the time runs out, and as a service
+/// manager does with a cancelled start job), or the daemon should enforce its own deadline.
+#[test]
+fn interrupting_a_start_leaves_an_unready_daemon_nobody_will_stop() {
+    let sb = Sandbox::new("broken-interrupted-start");
+    let pidfile = sb.path("d.pid");
+    let args = [
+        "--pidfile",
+        s(&pidfile),
+        "--before-ready",
+        "hang",
+        "--ready-timeout-ms",
+        "1000",
+    ];
+    let start = std::thread::scope(|scope| {
+        let start = scope.spawn(|| service_env(&sb, &args, &[]));
+        wait_until("the daemon wrote its PID", || read_pid(&pidfile).is_some());
+        let daemon = read_pid(&pidfile).unwrap();
+        sb.track(daemon);
+        // The starting command: the one tagged process that is not the daemon and whose
+        // parent is this test.
+        let starter = support::tagged(sb.dir())
+            .into_iter()
+            .find(|&p| p != daemon.as_raw() as u32 && children_of(std::process::id()).contains(&p))
+            .expect("the starting command");
+        kill(nix::unistd::Pid::from_raw(starter as i32), Signal::SIGINT).unwrap();
+        start.join().unwrap()
+    });
+    // Twice the timeout: the deadline the start promised has long passed.
+    std::thread::sleep(Duration::from_millis(2000));
+    let daemon = read_pid(&pidfile);
+    let again = service_env(&sb, &["--pidfile", s(&pidfile)], &[]);
+    if let Some(pid) = read_pid(&pidfile) {
+        sb.track(pid);
+    }
+    assert!(
+        !daemon.is_some_and(support::alive),
+        "the interrupted start ({:?}) left daemon {daemon:?} unready and running past its \
+         ready_timeout; the next start: {again:?}",
+        start.code
+    );
+}
