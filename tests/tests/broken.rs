@@ -573,3 +573,55 @@ fn interrupting_a_start_leaves_an_unready_daemon_nobody_will_stop() {
         start.code
     );
 }
+
+/// Broken 10: a failed start removes the log files it created "if still empty". Empty is
+/// not unused: two services (two PID files) that share one error log start at the same
+/// time; the first creates the log, the second opens it and is up, then the first fails
+/// (its body exits before `ready()`, writing nothing) and deletes the log under the running
+/// second one, whose errors from then on go to a
+/// deleted file nobody can read. The shim holds the first start just after it created the
+/// log (its first fork). A start must not delete a log another process has open (or must
+/// not delete logs at all: an empty file is harmless, a vanished log is not).
+#[test]
+fn a_failed_start_deletes_a_shared_log_another_daemon_writes_to() {
+    let sb = Sandbox::new("broken-shared-log");
+    let log = sb.path("errors.log");
+    let (first_pid, second_pid) = (sb.path("first.pid"), sb.path("second.pid"));
+    let mark = sb.path("window-open");
+    let Some(env) = delayed(
+        "fork",
+        1000,
+        &[
+            ("SHIM_NTH", "1".to_owned()),
+            ("SHIM_MARK", s(&mark).to_owned()),
+        ],
+    ) else {
+        return;
+    };
+    let first_args = [
+        "--pidfile",
+        s(&first_pid),
+        "--stderr",
+        s(&log),
+        "--before-ready",
+        "exit",
+    ];
+    let (first, second) = std::thread::scope(|scope| {
+        let first = scope.spawn(|| service_env(&sb, &first_args, &as_env(&env)));
+        wait_until("the first start created the log", || mark.exists());
+        assert!(log.exists());
+        let second = service_env(&sb, &["--pidfile", s(&second_pid), "--stderr", s(&log)], &[]);
+        (first.join().unwrap(), second)
+    });
+    assert_eq!(first.code, Some(69), "the first start fails: {first:?}");
+    assert_eq!(second.code, Some(0), "the second start succeeds: {second:?}");
+    let daemon = read_pid(&second_pid).unwrap();
+    sb.track(daemon);
+    let stderr = fs::read_link(format!("/proc/{daemon}/fd/2")).unwrap();
+    sb.stop(daemon, Signal::SIGTERM);
+    assert!(
+        log.exists(),
+        "the failed start deleted {log:?}, the log of running daemon {daemon}, whose stderr \
+         is now {stderr:?}"
+    );
+}
