@@ -625,3 +625,25 @@ fn a_failed_start_deletes_a_shared_log_another_daemon_writes_to() {
          is now {stderr:?}"
     );
 }
+
+/// Broken 11: `$LISTEN_FDS` set but empty (a unit file's `Environment=LISTEN_FDS=`, a
+/// wrapper that clears it with `LISTEN_FDS=`) for this process is refused, rightly, with 78,
+/// but the reason is "more descriptors than a process can have": an empty string passes
+/// the digits-only test and then fails to parse, which is taken for an overflow. The
+/// reason must say that the value is not a count.
+#[test]
+fn an_empty_listen_fds_is_not_too_many_descriptors() {
+    let sb = Sandbox::new("broken-empty-listen-fds");
+    let pidfile = sb.path("d.pid");
+    let script = r#"LISTEN_PID=$$ LISTEN_FDS= exec "$SERVICE" --pidfile "$PIDFILE" --tag "$TAG""#;
+    let start = sb.run_for(NO_HANG, "/bin/sh", &["-c", script], |cmd| {
+        cmd.env("SERVICE", SERVICE)
+            .env("PIDFILE", &pidfile)
+            .env("TAG", sb.dir());
+    });
+    assert_eq!(start.code, Some(78), "{start:?}");
+    assert!(
+        !one_line(&start).contains("more descriptors than a process can have"),
+        "{start:?}"
+    );
+}
