@@ -647,3 +647,43 @@ fn an_empty_listen_fds_is_not_too_many_descriptors() {
         "{start:?}"
     );
 }
+
+/// Broken 12: `stop` (and `restart`, `reload`) while a start is under way. The start holds
+/// the lock from before its fork, and the daemon writes its PID only at step 12; `stop`
+/// waits 200 ms for a PID, then gives up with exit 1, "it is locked but holds no valid PID
+/// after 200 ms; refusing to signal" (an `InvalidConfig` error, for a configuration that is
+/// fine), and the daemon it was asked to stop comes up a moment later and runs on. A loaded
+/// machine at boot, or a `restart` right after a `start`, is enough. `stop` must stop the
+/// instance that is starting (it may wait for its PID as long as a start may take), not
+/// fail and leave it running. The shim holds the daemon's `chdir("/")` (step 11) for 1 s.
+#[test]
+fn stop_during_a_start_fails_and_the_daemon_comes_up_anyway() {
+    let sb = Sandbox::new("broken-stop-while-starting");
+    let pidfile = sb.path("d.pid");
+    let mark = sb.path("window-open");
+    let Some(env) = delayed(
+        "chdir",
+        1000,
+        &[("SHIM_PATH", "/".to_owned()), ("SHIM_MARK", s(&mark).to_owned())],
+    ) else {
+        return;
+    };
+    let (start, stop) = std::thread::scope(|scope| {
+        let start = scope.spawn(|| service_env(&sb, &["--pidfile", s(&pidfile)], &as_env(&env)));
+        wait_until("the daemon is at step 11, the lock held", || mark.exists());
+        let stop = service_env(&sb, &["stop", "--control", "--pidfile", s(&pidfile)], &[]);
+        (start.join().unwrap(), stop)
+    });
+    let daemon = read_pid(&pidfile);
+    if let Some(pid) = daemon {
+        sb.track(pid);
+    }
+    let running = daemon.is_some_and(support::alive);
+    if let Some(pid) = daemon.filter(|_| running) {
+        sb.stop(pid, Signal::SIGTERM);
+    }
+    assert!(
+        !(stop.code != Some(0) && running),
+        "`stop` during the start: {stop:?}; the start: {start:?}; daemon {daemon:?} runs on"
+    );
+}
