@@ -687,3 +687,42 @@ fn stop_during_a_start_fails_and_the_daemon_comes_up_anyway() {
         "`stop` during the start: {stop:?}; the start: {start:?}; daemon {daemon:?} runs on"
     );
 }
+
+/// Broken 13: the README's security notes promise that the PID file is owned by the
+/// starting user, mode 0644, so that an unprivileged daemon can never rewrite it (the
+/// pattern of OpenLDAP CVE-2017-14159 and Nagios CVE-2016-10089). A PID file that is
+/// already there, owned by another user (left by an older init script that `chown`ed it
+/// to the service's user), is taken over as it is: the root start sets its mode but leaves
+/// its owner, so that user rewrites the PID at will, and the README's own logrotate recipe
+/// (`kill -HUP $(cat /run/ticker.pid)`), `start-stop-daemon` or a monitoring script then
+/// signal any process they choose, as root. As root, the start must take the file over
+/// (`fchown` to root) or refuse it (77), as `strict_paths` refuses another user's link.
+#[test]
+fn a_pid_file_another_user_owns_is_kept_theirs() {
+    if !is_root() {
+        eprintln!("skipped: needs root, to own a file as another user");
+        return;
+    }
+    let sb = Sandbox::new("broken-pidfile-owner");
+    let pidfile = sb.path("d.pid");
+    fs::write(&pidfile, "").unwrap();
+    std::os::unix::fs::chown(&pidfile, Some(NOBODY), None).unwrap();
+    let start = service_env(&sb, &["--pidfile", s(&pidfile)], &[]);
+    if start.code == Some(0) {
+        let daemon = read_pid(&pidfile).unwrap();
+        sb.track(daemon);
+        let owner = fs::metadata(&pidfile).unwrap().uid();
+        if owner != 0 {
+            as_nobody(&format!("echo 1 > '{}'", s(&pidfile)));
+        }
+        let content = fs::read_to_string(&pidfile).unwrap();
+        sb.stop(daemon, Signal::SIGTERM);
+        assert_eq!(
+            owner, 0,
+            "root's daemon {daemon} runs with a PID file owned by UID {owner}, who rewrote \
+             it to {content:?}"
+        );
+    } else {
+        assert_eq!(start.code, Some(77), "{start:?}");
+    }
+}
