@@ -6,7 +6,7 @@
 mod support;
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::Command;
@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use support::{SERVICE, Sandbox, Start, is_root, read_pid, shim};
-
 
 /// How long a start that must not hang gets before the watchdog calls it a hang.
 const NO_HANG: Duration = Duration::from_secs(5);
@@ -83,9 +82,7 @@ fn as_nobody(script: &str) {
     let mut cmd = Command::new("/bin/sh");
     cmd.args(["-c", script]).uid(NOBODY).gid(NOBODY);
     // (std drops the supplementary groups itself when it sets the UID.)
-    let out = cmd
-        .output()
-        .expect("run sh as nobody");
+    let out = cmd.output().expect("run sh as nobody");
     assert!(
         out.status.success(),
         "as nobody, `{script}` failed: {}",
@@ -106,8 +103,6 @@ fn swap_and_reopen(sb: &Sandbox, pidfile: &Path, script: &str, victim: &Path) ->
     sb.stop(daemon, Signal::SIGTERM);
     created
 }
-
-use std::os::unix::fs::MetadataExt as _;
 
 /// Broken 1: `strict_paths` lets a path pass through a sticky world-writable directory to
 /// an entry root owns, "which no other user can rename or remove". But the sticky bit does
@@ -263,7 +258,9 @@ fn a_missing_directory_in_a_sticky_one_is_a_race_root_loses() {
                 &as_env(&env),
             )
         });
-        wait_until("the window between the check and the open", || mark.exists());
+        wait_until("the window between the check and the open", || {
+            mark.exists()
+        });
         as_nobody(&format!(
             "mkdir '{d}' && ln -s '{v}' '{d}/out.log'",
             d = s(&dir),
@@ -287,7 +284,11 @@ fn a_missing_directory_in_a_sticky_one_is_a_race_root_loses() {
 fn children_of(parent: u32) -> Vec<u32> {
     let mut found = Vec::new();
     for entry in fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
         };
         let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
@@ -341,7 +342,11 @@ fn a_timeout_after_the_intermediate_child_died_leaves_a_daemon_and_no_pid_file()
         assert_eq!(daemon.len(), 1, "the daemon, child of {intermediate}");
         let daemon = nix::unistd::Pid::from_raw(daemon[0] as i32);
         sb.track(daemon);
-        kill(nix::unistd::Pid::from_raw(intermediate as i32), Signal::SIGKILL).unwrap();
+        kill(
+            nix::unistd::Pid::from_raw(intermediate as i32),
+            Signal::SIGKILL,
+        )
+        .unwrap();
         (start.join().unwrap(), daemon)
     });
     let running = support::alive(daemon);
@@ -449,7 +454,8 @@ fn a_line_cut_by_a_full_disk_is_glued_to_the_lost_lines_notice() {
         .lines()
         .filter(|l| {
             !(l.starts_with("service pid=")
-                || l.strip_prefix("line ").is_some_and(|n| n.parse::<u64>().is_ok())
+                || l.strip_prefix("line ")
+                    .is_some_and(|n| n.parse::<u64>().is_ok())
                 || (l.starts_with("service: ") && l.contains(" lost, not written to ")))
         })
         .collect();
@@ -521,7 +527,11 @@ fn a_socket_as_a_log_is_not_called_a_fifo() {
     let socket = sb.path("log.sock");
     let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
     let pidfile = sb.path("d.pid");
-    let start = service_env(&sb, &["--pidfile", s(&pidfile), "--stdout", s(&socket)], &[]);
+    let start = service_env(
+        &sb,
+        &["--pidfile", s(&pidfile), "--stdout", s(&socket)],
+        &[],
+    );
     assert_eq!(start.code, Some(73), "{start:?}");
     assert!(!one_line(&start).contains("FIFO"), "{start:?}");
 }
@@ -610,11 +620,19 @@ fn a_failed_start_deletes_a_shared_log_another_daemon_writes_to() {
         let first = scope.spawn(|| service_env(&sb, &first_args, &as_env(&env)));
         wait_until("the first start created the log", || mark.exists());
         assert!(log.exists());
-        let second = service_env(&sb, &["--pidfile", s(&second_pid), "--stderr", s(&log)], &[]);
+        let second = service_env(
+            &sb,
+            &["--pidfile", s(&second_pid), "--stderr", s(&log)],
+            &[],
+        );
         (first.join().unwrap(), second)
     });
     assert_eq!(first.code, Some(69), "the first start fails: {first:?}");
-    assert_eq!(second.code, Some(0), "the second start succeeds: {second:?}");
+    assert_eq!(
+        second.code,
+        Some(0),
+        "the second start succeeds: {second:?}"
+    );
     let daemon = read_pid(&second_pid).unwrap();
     sb.track(daemon);
     let stderr = fs::read_link(format!("/proc/{daemon}/fd/2")).unwrap();
@@ -664,7 +682,10 @@ fn stop_during_a_start_fails_and_the_daemon_comes_up_anyway() {
     let Some(env) = delayed(
         "chdir",
         1000,
-        &[("SHIM_PATH", "/".to_owned()), ("SHIM_MARK", s(&mark).to_owned())],
+        &[
+            ("SHIM_PATH", "/".to_owned()),
+            ("SHIM_MARK", s(&mark).to_owned()),
+        ],
     ) else {
         return;
     };
