@@ -359,7 +359,16 @@ fn open(path: &Path) -> Result<Option<Opened>, Error> {
 
 /// Whether a process holds the file's `flock`, tested by taking a shared lock and releasing
 /// it at once.
+///
+/// On Linux the kernel's list of locks (`/proc/locks`) is read instead, so that the test
+/// takes no lock: a start that tried the lock at that moment would find it taken.
 fn is_locked(file: &File, path: &Path, step: Step) -> Result<bool, Error> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Ok(meta) = file.metadata()
+        && let Some(locked) = crate::pidfile::flocked(meta.dev(), meta.ino())
+    {
+        return Ok(locked);
+    }
     match file.try_lock_shared() {
         Ok(()) => {
             file.unlock().map_err(|e| Error::os(step, Some(path), e))?;
@@ -442,16 +451,18 @@ fn send(pid: u32, signal: Signal, step: Step, path: &Path) -> Result<bool, Error
 
 /// Waits up to `within` for the file's lock to be released; `Ok(false)` if it is still held.
 fn wait_unlocked(file: &File, path: &Path, step: Step, within: Duration) -> Result<bool, Error> {
-    let deadline = Instant::now() + within;
+    // A wait too long to be an instant (`Duration::MAX`) has no end.
+    let deadline = Instant::now().checked_add(within);
     loop {
         if !is_locked(file, path, step)? {
             return Ok(true);
         }
         let now = Instant::now();
-        if now >= deadline {
+        if deadline.is_some_and(|deadline| now >= deadline) {
             return Ok(false);
         }
-        std::thread::sleep(POLL.min(deadline - now));
+        let left = deadline.map_or(POLL, |deadline| deadline - now);
+        std::thread::sleep(POLL.min(left));
     }
 }
 

@@ -70,7 +70,8 @@ impl Waiter {
     /// After a failure it reads on to end-of-file, which comes when the failed daemon has
     /// exited: a failed start returns with no process of it left running (or times out).
     pub(crate) fn wait(&mut self, timeout: Option<Duration>) -> Outcome {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        // A timeout too long to be an instant (`Duration::MAX`) is none.
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut chunk = [0u8; 512];
         let mut failed = None;
         loop {

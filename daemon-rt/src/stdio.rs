@@ -152,10 +152,16 @@ impl Stdio {
                 }
                 Err(e) if create && e.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(e) if !create && e.kind() == io::ErrorKind::NotFound => {}
+                // ENXIO: a FIFO without a reader (opened non-blocking), or a socket, which
+                // no `open` reaches.
                 Err(e) if no_reader(&e) => {
-                    return Err(refuse(
-                        "it is a FIFO with no reader, and a start never waits for one",
-                    ));
+                    let socket = std::fs::metadata(path)
+                        .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()));
+                    return Err(refuse(if socket {
+                        "it is a socket, which cannot be opened as a file"
+                    } else {
+                        "it is a FIFO with no reader, and a start never waits for one"
+                    }));
                 }
                 Err(e) => return Err(Error::os(step, Some(path), e)),
             }

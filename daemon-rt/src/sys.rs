@@ -883,3 +883,40 @@ pub(crate) fn own(fd: RawFd) -> std::os::fd::OwnedFd {
     // SAFETY: as the caller guarantees above: an open descriptor with no other owner.
     unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
 }
+
+/// The directory's POSIX access ACL, as the `system.posix_acl_access` extended attribute
+/// holds it; `None` when it has none (its mode bits say everything).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn posix_acl(path: &std::path::Path) -> io::Result<Option<Vec<u8>>> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let path = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let name = c"system.posix_acl_access";
+    let mut buf = vec![0u8; 1024];
+    // SAFETY: `path` and `name` are NUL-terminated; `buf` is valid for `buf.len()` bytes and
+    // outlives the call, which writes at most that many.
+    let n = unsafe {
+        libc::lgetxattr(
+            path.as_ptr(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if n < 0 {
+        let err = io::Error::last_os_error();
+        return match err.raw_os_error() {
+            Some(libc::ENODATA | libc::ENOTSUP) => Ok(None),
+            _ => Err(err),
+        };
+    }
+    buf.truncate(n as usize);
+    Ok(Some(buf))
+}
+
+/// Other systems' ACLs (NFSv4 ACLs on FreeBSD and illumos, macOS's) are not read: the mode
+/// bits are checked alone there.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn posix_acl(_path: &std::path::Path) -> io::Result<Option<Vec<u8>>> {
+    Ok(None)
+}

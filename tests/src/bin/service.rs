@@ -2,7 +2,7 @@
 //! `ready = "manual"`: it reports ready only when its body says so.
 //!
 //! `service [start|stop|status|restart|reload] [--pidfile P] [--stdout P] [--stderr P]
-//!  [--workdir D] [--foreground] [--user U] [--group G] [--chroot D] [--ready-timeout-ms N]
+//!  [--workdir D] [--foreground] [--user U] [--group G] [--chroot D] [--ready-timeout-ms N|max]
 //!  [--reopen-on none|usr1|term|int|kill|stop] [--control] [--print-pid] [--before-ready ACTION] [--status TEXT]
 //!  [--try-setuid0] [--child-env] [--listen poll|wait|fd] [--lines] [--exit-after-ms N]
 //!  [--stdin P] [--lax-paths] [--errno-watch] [--tag ANY]`
@@ -77,7 +77,11 @@ fn parse() -> Opts {
     {
         args.next();
     }
-    let ms = |v: String| Duration::from_millis(v.parse().expect("milliseconds"));
+    // `max`: `Duration::MAX`, the "wait forever" a program may pass.
+    let ms = |v: String| match v.as_str() {
+        "max" => Duration::MAX,
+        _ => Duration::from_millis(v.parse().expect("milliseconds")),
+    };
     while let Some(arg) = args.next() {
         let arg = cli::text(arg);
         let mut raw = || args.next().unwrap_or_else(|| panic!("{arg} needs a value"));
