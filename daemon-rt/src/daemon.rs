@@ -15,7 +15,7 @@ use nix::unistd::ForkResult;
 use crate::error::{Context as _, Error, ErrorKind, Escaped, Step};
 use crate::pidfile::Pidfile;
 use crate::privileges::{self, Credentials};
-use crate::readiness::{self, Outcome};
+use crate::readiness::{self, Forked, Outcome};
 use crate::stdio::{Created, Stdio};
 use crate::threads::{self, SingleThreaded};
 use crate::value::{IdValue, PathValue, SignalValue};
@@ -644,12 +644,35 @@ impl Daemon {
         match forked.map_err(|e| abandon(pidfile.as_ref(), &created, e))? {
             ForkResult::Parent { child } => {
                 drop(reporter);
+                // Waiting for `ready()` may take long: an operator's Ctrl-C must not leave
+                // the unready daemon running, since only this process enforces the timeout.
+                if manual {
+                    waiter
+                        .catch_interrupts()
+                        .map_err(|e| abandon(pidfile.as_ref(), &created, e))?;
+                }
                 let outcome = waiter.wait(manual.then_some(ready_timeout));
                 sys::reap(child);
                 // The intermediate child has exited: if the time ran out before its message
-                // naming the daemon was read, it is in the pipe now.
+                // naming the daemon was read, it is in the pipe now. If it was killed before
+                // it could say it, the daemon is the one process of its session.
                 let outcome = match outcome {
-                    Outcome::TimedOut(None) => Outcome::TimedOut(waiter.daemon_pid()),
+                    Outcome::Interrupted(signo, None) => {
+                        let pid = match waiter.daemon() {
+                            Forked::Named(pid) => Some(pid),
+                            Forked::None => None,
+                            Forked::Unnamed => readiness::in_session(child.as_raw() as u32),
+                        };
+                        Outcome::Interrupted(signo, pid)
+                    }
+                    Outcome::TimedOut(None) => match waiter.daemon() {
+                        Forked::Named(pid) => Outcome::TimedOut(Some(pid)),
+                        Forked::None => Outcome::TimedOut(None),
+                        Forked::Unnamed => match readiness::in_session(child.as_raw() as u32) {
+                            Some(pid) => Outcome::TimedOut(Some(pid)),
+                            None => Outcome::Unnamed,
+                        },
+                    },
                     outcome => outcome,
                 };
                 let finish = Finish {
@@ -932,6 +955,47 @@ impl Finish {
                     None => err(late),
                 }
             }
+            Outcome::Interrupted(signo, pid) => {
+                let name = Signal::from_raw(signo)
+                    .map_or_else(|| format!("signal {signo}"), |s| s.to_string());
+                let stopped = pid.is_none_or(readiness::stop_unready);
+                let what = match pid {
+                    Some(pid) if stopped => format!("; stopped it (PID {pid})"),
+                    Some(pid) => format!("; PID {pid} still runs after SIGKILL"),
+                    None => String::new(),
+                };
+                let err = Error::new(
+                    Step::AwaitReadiness,
+                    ErrorKind::DiedBeforeReady,
+                    None,
+                    format!(
+                        "the start was interrupted by {name} before the daemon was ready{what}"
+                    ),
+                );
+                if stopped {
+                    undo(pidfile.as_ref(), created);
+                }
+                // One line, then the end the signal asked for.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "{}: {err:#}",
+                    crate::error::program_name()
+                );
+                sys::die_by(signo)
+            }
+            Outcome::Unnamed => {
+                let secs = self.timeout.as_secs_f64();
+                // A process holds the pipe, and so the PID file: it is left to it.
+                return Err(Error::new(
+                    Step::AwaitReadiness,
+                    ErrorKind::Timeout,
+                    None,
+                    format!(
+                        "it did not call `daemon_rt::ready()` within {secs} s, and a daemon \
+                         whose PID is unknown may still run; its PID file is left"
+                    ),
+                ));
+            }
         };
         Err(abandon(pidfile.as_ref(), created, err))
     }
@@ -941,11 +1005,16 @@ impl Finish {
 /// through this process's descriptor, so the file is ours) and the log files it created that
 /// are still empty, so that the start leaves the filesystem as it found it.
 fn abandon(pidfile: Option<&Pidfile>, created: &[Created], err: Error) -> Error {
+    undo(pidfile, created);
+    err
+}
+
+/// What [`abandon`] takes back.
+fn undo(pidfile: Option<&Pidfile>, created: &[Created]) {
     if let Some(pidfile) = pidfile {
         pidfile.abandon();
     }
     created.iter().for_each(Created::remove);
-    err
 }
 
 /// Checks the `chroot` directory, and the working directory inside it.

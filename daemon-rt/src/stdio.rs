@@ -45,14 +45,44 @@ pub(crate) struct Created {
 }
 
 impl Created {
-    /// Removes the file if the path still names it and nothing was written into it.
+    /// Removes the file if the path still names it, nothing was written into it, and no
+    /// other process has it open: another daemon that shares the log may have opened it
+    /// since, and must not lose it.
     pub(crate) fn remove(&self) {
         if std::fs::symlink_metadata(&self.path)
             .is_ok_and(|m| (m.dev(), m.ino()) == (self.dev, self.ino) && m.len() == 0)
+            && !open_elsewhere(self.dev, self.ino)
         {
             let _ = std::fs::remove_file(&self.path);
         }
     }
+}
+
+/// Whether a process other than this one has the file with device `dev` and inode `ino`
+/// open, by every process's `/proc/<pid>/fd`; `true` when that cannot be told.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn open_elsewhere(dev: u64, ino: u64) -> bool {
+    let Ok(processes) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    let me = std::process::id();
+    processes.flatten().any(|entry| {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            return false;
+        };
+        // Another user's process that cannot be looked at may have it open.
+        pid != me && crate::pidfile::holds_open(pid, dev, ino, None).unwrap_or(true)
+    })
+}
+
+/// Elsewhere processes cannot be listed this way: the file is kept.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn open_elsewhere(_dev: u64, _ino: u64) -> bool {
+    true
 }
 
 impl Stdio {

@@ -920,3 +920,56 @@ pub(crate) fn posix_acl(path: &std::path::Path) -> io::Result<Option<Vec<u8>>> {
 pub(crate) fn posix_acl(_path: &std::path::Path) -> io::Result<Option<Vec<u8>>> {
     Ok(None)
 }
+
+/// The write end of the pipe [`interrupt_into`]'s handler writes signal numbers into; -1
+/// until it is made.
+static INTERRUPT_PIPE: AtomicI32 = AtomicI32::new(-1);
+
+/// The signals that interrupt a starting process waiting for its daemon: a terminal's
+/// Ctrl-C and Ctrl-\, a closed terminal, and `kill`.
+const INTERRUPTS: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+
+/// Makes [`INTERRUPTS`] write their number into `pipe` (a non-blocking write end this
+/// process keeps until it exits) instead of ending the process.
+pub(crate) fn interrupt_into(pipe: RawFd) -> io::Result<()> {
+    INTERRUPT_PIPE.store(pipe, Ordering::SeqCst);
+    for signo in INTERRUPTS {
+        set_disposition(
+            signo,
+            on_interrupt as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        )?;
+    }
+    Ok(())
+}
+
+extern "C" fn on_interrupt(signo: libc::c_int) {
+    let _errno = SavedErrno::save();
+    let byte = signo as u8;
+    // SAFETY: `write` is async-signal-safe; the buffer is a valid local byte. The pipe is
+    // non-blocking: a full one (signals faster than they are read) only drops this one.
+    unsafe {
+        libc::write(
+            INTERRUPT_PIPE.load(Ordering::SeqCst),
+            (&raw const byte).cast(),
+            1,
+        )
+    };
+}
+
+/// Ends the process by `signo` with its default action, as if no handler had been there:
+/// the parent (a shell) sees the process killed by it.
+pub(crate) fn die_by(signo: libc::c_int) -> ! {
+    // SAFETY: `signal` and `raise` take plain integers. With the default action restored
+    // and the signal unblocked, `raise` ends the process before it returns.
+    unsafe {
+        libc::signal(signo, libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, signo);
+        libc::sigprocmask(libc::SIG_UNBLOCK, &set, ptr::null_mut());
+        libc::raise(signo);
+    }
+    // SIGQUIT's default may be a core dump; a signal that did not end the process still
+    // must not let it go on.
+    exit_now(128 + signo)
+}
