@@ -211,6 +211,12 @@ pub(crate) fn pseudo_filesystem(file: &File) -> Option<&'static str> {
         (fs::SELINUX_MAGIC, "selinuxfs"),
         (fs::BPF_FS_MAGIC, "bpf"),
         (fs::NSFS_MAGIC, "nsfs"),
+        // Not among nix's constants; the values of linux/magic.h.
+        (fs::FsType(0x6265_6570), "configfs"),
+        (fs::FsType(0xde5e_81e4), "efivarfs"),
+        (fs::FsType(0x4249_4e4d), "binfmt_misc"),
+        (fs::FsType(0x6165_676c), "pstore"),
+        (fs::FsType(0x6573_5543), "fusectl"),
     ]
     .into_iter()
     .find(|(magic, _)| *magic == kind)

@@ -211,6 +211,19 @@ fn open(path: &Path) -> Result<Option<(File, Metadata, bool)>, Error> {
             "it is a symbolic link, and a PID file is never followed through one",
         )
     };
+    // Anything but a regular file is refused before it is opened: opening a device can act
+    // (a watchdog device starts counting), even non-blocking.
+    if let Ok(meta) = std::fs::symlink_metadata(path)
+        && !meta.file_type().is_file()
+        && !meta.file_type().is_symlink()
+    {
+        return Err(Error::new(
+            Step::OpenPidfile,
+            ErrorKind::CannotCreate,
+            Some(path),
+            "it is not a regular file",
+        ));
+    }
     // Exclusive first, so that a file this start made is known, and removed if it fails.
     let (file, created) = match options(true).open(path) {
         Ok(file) => (file, true),

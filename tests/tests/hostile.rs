@@ -771,3 +771,33 @@ fn a_daemon_rt_error_returned_from_main_exits_with_its_status() {
     );
     assert!(!pidfile.exists(), "the PID file outlived the daemon");
 }
+
+/// Found by the second campaign, untested there: a PID-file path that is not a regular file
+/// was opened before it was refused, and opening a device can act (a watchdog device starts
+/// counting). A FIFO shows it: a reader waiting in `open` is released by any writer's open.
+#[test]
+fn a_pidfile_that_is_no_regular_file_is_never_opened() {
+    let sb = Sandbox::new("hostile-pidfile-device");
+    let fifo = sb.path("d.pid");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    // `cat` blocks in open(2) until something opens the FIFO for writing.
+    let reader = Command::new("cat")
+        .arg(&fifo)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let reader = Sleeper(reader);
+    std::thread::sleep(Duration::from_millis(100));
+    let start = service_env(&sb, &["--pidfile", s(&fifo)], &[]);
+    assert_eq!(start.code, Some(73), "{start:?}");
+    assert!(
+        one_line(&start).ends_with("it is not a regular file"),
+        "{start:?}"
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    let pid = Pid::from_raw(reader.pid() as i32);
+    assert!(
+        alive(pid),
+        "the start opened the FIFO: its reader was released"
+    );
+}
