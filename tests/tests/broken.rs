@@ -10,66 +10,18 @@ use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
-use support::{SERVICE, Sandbox, Start, is_root, read_pid, shim};
-
-/// How long a start that must not hang gets before the watchdog calls it a hang.
-const NO_HANG: Duration = Duration::from_secs(5);
+use support::{
+    NO_HANG, SERVICE, Sandbox, as_env, delayed, is_root, one_line, read_pid, service_env,
+    wait_until,
+};
 
 const NOBODY: u32 = 65534;
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
-}
-
-/// Polls `cond` every 5 ms until it holds; fails the test after 10 s.
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !cond() {
-        assert!(Instant::now() < deadline, "{what}: not the case after 10 s");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// The starting command's stderr: exactly one line, with no control character in it.
-fn one_line(start: &Start) -> &str {
-    let line = start
-        .stderr
-        .strip_suffix('\n')
-        .unwrap_or_else(|| panic!("no line on stderr: {start:?}"));
-    assert!(
-        !line.chars().any(char::is_control),
-        "more than one line, or a control character: {start:?}"
-    );
-    line
-}
-
-/// Runs the service fixture with `args`, its tag, the environment `env`, and a watchdog of
-/// [`NO_HANG`].
-fn service_env(sb: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> Start {
-    sb.run_for(NO_HANG, SERVICE, args, |cmd| {
-        cmd.arg("--tag").arg(sb.dir());
-        cmd.envs(env.iter().copied());
-    })
-}
-
-/// The shim's variables for delaying `call`, plus `extra`; `None` (the test skips) without a
-/// C compiler.
-fn delayed(call: &str, ms: u32, extra: &[(&str, String)]) -> Option<Vec<(String, String)>> {
-    let shim = shim()?;
-    let mut env = vec![
-        ("LD_PRELOAD".to_owned(), shim.to_str()?.to_owned()),
-        ("SHIM_CALL".to_owned(), call.to_owned()),
-        ("SHIM_MS".to_owned(), ms.to_string()),
-    ];
-    env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
-    Some(env)
-}
-
-fn as_env(env: &[(String, String)]) -> Vec<(&str, &str)> {
-    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 
 fn mode(p: &Path, m: u32) {
