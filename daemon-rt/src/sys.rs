@@ -930,10 +930,14 @@ static INTERRUPT_PIPE: AtomicI32 = AtomicI32::new(-1);
 const INTERRUPTS: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
 
 /// Makes [`INTERRUPTS`] write their number into `pipe` (a non-blocking write end this
-/// process keeps until it exits) instead of ending the process.
+/// process keeps until it exits) instead of ending the process. A signal the process was
+/// started with ignored stays ignored: `nohup` asked for the start to outlive a hangup.
 pub(crate) fn interrupt_into(pipe: RawFd) -> io::Result<()> {
     INTERRUPT_PIPE.store(pipe, Ordering::SeqCst);
     for signo in INTERRUPTS {
+        if installed_handler(signo) == Some(libc::SIG_IGN) {
+            continue;
+        }
         set_disposition(
             signo,
             on_interrupt as extern "C" fn(libc::c_int) as libc::sighandler_t,

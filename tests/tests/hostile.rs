@@ -753,3 +753,40 @@ fn a_pidfile_that_is_no_regular_file_is_never_opened() {
         "the start opened the FIFO: its reader was released"
     );
 }
+
+/// A start that waits for `ready()` stops its daemon when interrupted, but a signal it was
+/// started with ignored (`nohup` ignores SIGHUP) stays ignored: the start outlives the
+/// hangup, and the daemon comes up.
+#[test]
+fn a_start_under_nohup_outlives_a_hangup() {
+    let sb = Sandbox::new("hostile-nohup");
+    let pidfile = sb.path("d.pid");
+    let args = ["--pidfile", s(&pidfile), "--before-ready", "sleep:600"];
+    let start = std::thread::scope(|scope| {
+        let start = scope.spawn(|| {
+            sb.run_for(NO_HANG, SERVICE, &args, |cmd| {
+                cmd.arg("--tag").arg(sb.dir());
+                // SAFETY: only signal(2) between fork and exec, with plain integers.
+                unsafe {
+                    cmd.pre_exec(|| {
+                        nix::libc::signal(nix::libc::SIGHUP, nix::libc::SIG_IGN);
+                        Ok(())
+                    });
+                }
+            })
+        });
+        wait_until("the daemon wrote its PID", || read_pid(&pidfile).is_some());
+        let daemon = read_pid(&pidfile).unwrap();
+        sb.track(daemon);
+        for pid in support::tagged(sb.dir()) {
+            if pid != daemon.as_raw() as u32 {
+                let _ = kill(Pid::from_raw(pid as i32), Signal::SIGHUP);
+            }
+        }
+        start.join().unwrap()
+    });
+    assert_eq!(start.code, Some(0), "{start:?}");
+    let pid = read_pid(&pidfile).unwrap();
+    assert!(alive(pid));
+    sb.stop(pid, Signal::SIGTERM);
+}
