@@ -518,8 +518,8 @@ fn inner_script(dir: &Path, cgroups: &[PathBuf; 2]) -> String {
          export SYSTEMD_UNIT_PATH={units}\n\
          export SYSTEMD_GENERATOR_PATH={empty} SYSTEMD_ENVIRONMENT_GENERATOR_PATH={empty}\n\
          exec {SYSTEMD} --system --log-target=journal --log-level=debug\n",
-        unified = q(&unified.clone()),
-        named = q(&named.clone()),
+        unified = q(unified),
+        named = q(named),
         units = q(&dir.join("units")),
         empty = q(&dir.join("empty")),
     )
