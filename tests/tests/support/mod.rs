@@ -15,6 +15,9 @@ use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
+/// A real systemd as PID 1 of a private namespace, for the tests through `systemctl`.
+pub mod systemd;
+
 pub const FIXTURE: &str = env!("CARGO_BIN_EXE_fixture");
 /// The fixture for readiness, stop requests, privileges and control commands.
 pub const SERVICE: &str = env!("CARGO_BIN_EXE_service");
