@@ -217,11 +217,22 @@ fn open(path: &Path) -> Result<Option<(File, Metadata, bool)>, Error> {
         && !meta.file_type().is_file()
         && !meta.file_type().is_symlink()
     {
+        use std::os::unix::fs::FileTypeExt as _;
+        let kind = meta.file_type();
+        let what = if kind.is_dir() {
+            "a directory"
+        } else if kind.is_fifo() {
+            "a FIFO"
+        } else if kind.is_socket() {
+            "a socket"
+        } else {
+            "a device"
+        };
         return Err(Error::new(
             Step::OpenPidfile,
             ErrorKind::CannotCreate,
             Some(path),
-            "it is not a regular file",
+            format!("it is {what}, not a regular file"),
         ));
     }
     // Exclusive first, so that a file this start made is known, and removed if it fails.

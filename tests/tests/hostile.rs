@@ -743,7 +743,7 @@ fn a_pidfile_that_is_no_regular_file_is_never_opened() {
     let start = service_env(&sb, &["--pidfile", s(&fifo)], &[]);
     assert_eq!(start.code, Some(73), "{start:?}");
     assert!(
-        one_line(&start).ends_with("it is not a regular file"),
+        one_line(&start).ends_with("it is a FIFO, not a regular file"),
         "{start:?}"
     );
     std::thread::sleep(Duration::from_millis(100));
