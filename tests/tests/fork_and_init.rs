@@ -402,6 +402,11 @@ fn can_unshare() -> bool {
 /// `unshare --pid --fork --mount-proc SERVICE ARGS`: the service is PID 1 of a new PID
 /// namespace. Its output is piped.
 fn in_namespace(sb: &Sandbox, args: &[&str]) -> Child {
+    in_namespace_with(sb, args, |_| {})
+}
+
+/// Like [`in_namespace`], letting `setup` change the command first.
+fn in_namespace_with(sb: &Sandbox, args: &[&str], setup: impl FnOnce(&mut Command)) -> Child {
     let mut cmd = Command::new("unshare");
     cmd.args(["--pid", "--fork", "--mount-proc", support::SERVICE])
         .args(args)
@@ -413,6 +418,7 @@ fn in_namespace(sb: &Sandbox, args: &[&str]) -> Child {
     for key in MANAGER_ENV {
         cmd.env_remove(key);
     }
+    setup(&mut cmd);
     let child = cmd.spawn().unwrap();
     sb.track(Pid::from_raw(child.id() as i32));
     child
@@ -518,4 +524,30 @@ fn as_pid_1_sigterm_reaches_the_body_and_its_status_ends_the_namespace() {
         }
         assert!(!pidfile.exists(), "the PID file outlived the body");
     }
+}
+
+#[test]
+fn as_pid_1_the_body_writes_notify_fd_once_ready() {
+    if !can_unshare() {
+        return;
+    }
+    let sb = Sandbox::new("pid1-notify-fd");
+    let (read, write) = pipe();
+    let args = [
+        "--notify-fd",
+        "3",
+        "--before-ready",
+        "sleep:200",
+        "--exit-after-ms",
+        "300",
+    ];
+    let child = in_namespace_with(&sb, &args, |cmd| {
+        inherit_fd_as(cmd, write.as_raw_fd(), &[3]);
+    });
+    drop(write);
+    // `unshare` keeps its copy until it exits: EOF comes when the namespace has ended, and
+    // the pipe carried one newline, from the body; PID 1 closed its copy unwritten.
+    assert_eq!(read_to_eof(read), "\n");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
 }
