@@ -13,13 +13,14 @@ use nix::sys::stat::Mode;
 use nix::unistd::ForkResult;
 
 use crate::error::{Context as _, Error, ErrorKind, Escaped, Step};
+use crate::fork::{self, Fork};
 use crate::pidfile::Pidfile;
 use crate::privileges::{self, Credentials};
 use crate::readiness::{self, Forked, Outcome};
 use crate::stdio::{Created, Stdio};
 use crate::threads::{self, SingleThreaded};
 use crate::value::{IdValue, PathValue, SignalValue};
-use crate::{Signal, activation, control, fds, lifecycle, notify, sys};
+use crate::{Signal, activation, control, fds, init, lifecycle, notify, notify_fd, sys};
 
 /// The umask a daemon gets unless told otherwise: `0o022`, as systemd's `UMask=` default.
 ///
@@ -111,6 +112,8 @@ pub struct Daemon {
     control: bool,
     print_pid: bool,
     strict_paths: bool,
+    fork: Fork,
+    notify_fd: Option<RawFd>,
 }
 
 impl Default for Daemon {
@@ -140,6 +143,8 @@ impl fmt::Debug for Daemon {
             .field("control", &self.control)
             .field("print_pid", &self.print_pid)
             .field("strict_paths", &self.strict_paths)
+            .field("fork", &self.fork)
+            .field("notify_fd", &self.notify_fd)
             .finish()
     }
 }
@@ -173,6 +178,8 @@ impl Daemon {
             control: false,
             print_pid: false,
             strict_paths: true,
+            fork: Fork::Auto,
+            notify_fd: None,
         }
     }
 
@@ -491,6 +498,50 @@ impl Daemon {
         self
     }
 
+    /// Whether the start forks: [`Fork::Auto`] by default, which forks unless
+    /// [`Daemon::foreground`] is `true`, `$NOTIFY_SOCKET` is set or sockets are passed by
+    /// socket activation. [`Fork::Always`] forks even with `$NOTIFY_SOCKET`, for a systemd
+    /// `Type=forking` unit with `WatchdogSec=` or `NotifyAccess=` (systemd sets the variable
+    /// for those too, and waits for the starting command to exit): the daemon keeps the
+    /// socket and sends `MAINPID=<its PID>` with `READY=1`. [`Fork::Never`] is
+    /// `foreground(true)`. `Fork::Always` with `foreground(true)`, with socket activation or
+    /// as PID 1 fails the start with [`ErrorKind::InvalidConfig`]. As PID 1 the process never
+    /// forks away: it stays the init of its PID namespace (see the crate's *In a container*).
+    ///
+    /// ```no_run
+    /// let daemon = daemon_rt::Daemon::new()
+    ///     .pidfile("/run/worker.pid")
+    ///     .fork(daemon_rt::Fork::Always); // Type=forking, PIDFile=, WatchdogSec=
+    /// # drop(daemon);
+    /// ```
+    #[must_use = "a `Daemon` does nothing until `start` is called"]
+    pub fn fork(mut self, fork: Fork) -> Daemon {
+        self.fork = fork;
+        self
+    }
+
+    /// The descriptor number on which the supervisor waits for readiness (s6: the number in
+    /// the service's `notification-fd` file; dinit `pipefd`; OpenRC `notify=fd:N`), or `None`.
+    /// It is kept open through the start, gets one newline when the daemon is ready (at once,
+    /// or at [`ready`](crate::ready) with [`Ready::Manual`]), and is then closed; a daemon
+    /// that fails first closes it without a newline. It must be open for writing and at least
+    /// 3 (0, 1 and 2 carry the daemon's own input and output), or the start fails with
+    /// [`ErrorKind::InvalidConfig`].
+    ///
+    /// A number, not an `AsFd`: the program did not open the descriptor, the supervisor's
+    /// configuration names it, and the start checks that it is open.
+    ///
+    /// ```no_run
+    /// // s6: echo 3 > /run/service/worker/notification-fd
+    /// let daemon = daemon_rt::Daemon::new().notify_fd(3);
+    /// # drop(daemon);
+    /// ```
+    #[must_use = "a `Daemon` does nothing until `start` is called"]
+    pub fn notify_fd(mut self, fd: impl Into<Option<RawFd>>) -> Daemon {
+        self.notify_fd = fd.into();
+        self
+    }
+
     /// Daemonizes: returns in the daemon, after every step succeeded and the starting process
     /// was told so. The starting process does not return from a successful start: it exits
     /// with status 0 once the daemon reported that it is up.
@@ -550,9 +601,32 @@ impl Daemon {
                 return Err(err);
             }
         };
-        let foreground = self.foreground || notify.is_some() || !activated.is_empty();
+        let pid1 = std::process::id() == 1;
+        let context = fork::Context {
+            foreground: self.foreground,
+            notify: notify.is_some(),
+            activated: !activated.is_empty(),
+            pid1,
+        };
+        let foreground = match fork::foreground(self.fork, &context) {
+            Ok(foreground) => foreground,
+            Err(err) => {
+                notify::send_failure(&format!("{err:#}"), err.raw_os_error());
+                return Err(err);
+            }
+        };
+        if let Some(fd) = self.notify_fd {
+            notify_fd::arm(fd);
+        }
+        if pid1 {
+            // Returns in the child, which goes on as the daemon; PID 1 stays the init.
+            init::become_init(&single)?;
+        }
         let result = self.start_with(single, notify, activated, foreground);
-        if foreground && let Err(err) = &result {
+        // Forked with `Fork::Always`, the starting process tells the service manager too.
+        if (foreground || notify.is_some())
+            && let Err(err) = &result
+        {
             // Debug is the one-line message `Error::exit` prints.
             notify::send_failure(&format!("{err:#}"), err.raw_os_error());
         }
@@ -585,6 +659,8 @@ impl Daemon {
             control: _,
             print_pid,
             strict_paths,
+            fork: _,
+            notify_fd: _,
         } = self;
 
         // Everything that can fail for a reason the user can fix fails here, in the process
@@ -614,6 +690,7 @@ impl Daemon {
         let mut keep = preserve_fds;
         keep.extend(activated);
         keep.extend(notify);
+        keep.extend(notify_fd::kept());
         let steps = Steps {
             stdio,
             umask,
@@ -708,6 +785,10 @@ impl Daemon {
 
         // The daemon.
         let pid = std::process::id();
+        if notify.is_some() {
+            // Forked with `Fork::Always`: systemd learns the main PID from the daemon.
+            notify::forked(pid);
+        }
         keep.push(reporter.fd());
         keep.extend(pidfile.iter().flat_map(Pidfile::fds));
         match steps.run(pidfile.as_mut(), keep, pid) {
@@ -799,6 +880,9 @@ impl Daemon {
         }
         if self.ready_timeout.is_zero() {
             return invalid("`ready_timeout` is zero".to_owned());
+        }
+        if let Some(fd) = self.notify_fd {
+            notify_fd::check(fd)?;
         }
         Ok(())
     }

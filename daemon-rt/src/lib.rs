@@ -16,8 +16,11 @@ pub mod control;
 mod daemon;
 mod error;
 mod fds;
+mod fork;
+mod init;
 mod lifecycle;
 mod notify;
+mod notify_fd;
 mod output;
 mod paths;
 mod pidfile;
@@ -46,6 +49,7 @@ pub use daemon::{
     Started,
 };
 pub use error::{Error, ErrorKind, Step};
+pub use fork::Fork;
 pub use lifecycle::{notify, ready, set_status};
 pub use signal::{InvalidSignal, Signal};
 pub use stop::{stop_fd, stop_requested, wait_for_stop};

@@ -977,3 +977,15 @@ pub(crate) fn die_by(signo: libc::c_int) -> ! {
     // must not let it go on.
     exit_now(128 + signo)
 }
+
+/// The access mode of the open descriptor `fd` (`O_RDONLY`, `O_WRONLY` or `O_RDWR`), through
+/// `fcntl(F_GETFL)`; fails with `EBADF` if it is not open.
+pub(crate) fn access_mode(fd: RawFd) -> io::Result<libc::c_int> {
+    // SAFETY: F_GETFL only reads the open file's status flags; it takes no pointer and creates
+    // or closes nothing. A number that is not open makes it fail with EBADF.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(flags & libc::O_ACCMODE)
+}

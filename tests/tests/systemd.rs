@@ -230,9 +230,6 @@ fn a_notify_unit_that_never_pings_its_watchdog_is_killed() {
 }
 
 #[test]
-#[ignore = "needs `fork = \"always\"` (issue 12 item 1) and the fixture's `--fork always`: \
-            today WatchdogSec= sets $NOTIFY_SOCKET, the daemon stays in the foreground, and \
-            the forking start times out"]
 fn a_forking_unit_with_a_watchdog_starts() {
     let text = unit(
         "Type=forking\nPIDFile=/run/svc/svc.pid\nWatchdogSec=30\nTimeoutStartSec=10",
