@@ -16,9 +16,12 @@ pub mod control;
 mod daemon;
 mod error;
 mod fds;
+mod fork;
 mod forward;
+mod init;
 mod lifecycle;
 mod notify;
+mod notify_fd;
 mod output;
 mod paths;
 mod pidfile;
@@ -47,6 +50,7 @@ pub use daemon::{
     Started,
 };
 pub use error::{Error, ErrorKind, Step};
+pub use fork::Fork;
 pub use forward::Output;
 pub use lifecycle::{notify, ready, set_status};
 pub use signal::{InvalidSignal, Signal};

@@ -56,7 +56,8 @@ pub(crate) fn started(pid: u32, reporter: Option<Reporter>, manual: bool) {
         if let Some(reporter) = reporter {
             reporter.ready(pid);
         }
-        let _ = manager::send("READY=1");
+        let _ = manager::send_ready();
+        crate::notify_fd::announce();
         state().phase = Phase::Ready;
         return;
     }
@@ -104,7 +105,8 @@ pub fn ready() {
     if let Some((reporter, pid)) = reporter {
         reporter.ready(pid);
     }
-    let _ = manager::send("READY=1");
+    let _ = manager::send_ready();
+    crate::notify_fd::announce();
 }
 
 /// Sets the status line a service manager shows for the daemon (`STATUS=` of `sd_notify(3)`;
