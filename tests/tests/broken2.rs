@@ -1,0 +1,226 @@
+//! What a third hostile campaign found, against the features that landed after `broken.rs`
+//! (PID 1, `notify_fd`, `fork = "always"`, the starter's interrupt handling, `status` and
+//! `stop` through `/proc/locks`): each test FAILS on the code it was written against and
+//! shows one defect, checked from outside the process (exit status, the one line on stderr,
+//! files, `/proc`). Race windows are opened every time by the delay shim
+//! (`tests/shim/delay.c`).
+
+mod support;
+
+use std::fs;
+use std::os::fd::{AsRawFd as _, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use support::{
+    NO_HANG, SERVICE, Sandbox, alive, as_env, delayed, inherit_fd_as, is_root, read_pid,
+    service_env, wait_until,
+};
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A pipe whose buffer is full: a blocking write to `write` waits until someone reads
+/// `read`, which nobody does.
+fn full_pipe() -> (OwnedFd, OwnedFd) {
+    let (read, write) = nix::unistd::pipe().unwrap();
+    fcntl(&write, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).unwrap();
+    let chunk = [b'x'; 4096];
+    while nix::unistd::write(&write, &chunk).is_ok() {}
+    fcntl(&write, FcntlArg::F_SETFL(OFlag::empty())).unwrap();
+    (read, write)
+}
+
+/// Broken2 1: `notify_fd` writes its newline with a blocking `write`, in `ready()`, on the
+/// body's thread. A supervisor that is slow to read, or a pipe that is full for any reason
+/// (the descriptor is shared, the supervisor is stuck), makes `ready()` block: the starting
+/// command has already exited 0 (the readiness pipe is written first), and the daemon never
+/// gets past `ready()`: it serves nothing, forever, while everything says it is up. The
+/// newline should be written without blocking (`O_NONBLOCK` on the descriptor, which the
+/// daemon owns and closes right after, or `poll` with a short timeout), and dropped if it
+/// cannot be written.
+#[test]
+fn a_full_notify_fd_pipe_blocks_the_daemon_in_ready_forever() {
+    let sb = Sandbox::new("broken2-notify-fd-full");
+    let pidfile = sb.path("d.pid");
+    let log = sb.path("out.log");
+    let (_read, write) = full_pipe();
+    let fd = write.as_raw_fd();
+    let args = [
+        "--pidfile",
+        s(&pidfile),
+        "--stdout",
+        s(&log),
+        "--notify-fd",
+        "3",
+        "--listen",
+        "wait",
+    ];
+    let start = sb.run_for(NO_HANG, SERVICE, &args, |cmd| {
+        cmd.arg("--tag").arg(sb.dir());
+        inherit_fd_as(cmd, fd, &[3]);
+    });
+    drop(write);
+    assert_eq!(start.code, Some(0), "{start:?}");
+    let daemon = read_pid(&pidfile).expect("a PID in the file");
+    sb.track(daemon);
+    // The body prints this line right after `ready()` returns.
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    let mut out = String::new();
+    while std::time::Instant::now() < deadline {
+        out = fs::read_to_string(&log).unwrap_or_default();
+        if out.contains("waiting for stop") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stuck = fs::read_to_string(format!("/proc/{daemon}/wchan")).unwrap_or_default();
+    sb.stop(daemon, Signal::SIGKILL);
+    assert!(
+        out.contains("waiting for stop"),
+        "the start exited 0, but the daemon is stuck in ready() (wchan {stuck:?}) writing \
+         its newline to a full notify_fd pipe; its output: {out:?}"
+    );
+}
+
+/// Broken2 2: `status` and `stop` test the lock through `/proc/locks`, matching the line by
+/// `major:minor:inode` of the file's `st_dev`. The kernel prints the superblock's device
+/// there (`i_sb->s_dev`), which on btrfs is not what `stat` returns (every subvolume, the
+/// top one included, has its own anonymous device number). So on btrfs a running daemon's
+/// PID file is never seen locked: `status` says "stale" (1), and `stop` says "not running"
+/// and exits 0 while the daemon runs on; `restart` then fails with 75. `/proc/locks` should
+/// only be trusted when it shows a lock: with no matching line, the lock is tested as
+/// before (a shared `flock` taken and released), or the device is matched as the kernel
+/// prints it. One-line fix in `control::is_locked`: return early only on
+/// `flocked(..) == Some(true)`.
+#[test]
+fn status_and_stop_miss_a_running_daemon_whose_pid_file_is_on_btrfs() {
+    if !is_root() {
+        eprintln!("skipped: needs root, to mount a file system");
+        return;
+    }
+    let mkfs = ["/usr/sbin/mkfs.btrfs", "/sbin/mkfs.btrfs", "/usr/bin/mkfs.btrfs"]
+        .into_iter()
+        .find(|p| Path::new(p).exists());
+    let Some(mkfs) = mkfs else {
+        eprintln!("skipped: no mkfs.btrfs (btrfs-progs)");
+        return;
+    };
+    let btrfs_known = fs::read_to_string("/proc/filesystems").is_ok_and(|f| f.contains("btrfs"));
+    if !btrfs_known {
+        eprintln!("skipped: the kernel has no btrfs");
+        return;
+    }
+    let sb = Sandbox::new("broken2-btrfs");
+    let image = sb.path("btrfs.img");
+    fs::File::create(&image)
+        .unwrap()
+        .set_len(300 << 20)
+        .unwrap();
+    let made = Command::new(mkfs).arg("-q").arg(&image).output().unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let mnt = sb.path("mnt");
+    fs::create_dir(&mnt).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-o", "loop"])
+        .arg(&image)
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    if !mounted.success() {
+        eprintln!("skipped: cannot loop-mount a btrfs image here");
+        return;
+    }
+    /// Unmounts (and so frees the loop device) however the test ends.
+    struct Mounted(PathBuf);
+    impl Drop for Mounted {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _mounted = Mounted(mnt.clone());
+    let pidfile = mnt.join("d.pid");
+    let control = |cmd: &str| {
+        sb.run_for(NO_HANG, SERVICE, &[cmd, "--control", "--pidfile", s(&pidfile)], |c| {
+            c.arg("--tag").arg(sb.dir());
+        })
+    };
+    let start = control("start");
+    assert_eq!(start.code, Some(0), "{start:?}");
+    let daemon = read_pid(&pidfile).expect("a PID in the file");
+    sb.track(daemon);
+    let status = control("status");
+    let stop = control("stop");
+    let survived = alive(daemon);
+    if survived {
+        sb.stop(daemon, Signal::SIGTERM);
+    }
+    assert_eq!(
+        status.code,
+        Some(0),
+        "`status` does not see daemon {daemon} that holds the lock on a btrfs PID file: \
+         {status:?}"
+    );
+    assert!(
+        !survived,
+        "`stop` left daemon {daemon} running (the PID file is on btrfs): {stop:?}"
+    );
+}
+
+/// Broken2 3: the starter installs its SIGINT/SIGTERM/SIGHUP/SIGQUIT handlers only after
+/// the fork. A Ctrl-C that arrives between the fork and `catch_interrupts` kills the
+/// starter with the default action, and the unready daemon it forked runs on with nobody to
+/// enforce `ready_timeout`: the very defect of `broken.rs` (Broken 9), in the window before
+/// the fix takes effect. The shim holds the starter just after its fork. The interrupts
+/// should be blocked before the fork and unblocked once the handlers are in place (the
+/// daemon resets its mask at step 8 anyway).
+#[test]
+fn an_interrupt_just_after_the_fork_leaves_an_unready_daemon_nobody_will_stop() {
+    let sb = Sandbox::new("broken2-interrupt-after-fork");
+    let pidfile = sb.path("d.pid");
+    let mark = sb.path("forked");
+    let Some(env) = delayed(
+        "fork",
+        1500,
+        &[
+            ("SHIM_AFTER", "1".to_owned()),
+            ("SHIM_NTH", "1".to_owned()),
+            ("SHIM_MARK", s(&mark).to_owned()),
+        ],
+    ) else {
+        eprintln!("skipped: no C compiler for the delay shim");
+        return;
+    };
+    let args = [
+        "--pidfile",
+        s(&pidfile),
+        "--before-ready",
+        "hang",
+        "--ready-timeout-ms",
+        "1000",
+    ];
+    let start = std::thread::scope(|scope| {
+        let start = scope.spawn(|| service_env(&sb, &args, &as_env(&env)));
+        wait_until("the starter forked", || {
+            fs::read_to_string(&mark).is_ok_and(|t| t.ends_with('\n'))
+        });
+        let starter: i32 = fs::read_to_string(&mark).unwrap().trim().parse().unwrap();
+        kill(Pid::from_raw(starter), Signal::SIGINT).unwrap();
+        start.join().unwrap()
+    });
+    wait_until("the daemon wrote its PID", || read_pid(&pidfile).is_some());
+    let daemon = read_pid(&pidfile).unwrap();
+    sb.track(daemon);
+    // Well past the 1 s the start promised.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(
+        !alive(daemon),
+        "the start interrupted right after its fork ({start:?}) left daemon {daemon} unready \
+         and running past its ready_timeout"
+    );
+}
