@@ -224,3 +224,92 @@ fn an_interrupt_just_after_the_fork_leaves_an_unready_daemon_nobody_will_stop() 
          and running past its ready_timeout"
     );
 }
+
+/// The host PIDs of the children of `pid`.
+fn children(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for task in fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten() {
+        let Ok(task) = task else { continue };
+        let text = fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        found.extend(text.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
+    }
+    found
+}
+
+/// Whether this process may make a PID namespace with `unshare`.
+fn can_unshare() -> bool {
+    if !is_root() {
+        eprintln!("skipped: PID namespaces need root");
+        return false;
+    }
+    let works = Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !works {
+        eprintln!("skipped: `unshare --pid --fork --mount-proc` does not work here");
+    }
+    works
+}
+
+/// Broken2 4: as PID 1, the start blocks the signals it forwards before forking the daemon,
+/// so that none is lost; the daemon inherits the mask, and step 8 (`reset_signals`) clears
+/// it BEFORE `install_stop_handlers` runs. A SIGTERM that PID 1 forwarded during the start
+/// (`docker stop` right after `docker run`, a supervisor's timeout) is therefore always
+/// delivered in that gap, with the default action: the daemon dies by it after it created,
+/// locked and emptied the PID file and created its log, and nothing removes them. The
+/// namespace ends with 143 and leaves an empty PID file and an empty log behind, which a
+/// failed start must not (CHANGELOG: "A failed start left the PID file or the empty log
+/// files it had created", fixed). The same gap kills the daemon on a forwarded SIGHUP
+/// (`reopen_logs`) or SIGINT. The handlers should be installed while the mask still blocks
+/// the signals, and the mask cleared after. The shim holds the daemon (PID 2) at its open
+/// of the PID file, so the SIGTERM is pending when the start goes on.
+#[test]
+fn as_pid_1_a_sigterm_during_the_start_leaves_the_pid_file_and_log_behind() {
+    if !can_unshare() {
+        return;
+    }
+    let sb = Sandbox::new("broken2-pid1-early-sigterm");
+    let pidfile = sb.path("d.pid");
+    let log = sb.path("out.log");
+    let mark = sb.path("opening");
+    let Some(env) = delayed(
+        "open",
+        800,
+        &[
+            ("SHIM_PATH", s(&pidfile).to_owned()),
+            ("SHIM_MARK", s(&mark).to_owned()),
+        ],
+    ) else {
+        eprintln!("skipped: no C compiler for the delay shim");
+        return;
+    };
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--pid", "--fork", "--mount-proc", SERVICE])
+        .args(["--pidfile", s(&pidfile), "--stdout", s(&log), "--tag"])
+        .arg(sb.dir())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    for key in ["NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"] {
+        cmd.env_remove(key);
+    }
+    let child = cmd.spawn().unwrap();
+    let unshare = child.id();
+    wait_until("the daemon opens its PID file", || mark.exists());
+    let init = children(unshare)[0];
+    kill(Pid::from_raw(init as i32), Signal::SIGTERM).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let left: Vec<&Path> = [pidfile.as_path(), log.as_path()]
+        .into_iter()
+        .filter(|p| p.exists())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "a SIGTERM forwarded by PID 1 during the start ended the namespace with {:?} and \
+         left {left:?} behind: the daemon died by the default action between step 8's \
+         unmask and its stop handlers",
+        out.status.code()
+    );
+}
