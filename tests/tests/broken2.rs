@@ -313,3 +313,61 @@ fn as_pid_1_a_sigterm_during_the_start_leaves_the_pid_file_and_log_behind() {
         out.status.code()
     );
 }
+
+/// Broken2 5: with `fork = "always"` the daemon sends `MAINPID=`/`READY=1` from `ready()`
+/// with a blocking `send(2)`, after it already told the starting command it is up (the
+/// readiness pipe first). A notify socket whose queue is full (a busy or stuck manager: a
+/// datagram socket holds `net.unix.max_dgram_qlen` datagrams) makes the send wait: the
+/// starting command exits 0, the `Type=forking` unit is "started", and the daemon never gets
+/// past `ready()`. `STOPPING=1` is already sent with `MSG_DONTWAIT`; `READY=1` (and
+/// `STATUS=`) should be too, or with a send timeout, dropped rather than waited for. A gone
+/// manager (`ECONNREFUSED`) is already no error.
+#[test]
+fn fork_always_with_a_full_notify_socket_blocks_the_daemon_in_ready_forever() {
+    use std::os::unix::net::UnixDatagram;
+    let sb = Sandbox::new("broken2-notify-socket-full");
+    let socket_path = sb.path("notify.sock");
+    let manager = UnixDatagram::bind(&socket_path).unwrap();
+    // Fill the manager's queue, as a manager that does not read would have it.
+    let filler = UnixDatagram::unbound().unwrap();
+    filler.connect(&socket_path).unwrap();
+    filler.set_nonblocking(true).unwrap();
+    while filler.send(b"STATUS=filler").is_ok() {}
+    let pidfile = sb.path("d.pid");
+    let log = sb.path("out.log");
+    let args = [
+        "--fork",
+        "always",
+        "--pidfile",
+        s(&pidfile),
+        "--stdout",
+        s(&log),
+        "--listen",
+        "wait",
+    ];
+    let start = sb.run_for(NO_HANG, SERVICE, &args, |cmd| {
+        cmd.arg("--tag").arg(sb.dir());
+        cmd.env("NOTIFY_SOCKET", &socket_path);
+        cmd.env_remove("LISTEN_PID").env_remove("LISTEN_FDS");
+    });
+    assert_eq!(start.code, Some(0), "{start:?}");
+    let daemon = read_pid(&pidfile).expect("a PID in the file");
+    sb.track(daemon);
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    let mut out = String::new();
+    while std::time::Instant::now() < deadline {
+        out = fs::read_to_string(&log).unwrap_or_default();
+        if out.contains("waiting for stop") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stuck = fs::read_to_string(format!("/proc/{daemon}/wchan")).unwrap_or_default();
+    sb.stop(daemon, Signal::SIGKILL);
+    drop(manager);
+    assert!(
+        out.contains("waiting for stop"),
+        "the start exited 0, but the daemon is stuck in ready() (wchan {stuck:?}) sending \
+         READY=1 to a full notify socket; its output: {out:?}"
+    );
+}
