@@ -371,3 +371,69 @@ fn fork_always_with_a_full_notify_socket_blocks_the_daemon_in_ready_forever() {
          READY=1 to a full notify socket; its output: {out:?}"
     );
 }
+
+/// Broken2 6: the starter's interrupt pipe is created after the fork
+/// (`catch_interrupts`), and when that fails (`EMFILE` under a low descriptor limit: one
+/// descriptor fewer than the start needs) the start returns the error through `abandon`:
+/// it exits 71 "cannot create the readiness pipe" (the readiness pipe exists; this is
+/// another one), REMOVES THE PID FILE, and leaves the daemon it forked running, unready,
+/// holding the lock on a file no longer at the path, with nobody to enforce
+/// `ready_timeout`. The next start succeeds beside it: two instances. A failure after the
+/// fork must stop the daemon it forked (as a timeout does), or the pipe must be made before
+/// the fork.
+#[test]
+fn a_failed_interrupt_pipe_leaves_the_forked_daemon_running_and_deletes_its_pid_file() {
+    use nix::sys::resource::{Resource, setrlimit};
+    use std::os::unix::process::CommandExt as _;
+    let sb = Sandbox::new("broken2-interrupt-pipe-emfile");
+    let pidfile = sb.path("d.pid");
+    let args = [
+        "--pidfile",
+        s(&pidfile),
+        "--before-ready",
+        "hang",
+        "--ready-timeout-ms",
+        "1000",
+    ];
+    // The lowest limit at which the start gets as far as the fork; the exact count of
+    // descriptors a start uses is not this test's business.
+    let mut found = None;
+    for limit in 6..24u64 {
+        let start = sb.run_for(NO_HANG, SERVICE, &args, |cmd| {
+            cmd.arg("--tag").arg(sb.dir());
+            // SAFETY: `setrlimit` is async-signal-safe and allocates nothing.
+            unsafe {
+                cmd.pre_exec(move || {
+                    setrlimit(Resource::RLIMIT_NOFILE, limit, limit).map_err(std::io::Error::from)
+                });
+            }
+        });
+        let running: Vec<u32> = sb.leftovers();
+        if !running.is_empty() {
+            found = Some((limit, start, running));
+            break;
+        }
+        if start.code == Some(124) {
+            // The start went through the fork and timed out as it should: past the window.
+            break;
+        }
+    }
+    let Some((limit, start, running)) = found else {
+        return; // every limit failed before the fork or stopped its daemon: nothing left
+    };
+    for &pid in &running {
+        sb.track(Pid::from_raw(pid as i32));
+    }
+    // Well past the 1 s the start promised; then a second start on the same PID file.
+    std::thread::sleep(Duration::from_millis(1500));
+    let again = service_env(&sb, &["--pidfile", s(&pidfile)], &[]);
+    if let Some(pid) = read_pid(&pidfile) {
+        sb.track(pid);
+    }
+    panic!(
+        "with RLIMIT_NOFILE {limit}, the start failed ({:?}, {:?}) and left daemon(s) \
+         {running:?} running unready past ready_timeout, without their PID file; a second \
+         start on the same PID file: {:?} {:?}",
+        start.code, start.stderr, again.code, again.stderr
+    );
+}
