@@ -104,9 +104,13 @@ fn status_and_stop_miss_a_running_daemon_whose_pid_file_is_on_btrfs() {
         eprintln!("skipped: needs root, to mount a file system");
         return;
     }
-    let mkfs = ["/usr/sbin/mkfs.btrfs", "/sbin/mkfs.btrfs", "/usr/bin/mkfs.btrfs"]
-        .into_iter()
-        .find(|p| Path::new(p).exists());
+    let mkfs = [
+        "/usr/sbin/mkfs.btrfs",
+        "/sbin/mkfs.btrfs",
+        "/usr/bin/mkfs.btrfs",
+    ]
+    .into_iter()
+    .find(|p| Path::new(p).exists());
     let Some(mkfs) = mkfs else {
         eprintln!("skipped: no mkfs.btrfs (btrfs-progs)");
         return;
@@ -146,9 +150,14 @@ fn status_and_stop_miss_a_running_daemon_whose_pid_file_is_on_btrfs() {
     let _mounted = Mounted(mnt.clone());
     let pidfile = mnt.join("d.pid");
     let control = |cmd: &str| {
-        sb.run_for(NO_HANG, SERVICE, &[cmd, "--control", "--pidfile", s(&pidfile)], |c| {
-            c.arg("--tag").arg(sb.dir());
-        })
+        sb.run_for(
+            NO_HANG,
+            SERVICE,
+            &[cmd, "--control", "--pidfile", s(&pidfile)],
+            |c| {
+                c.arg("--tag").arg(sb.dir());
+            },
+        )
     };
     let start = control("start");
     assert_eq!(start.code, Some(0), "{start:?}");
@@ -228,10 +237,16 @@ fn an_interrupt_just_after_the_fork_leaves_an_unready_daemon_nobody_will_stop() 
 /// The host PIDs of the children of `pid`.
 fn children(pid: u32) -> Vec<u32> {
     let mut found = Vec::new();
-    for task in fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten() {
+    for task in fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+    {
         let Ok(task) = task else { continue };
         let text = fs::read_to_string(task.path().join("children")).unwrap_or_default();
-        found.extend(text.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
+        found.extend(
+            text.split_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok()),
+        );
     }
     found
 }
@@ -292,7 +307,12 @@ fn as_pid_1_a_sigterm_during_the_start_leaves_the_pid_file_and_log_behind() {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    for key in ["NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"] {
+    for key in [
+        "NOTIFY_SOCKET",
+        "LISTEN_PID",
+        "LISTEN_FDS",
+        "LISTEN_FDNAMES",
+    ] {
         cmd.env_remove(key);
     }
     let child = cmd.spawn().unwrap();
@@ -435,5 +455,51 @@ fn a_failed_interrupt_pipe_leaves_the_forked_daemon_running_and_deletes_its_pid_
          {running:?} running unready past ready_timeout, without their PID file; a second \
          start on the same PID file: {:?} {:?}",
         start.code, start.stderr, again.code, again.stderr
+    );
+}
+
+/// Broken2 7: `status` and `stop` read `/proc/locks` and count a POSIX (`fcntl`/`lockf`)
+/// or OFD write lock on the PID file as the daemon's `flock`, "where a filesystem (NFS)
+/// emulates flock with them". On a local filesystem the two kinds are independent: the
+/// daemon never takes a POSIX lock, and a start ignores one (it takes the `flock` beside
+/// it). So another program's `lockf` on the file (a C daemon configured with the same PID
+/// file, a tool that locks what it reads) makes `status` say "running" (0) for a daemon that
+/// is dead, and `stop` wait its whole timeout and fail, while `start` at the same moment
+/// succeeds. Before `/proc/locks`, the test was a shared `flock`, which is right. A POSIX or
+/// OFD lock should count only on a filesystem that emulates `flock` with it (NFS), or a
+/// lock seen in `/proc/locks` be confirmed with the shared `flock` test.
+#[test]
+fn a_posix_lock_of_another_program_makes_a_dead_daemon_look_running() {
+    let sb = Sandbox::new("broken2-posix-lock");
+    let pidfile = sb.path("d.pid");
+    // A daemon that died by SIGKILL: its PID file stays, unlocked (a PID that is not running).
+    fs::write(&pidfile, "999999\n").unwrap();
+    // Another program's lockf(3) on the same file, held for the test's length.
+    let holder = fs::OpenOptions::new().write(true).open(&pidfile).unwrap();
+    let lock = nix::libc::flock {
+        l_type: nix::libc::F_WRLCK as i16,
+        l_whence: nix::libc::SEEK_SET as i16,
+        l_start: 0,
+        l_len: 0,
+        l_pid: 0,
+    };
+    fcntl(&holder, FcntlArg::F_SETLK(&lock)).unwrap();
+    let control = |cmd: &str| {
+        sb.run_for(
+            Duration::from_secs(30),
+            SERVICE,
+            &[cmd, "--control", "--pidfile", s(&pidfile)],
+            |c| {
+                c.arg("--tag").arg(sb.dir());
+            },
+        )
+    };
+    let status = control("status");
+    drop(holder);
+    assert_eq!(
+        status.code,
+        Some(1),
+        "no daemon holds the PID file's flock (only another program's POSIX lock is on it), \
+         yet `status` says: {status:?}"
     );
 }
