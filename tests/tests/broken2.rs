@@ -503,3 +503,46 @@ fn a_posix_lock_of_another_program_makes_a_dead_daemon_look_running() {
          yet `status` says: {status:?}"
     );
 }
+
+/// Broken2 8: a failed start removes the empty log files it created "unless another process
+/// has them open", found by looking at every process's `/proc/<pid>/fd`, and a process that
+/// cannot be looked at counts as having it open. Run as any user but root, that is every
+/// other user's process (`/proc/1/fd` is root's, `EACCES`): the created log is never
+/// removed, and a failed start leaves an empty log behind, the defect the CHANGELOG lists as
+/// fixed. Here nobody's start fails at `chroot` (EPERM, exit 77) after it created its log.
+/// A process that cannot be looked at cannot have opened a file this start just created
+/// with permissions that do not let its user open it; at least those should not count.
+#[test]
+fn a_failed_start_of_an_unprivileged_user_leaves_its_created_log() {
+    use std::os::unix::fs::PermissionsExt as _;
+    use std::os::unix::process::CommandExt as _;
+    if !is_root() {
+        eprintln!("skipped: needs root, to run the start as another user");
+        return;
+    }
+    let sb = Sandbox::new("broken2-unprivileged-created-log");
+    let dir = sb.path("nobody");
+    fs::create_dir(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+    let pidfile = dir.join("d.pid");
+    let log = dir.join("out.log");
+    let args = [
+        "--pidfile",
+        s(&pidfile),
+        "--stdout",
+        s(&log),
+        "--chroot",
+        "/",
+    ];
+    let start = sb.run_for(NO_HANG, SERVICE, &args, |cmd| {
+        cmd.arg("--tag").arg(sb.dir()).uid(65534).gid(65534);
+    });
+    assert_eq!(start.code, Some(77), "{start:?}");
+    assert!(!pidfile.exists(), "the PID file was left: {start:?}");
+    assert!(
+        !log.exists(),
+        "the failed start ({}) left the empty log it created, {:?} bytes",
+        start.stderr.trim_end(),
+        fs::metadata(&log).map(|m| m.len()).ok()
+    );
+}
