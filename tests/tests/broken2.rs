@@ -546,3 +546,57 @@ fn a_failed_start_of_an_unprivileged_user_leaves_its_created_log() {
         fs::metadata(&log).map(|m| m.len()).ok()
     );
 }
+
+/// Broken2 9: `stop` waits for a daemon that is still starting only while the PID file is
+/// EMPTY; a PID in it that is not the holder's gets 200 ms, "a dead instance's for a moment
+/// at most (the start empties the file once it holds the lock)". The moment is longer than
+/// that: the start takes the lock, then opens (and, as root, checks) its logs, and only then
+/// empties the file. After a crash (SIGKILL, OOM: the file keeps the dead PID), an
+/// operator's `restart` or a supervisor's `stop` that meets a start in that window fails
+/// with 1 "PID N written in the file does not hold it open; refusing to signal it", and the
+/// daemon comes up anyway: the defect `broken.rs` fixed for an empty file (Broken 12),
+/// back for a stale one. The shim holds the start at its log's open. `holder` should
+/// wait as long for a stale PID as for none while the lock is held (or the start empty the
+/// file as soon as it holds the lock).
+#[test]
+fn stop_during_a_start_after_a_crash_fails_and_the_daemon_comes_up_anyway() {
+    let sb = Sandbox::new("broken2-stop-stale-while-starting");
+    let pidfile = sb.path("d.pid");
+    let log = sb.path("out.log");
+    let mark = sb.path("window-open");
+    // The instance before crashed: its PID stays in the file, which nobody locks.
+    fs::write(&pidfile, "999999\n").unwrap();
+    let Some(env) = delayed(
+        "open",
+        1000,
+        &[
+            ("SHIM_PATH", s(&log).to_owned()),
+            ("SHIM_MARK", s(&mark).to_owned()),
+        ],
+    ) else {
+        eprintln!("skipped: no C compiler for the delay shim");
+        return;
+    };
+    let args = ["--pidfile", s(&pidfile), "--stdout", s(&log)];
+    let (start, stop) = std::thread::scope(|scope| {
+        let start = scope.spawn(|| service_env(&sb, &args, &as_env(&env)));
+        wait_until("the start holds the lock and opens its log", || {
+            mark.exists()
+        });
+        let stop = service_env(&sb, &["stop", "--control", "--pidfile", s(&pidfile)], &[]);
+        (start.join().unwrap(), stop)
+    });
+    let daemon = read_pid(&pidfile);
+    if let Some(pid) = daemon {
+        sb.track(pid);
+    }
+    let running = daemon.is_some_and(alive);
+    if let Some(pid) = daemon.filter(|_| running) {
+        sb.stop(pid, Signal::SIGTERM);
+    }
+    assert!(
+        !(stop.code != Some(0) && running),
+        "`stop` during a start after a crash: {stop:?}; the start: {start:?}; daemon \
+         {daemon:?} runs on"
+    );
+}
