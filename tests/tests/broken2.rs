@@ -600,3 +600,77 @@ fn stop_during_a_start_after_a_crash_fails_and_the_daemon_comes_up_anyway() {
          {daemon:?} runs on"
     );
 }
+
+/// Broken2 10: the created-log removal looks for other holders of the log in `/proc`, and
+/// in a PID namespace (a container, here PID 1 of `unshare --pid --fork --mount-proc`)
+/// `/proc` shows only the namespace's processes. A log on a shared volume that a process
+/// outside (the host's log shipper, another container's daemon) opened while this start
+/// was under way is deleted under it when the start fails: Broken 10 of `broken.rs`, back
+/// across a namespace. The shim holds the daemon (PID 2) at its `chdir`, after it created
+/// the log; the test opens the log from outside and removes the working directory, so the
+/// `chdir` fails (exit 71 or so) and the start takes back what it created. A start that
+/// cannot see every process (its `/proc` is another PID namespace's than the init one's)
+/// should leave an empty log it created rather than delete it.
+#[test]
+fn as_pid_1_a_failed_start_deletes_a_log_a_process_outside_the_namespace_has_open() {
+    if !can_unshare() {
+        return;
+    }
+    let sb = Sandbox::new("broken2-pid1-shared-log");
+    let pidfile = sb.path("d.pid");
+    let log = sb.path("shared.log");
+    let work = sb.path("work");
+    fs::create_dir(&work).unwrap();
+    let mark = sb.path("at-chdir");
+    let Some(env) = delayed(
+        "chdir",
+        1000,
+        &[
+            ("SHIM_PATH", s(&work).to_owned()),
+            ("SHIM_MARK", s(&mark).to_owned()),
+        ],
+    ) else {
+        eprintln!("skipped: no C compiler for the delay shim");
+        return;
+    };
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--pid", "--fork", "--mount-proc", SERVICE])
+        .args(["--pidfile", s(&pidfile), "--stdout", s(&log)])
+        .args(["--workdir", s(&work), "--tag"])
+        .arg(sb.dir())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    for key in [
+        "NOTIFY_SOCKET",
+        "LISTEN_PID",
+        "LISTEN_FDS",
+        "LISTEN_FDNAMES",
+    ] {
+        cmd.env_remove(key);
+    }
+    let child = cmd.spawn().unwrap();
+    wait_until("the daemon created its log and is at chdir", || {
+        mark.exists()
+    });
+    // Another process, outside the namespace, opens the shared log to write to it.
+    let other = fs::OpenOptions::new().append(true).open(&log).unwrap();
+    fs::remove_dir(&work).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "the start should fail: {stderr}"
+    );
+    let still = log.exists();
+    drop(other);
+    assert!(
+        still,
+        "the failed start ({:?}: {}) deleted {log:?}, which a process outside its PID \
+         namespace has open",
+        out.status.code(),
+        stderr.trim_end()
+    );
+}
