@@ -361,14 +361,17 @@ fn open(path: &Path) -> Result<Option<Opened>, Error> {
 /// Whether a process holds the file's `flock`, tested by taking a shared lock and releasing
 /// it at once.
 ///
-/// On Linux the kernel's list of locks (`/proc/locks`) is read instead, so that the test
-/// takes no lock: a start that tried the lock at that moment would find it taken.
+/// On Linux the kernel's list of locks (`/proc/locks`) is read first, so that the test of a
+/// running daemon takes no lock: a start that tried the lock at that moment would find it
+/// taken. Only a lock found there is believed; one not found is tested by taking it, as
+/// elsewhere: the list names some filesystems' devices otherwise than `stat` does (btrfs),
+/// and NFS emulates `flock` with locks of another kind.
 fn is_locked(file: &File, path: &Path, step: Step) -> Result<bool, Error> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     if let Ok(meta) = file.metadata()
-        && let Some(locked) = crate::pidfile::flocked(meta.dev(), meta.ino())
+        && crate::pidfile::flocked(meta.dev(), meta.ino()) == Some(true)
     {
-        return Ok(locked);
+        return Ok(true);
     }
     match file.try_lock_shared() {
         Ok(()) => {
@@ -400,10 +403,14 @@ fn holder(opened: &Opened, path: &Path, step: Step, wait: Duration) -> Result<Op
         {
             return Ok(Some(pid));
         }
-        // An empty file is a start in progress, waited for as long as asked; a PID that is
-        // not the holder's is a dead instance's for a moment at most (the start empties
-        // the file once it holds the lock), so it is given the short wait.
-        let limit = if pid.is_none() { waited } else { PID_WAIT };
+        // A start in progress holds the lock before its PID is in the file, which holds
+        // nothing, or the PID of a crashed instance (no process any more), until then:
+        // waited for, as long as asked. A live process named in a file it does not hold
+        // is no start in progress: given the short wait.
+        let limit = match pid {
+            Some(pid) if crate::sys::kill(pid as libc::pid_t, 0).is_ok() => PID_WAIT,
+            _ => waited,
+        };
         if started.elapsed() >= limit {
             // The file is locked, so "not running" would be false; no system call failed
             // either, so neither `Os` nor `Io` fits. What is wrong is the file's content: it

@@ -743,18 +743,36 @@ impl Daemon {
 
         let (mut waiter, mut reporter) =
             readiness::channel().map_err(|e| abandon(pidfile.as_ref(), &created, e))?;
+        // Waiting for `ready()` may take long: an operator's Ctrl-C must not leave the unready
+        // daemon running, since only this process enforces the timeout. What can fail (the
+        // pipe) is made before the fork, and the interrupts are blocked from before the fork
+        // until their handlers are in place, so that none ends this process in between.
+        let interrupts = match manual {
+            true => Some(
+                waiter
+                    .prepare_interrupts()
+                    .map_err(|e| abandon(pidfile.as_ref(), &created, e))?,
+            ),
+            false => None,
+        };
         // Output buffered now would otherwise be written again by the daemon.
         let _ = std::io::stdout().flush();
         let forked = sys::fork(&single).context(Step::Fork, None);
-        match forked.map_err(|e| abandon(pidfile.as_ref(), &created, e))? {
+        let forked = forked.map_err(|e| {
+            if let Some(mask) = &interrupts {
+                sys::restore_mask(mask);
+            }
+            abandon(pidfile.as_ref(), &created, e)
+        })?;
+        match forked {
             ForkResult::Parent { child } => {
                 drop(reporter);
-                // Waiting for `ready()` may take long: an operator's Ctrl-C must not leave
-                // the unready daemon running, since only this process enforces the timeout.
-                if manual {
-                    waiter
-                        .catch_interrupts()
-                        .map_err(|e| abandon(pidfile.as_ref(), &created, e))?;
+                // The daemon's files are its own: this process's copies are closed, so that a
+                // failed start can tell whether anyone else opened a log it created.
+                drop(steps);
+                if let Some(mask) = &interrupts {
+                    waiter.catch_interrupts();
+                    sys::restore_mask(mask);
                 }
                 let outcome = waiter.wait(manual.then_some(ready_timeout));
                 sys::reap(child);
@@ -932,7 +950,10 @@ impl Steps {
         if let Some(pidfile) = &pidfile {
             pidfile.arm_cleanup();
         }
-        sys::reset_signals().context(Step::ResetSignals, None)?;
+        // A stop signal before the start is done removes the empty logs it created, as a
+        // failed start does (absolute: the directory changes below).
+        sys::arm_created_logs(&self.stdio.created_paths());
+        sys::reset_dispositions().context(Step::ResetSignals, None)?;
         sys::install_stop_handlers().context(Step::ResetSignals, None)?;
         self.stdio.redirect()?;
         fds::close_inherited(keep)?;
@@ -951,6 +972,10 @@ impl Steps {
             pidfile.write_pid(pid)?;
         }
         self.logs.install()?;
+        // Only now, with every handler in place: a signal blocked until here (PID 1 blocks
+        // those it forwards before it forks; a start waiting for `ready()` its interrupts)
+        // meets its handler, never the default action halfway through the steps.
+        sys::clear_signal_mask().context(Step::ResetSignals, None)?;
         if let Some(credentials) = &self.credentials {
             credentials.apply()?;
         }

@@ -56,6 +56,7 @@ pub(crate) fn started(pid: u32, reporter: Option<Reporter>, manual: bool) {
         if let Some(reporter) = reporter {
             reporter.ready(pid);
         }
+        sys::disarm_created_logs();
         let _ = manager::send_ready();
         crate::notify_fd::announce();
         state().phase = Phase::Ready;
@@ -102,6 +103,7 @@ pub fn ready() {
         state.phase = Phase::Ready;
         state.reporter.take().map(|r| (r, state.pid))
     };
+    sys::disarm_created_logs();
     if let Some((reporter, pid)) = reporter {
         reporter.ready(pid);
     }

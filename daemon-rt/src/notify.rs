@@ -82,6 +82,11 @@ pub(crate) fn connect_from_env(single: &SingleThreaded) -> Result<Option<RawFd>,
     socket
         .connect_addr(&address)
         .context(Step::Notify, Some(shown))?;
+    // Never waited for: a service manager whose queue is full must not hold the daemon in
+    // `ready()` or `set_status`; the datagram is lost instead (`EAGAIN`).
+    socket
+        .set_nonblocking(true)
+        .context(Step::Notify, Some(shown))?;
     let fd = socket.as_raw_fd();
     sys::set_notify_socket(fd);
     // A second start in one process cannot happen (the PID file and fork forbid it), but if

@@ -66,6 +66,9 @@ pub(crate) fn announce() {
         // What makes `sys::own` sound: the start checked `fd` open and keeps it; the swap
         // above hands it out once, and no other object of this crate owns it.
         let mut file = std::fs::File::from(sys::own(fd));
+        // Never waited for: a supervisor that does not read its pipe (full) must not hold
+        // the daemon in `ready()`; the newline is then lost, not the daemon.
+        let _ = sys::set_nonblocking(&file);
         let _ = file.write_all(b"\n");
     }
 }

@@ -406,8 +406,7 @@ pub(crate) fn read_pid(file: &File) -> Option<u32> {
 }
 
 /// Whether some process holds an exclusive `flock` on the file with device `dev` and inode
-/// `ino` (or the write lock a filesystem such as NFS emulates it with), from the kernel's
-/// list of locks; `None` when the list cannot be read.
+/// `ino`, from the kernel's list of locks; `None` when the list cannot be read.
 ///
 /// A line of `/proc/locks`: `1: FLOCK  ADVISORY  WRITE 1234 fe:00:10010710 0 EOF`, the
 /// device's major and minor numbers in hexadecimal; a line with `->` is a waiter, not a
@@ -422,8 +421,8 @@ pub(crate) fn flocked(dev: u64, ino: u64) -> Option<bool> {
     );
     Some(locks.lines().any(|line| {
         let fields: Vec<&str> = line.split_whitespace().collect();
-        // FLOCK; POSIX or OFDLCK where a filesystem (NFS) emulates flock with them.
-        matches!(fields.get(1), Some(&("FLOCK" | "POSIX" | "OFDLCK")))
+        // A `flock` only: another program's POSIX lock says nothing of the daemon.
+        fields.get(1) == Some(&"FLOCK")
             && fields.get(3) == Some(&"WRITE")
             && fields.get(5) == Some(&file.as_str())
     }))

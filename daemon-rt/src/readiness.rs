@@ -30,6 +30,8 @@ pub(crate) struct Waiter {
     pipe: File,
     /// Readable when a signal interrupted the starting process: the signal's number.
     interrupt: Option<File>,
+    /// Its write end, until the handlers take it.
+    interrupt_write: Option<std::os::fd::OwnedFd>,
     /// What was read and not decoded yet.
     buf: Vec<u8>,
     /// The daemon's PID, once a message said it.
@@ -66,6 +68,7 @@ pub(crate) fn channel() -> Result<(Waiter, Reporter), Error> {
     let waiter = Waiter {
         pipe: read,
         interrupt: None,
+        interrupt_write: None,
         buf: Vec::with_capacity(64),
         pid: None,
     };
@@ -143,15 +146,24 @@ impl Waiter {
         }
     }
 
-    /// From now on, SIGINT, SIGTERM, SIGHUP and SIGQUIT to the starting process end the wait
-    /// ([`Outcome::Interrupted`]) instead of the process, so that it can stop the daemon it
-    /// started: only it enforces `ready_timeout`.
-    pub(crate) fn catch_interrupts(&mut self) -> Result<(), Error> {
+    /// Makes the pipe that SIGINT, SIGTERM, SIGHUP and SIGQUIT will write into, and blocks
+    /// those signals; returns the signal mask to restore. Before the fork, so that nothing
+    /// can fail after it and no interrupt ends the starting process before
+    /// [`Waiter::catch_interrupts`].
+    pub(crate) fn prepare_interrupts(&mut self) -> Result<crate::sys::SignalMask, Error> {
         let (read, write) = crate::sys::pipe(true).context(Step::CreatePipe, None)?;
-        crate::sys::interrupt_into(std::os::fd::IntoRawFd::into_raw_fd(write))
-            .context(Step::ResetSignals, None)?;
         self.interrupt = Some(File::from(read));
-        Ok(())
+        self.interrupt_write = Some(write);
+        crate::sys::block_interrupts().context(Step::ResetSignals, None)
+    }
+
+    /// From now on the prepared signals end the wait ([`Outcome::Interrupted`]) instead of
+    /// the process, so that it can stop the daemon it started: only it enforces
+    /// `ready_timeout`.
+    pub(crate) fn catch_interrupts(&mut self) {
+        if let Some(write) = self.interrupt_write.take() {
+            crate::sys::interrupt_into(std::os::fd::IntoRawFd::into_raw_fd(write));
+        }
     }
 
     fn read(&mut self, chunk: &mut [u8], deadline: Option<Instant>) -> Read {

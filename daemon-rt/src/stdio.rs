@@ -46,43 +46,36 @@ pub(crate) struct Created {
 
 impl Created {
     /// Removes the file if the path still names it, nothing was written into it, and no
-    /// other process has it open: another daemon that shares the log may have opened it
-    /// since, and must not lose it.
+    /// process has it open: another daemon that shares the log may have opened it since,
+    /// and must not lose it. The caller has closed its own copies.
+    ///
+    /// On Linux, "no process has it open" is what the kernel grants a write lease for
+    /// (`F_SETLEASE`), in any PID namespace and for processes of any user; the lease is held
+    /// while the file is removed. Elsewhere that cannot be told, and the file is kept.
     pub(crate) fn remove(&self) {
-        if std::fs::symlink_metadata(&self.path)
+        let Ok(file) = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(&self.path)
+        else {
+            return;
+        };
+        // A daemon that has just exited may still be releasing its copy (the kernel closes
+        // an exiting process's files a moment after its readiness pipe reads as closed):
+        // the lease is tried again for up to 50 ms before the file counts as in use.
+        let unused = file
+            .metadata()
             .is_ok_and(|m| (m.dev(), m.ino()) == (self.dev, self.ino) && m.len() == 0)
-            && !open_elsewhere(self.dev, self.ino)
-        {
+            && (0..25).any(|attempt| {
+                if attempt > 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                crate::sys::lease_unopened(&file)
+            });
+        if unused {
             let _ = std::fs::remove_file(&self.path);
         }
     }
-}
-
-/// Whether a process other than this one has the file with device `dev` and inode `ino`
-/// open, by every process's `/proc/<pid>/fd`; `true` when that cannot be told.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn open_elsewhere(dev: u64, ino: u64) -> bool {
-    let Ok(processes) = std::fs::read_dir("/proc") else {
-        return true;
-    };
-    let me = std::process::id();
-    processes.flatten().any(|entry| {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            return false;
-        };
-        // Another user's process that cannot be looked at may have it open.
-        pid != me && crate::pidfile::holds_open(pid, dev, ino, None).unwrap_or(true)
-    })
-}
-
-/// Elsewhere processes cannot be listed this way: the file is kept.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn open_elsewhere(_dev: u64, _ino: u64) -> bool {
-    true
 }
 
 impl Stdio {
@@ -107,6 +100,10 @@ impl Stdio {
         match stdio.open_each(stdin, stdout, stderr, keep_unset, strict) {
             Ok(()) => Ok(stdio),
             Err(err) => {
+                // Its own copies closed first: the removal keeps a file anyone has open.
+                stdio.stdin = None;
+                stdio.stdout = None;
+                stdio.stderr = None;
                 stdio.remove_created();
                 Err(err)
             }
@@ -268,6 +265,16 @@ impl Stdio {
     /// The log files this start created.
     pub(crate) fn created(&self) -> Vec<Created> {
         self.created.clone()
+    }
+
+    /// The absolute paths of the log files this start created.
+    pub(crate) fn created_paths(&self) -> Vec<std::ffi::CString> {
+        use std::os::unix::ffi::OsStringExt as _;
+        self.created
+            .iter()
+            .filter_map(|c| std::path::absolute(&c.path).ok())
+            .filter_map(|p| std::ffi::CString::new(p.into_os_string().into_vec()).ok())
+            .collect()
     }
 
     fn remove_created(&self) {

@@ -63,6 +63,12 @@ const IGNORED: [libc::c_int; 4] = [libc::SIGPIPE, libc::SIGTSTP, libc::SIGTTIN, 
 /// to change them; they keep the disposition the process inherited, and glibc installs its
 /// own handlers on them when it needs them.
 pub(crate) fn reset_signals() -> io::Result<()> {
+    reset_dispositions()?;
+    clear_signal_mask()
+}
+
+/// The first half of [`reset_signals`]: every disposition to its default (but [`IGNORED`]).
+pub(crate) fn reset_dispositions() -> io::Result<()> {
     for signo in 1..=max_signal() {
         if signo == libc::SIGKILL || signo == libc::SIGSTOP {
             continue;
@@ -78,6 +84,13 @@ pub(crate) fn reset_signals() -> io::Result<()> {
             other => other?,
         }
     }
+    Ok(())
+}
+
+/// The second half of [`reset_signals`]: an empty signal mask. A daemon clears it once its
+/// own handlers are in place, so that a signal blocked until then (PID 1 blocks the ones it
+/// forwards before it forks) meets the handler, not the default action.
+pub(crate) fn clear_signal_mask() -> io::Result<()> {
     let empty = nix::sys::signal::SigSet::empty();
     nix::sys::signal::sigprocmask(
         nix::sys::signal::SigmaskHow::SIG_SETMASK,
@@ -209,6 +222,7 @@ extern "C" fn on_stop(signo: libc::c_int) {
         return;
     }
     remove_armed_pidfile();
+    remove_armed_logs();
     // SAFETY: `signal` and `raise` are async-signal-safe. The signal stays blocked until this
     // handler returns, then is delivered with the default action: the process ends by it, so
     // its parent sees "killed by SIGTERM" as it would without this handler.
@@ -932,18 +946,42 @@ const INTERRUPTS: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP,
 /// Makes [`INTERRUPTS`] write their number into `pipe` (a non-blocking write end this
 /// process keeps until it exits) instead of ending the process. A signal the process was
 /// started with ignored stays ignored: `nohup` asked for the start to outlive a hangup.
-pub(crate) fn interrupt_into(pipe: RawFd) -> io::Result<()> {
+pub(crate) fn interrupt_into(pipe: RawFd) {
     INTERRUPT_PIPE.store(pipe, Ordering::SeqCst);
     for signo in INTERRUPTS {
         if installed_handler(signo) == Some(libc::SIG_IGN) {
             continue;
         }
-        set_disposition(
+        // A valid, catchable signal and a handler: sigaction cannot fail.
+        let _ = set_disposition(
             signo,
             on_interrupt as extern "C" fn(libc::c_int) as libc::sighandler_t,
-        )?;
+        );
     }
-    Ok(())
+}
+
+/// A signal mask to restore, from [`block_interrupts`].
+pub(crate) struct SignalMask(nix::sys::signal::SigSet);
+
+/// Blocks [`INTERRUPTS`]; returns the mask to restore.
+pub(crate) fn block_interrupts() -> io::Result<SignalMask> {
+    use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
+    let mut set = SigSet::empty();
+    for signo in INTERRUPTS {
+        if let Ok(signal) = Signal::try_from(signo) {
+            set.add(signal);
+        }
+    }
+    let mut old = SigSet::empty();
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old))?;
+    Ok(SignalMask(old))
+}
+
+/// Restores a mask [`block_interrupts`] returned: a signal that came meanwhile is delivered
+/// now, to the handler then in place.
+pub(crate) fn restore_mask(mask: &SignalMask) {
+    use nix::sys::signal::{SigmaskHow, sigprocmask};
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&mask.0), None);
 }
 
 extern "C" fn on_interrupt(signo: libc::c_int) {
@@ -1030,4 +1068,98 @@ pub(crate) fn local_time(secs: i64) -> Option<LocalTime> {
         minute: u32::try_from(tm.tm_min).ok()?,
         second: u32::try_from(tm.tm_sec).ok()?,
     })
+}
+
+/// Makes writes to `file` fail with `EAGAIN` rather than wait.
+pub(crate) fn set_nonblocking(file: &std::fs::File) -> io::Result<()> {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    let flags = OFlag::from_bits_retain(fcntl(file, FcntlArg::F_GETFL)?);
+    fcntl(file, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    Ok(())
+}
+
+/// Takes a write lease on `file`, which the kernel grants only when no other open file
+/// description of the file exists, in any process; whether it did. The lease lasts until
+/// `file` is closed. Linux only; elsewhere `false`.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn lease_unopened(file: &std::fs::File) -> bool {
+    use std::os::fd::AsRawFd as _;
+    // SAFETY: F_SETLEASE takes an integer and no pointer; it only places a lease on the
+    // descriptor, released when it is closed.
+    unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLEASE, libc::F_WRLCK) == 0 }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn lease_unopened(_file: &std::fs::File) -> bool {
+    false
+}
+
+/// The empty log files a start created, while it has not finished (leaked C strings, null
+/// for none): a stop signal then ends a start that failed, which leaves no file behind.
+static CREATED_LOGS: [AtomicPtr<libc::c_char>; 2] = [
+    AtomicPtr::new(ptr::null_mut()),
+    AtomicPtr::new(ptr::null_mut()),
+];
+
+/// Arms [`remove_armed_logs`] for the log files at `paths`, which this start created.
+pub(crate) fn arm_created_logs(paths: &[CString]) {
+    for (slot, path) in CREATED_LOGS.iter().zip(paths) {
+        // Leaked on purpose: a signal handler may read it until the start is done.
+        slot.store(CString::into_raw(path.clone()), Ordering::SeqCst);
+    }
+}
+
+/// The start is done: a stop from now on ends a daemon that ran, whose logs stay.
+pub(crate) fn disarm_created_logs() {
+    for slot in &CREATED_LOGS {
+        slot.store(ptr::null_mut(), Ordering::SeqCst);
+    }
+}
+
+/// Removes the armed log files that are still empty and that no other process has open (the
+/// kernel grants a write lease only then), after closing this process's own copies, 1 and
+/// 2: the process is about to end. Async-signal-safe: `close`, `open`, `fstat`, `fcntl`,
+/// `unlink`.
+fn remove_armed_logs() {
+    let armed = CREATED_LOGS
+        .iter()
+        .map(|slot| slot.swap(ptr::null_mut(), Ordering::SeqCst));
+    let mut closed = false;
+    for path in armed {
+        if path.is_null() {
+            continue;
+        }
+        // SAFETY: `close`, `open`, `fstat`, `fcntl` and `unlink` are async-signal-safe; a
+        // non-null `path` came from `CString::into_raw` in `arm_created_logs` and is never
+        // freed; `stat` is plain data, written by `fstat`.
+        unsafe {
+            if !closed {
+                libc::close(1);
+                libc::close(2);
+                closed = true;
+            }
+            let fd = libc::open(path, libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK);
+            if fd < 0 {
+                continue;
+            }
+            let mut meta: libc::stat = std::mem::zeroed();
+            let empty = libc::fstat(fd, &mut meta) == 0 && meta.st_size == 0;
+            if empty && lease_fd(fd) {
+                libc::unlink(path);
+            }
+            libc::close(fd);
+        }
+    }
+}
+
+/// [`lease_unopened`] on a raw descriptor. Async-signal-safe.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn lease_fd(fd: RawFd) -> bool {
+    // SAFETY: F_SETLEASE takes an integer and no pointer.
+    unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_WRLCK) == 0 }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn lease_fd(_fd: RawFd) -> bool {
+    false
 }
