@@ -538,7 +538,14 @@ impl Daemon {
             }
         }
         let single = threads::ensure_single_threaded()?;
-        self.check()?;
+        if let Err(err) = self.check() {
+            // A manager that waits for `READY=1` (`start-stop-daemon --notify-await`) must
+            // hear why it will never come, or it waits for its whole timeout.
+            if let Ok(Some(_)) = notify::connect_from_env(&single) {
+                notify::send_failure(&format!("{err:#}"), Some(notify::errno_for(&err)));
+            }
+            return Err(err);
+        }
         // Read before anything else so that the variable is gone from the environment even
         // when the start fails, and before the sockets that must stay open are counted.
         let notify = notify::connect_from_env(&single)?;
@@ -546,7 +553,7 @@ impl Daemon {
             Ok(activated) => activated,
             // Socket activation was meant: the service manager waits for this process.
             Err(err) => {
-                notify::send_failure(&format!("{err:#}"), err.raw_os_error());
+                notify::send_failure(&format!("{err:#}"), Some(notify::errno_for(&err)));
                 return Err(err);
             }
         };
@@ -554,7 +561,7 @@ impl Daemon {
         let result = self.start_with(single, notify, activated, foreground);
         if foreground && let Err(err) = &result {
             // Debug is the one-line message `Error::exit` prints.
-            notify::send_failure(&format!("{err:#}"), err.raw_os_error());
+            notify::send_failure(&format!("{err:#}"), Some(notify::errno_for(err)));
         }
         result
     }

@@ -100,9 +100,38 @@ pub(crate) fn send(state: &str) -> io::Result<bool> {
     Ok(true)
 }
 
+/// The `ERRNO=` for `err`: its OS error, or the errno nearest to its kind. A manager shows
+/// only the errno's text (`start-stop-daemon --notify-await` prints `strerror(ERRNO)`,
+/// `systemctl status` an `Error:` line), so it must not say something else than the message.
+pub(crate) fn errno_for(err: &Error) -> i32 {
+    use nix::libc;
+    if let Some(errno) = err.raw_os_error().filter(|&e| e > 0) {
+        return errno;
+    }
+    match err.kind() {
+        // "Operation already in progress": another instance holds the PID file.
+        ErrorKind::AlreadyRunning => libc::EALREADY,
+        // A value that can never work, an unknown user or group, a path that cannot be the
+        // PID file or a log (a link, not a regular file): "Invalid argument".
+        ErrorKind::InvalidConfig | ErrorKind::UnknownUser | ErrorKind::CannotCreate => libc::EINVAL,
+        // Forking a multi-threaded process is not supported.
+        ErrorKind::Threads => libc::ENOTSUP,
+        ErrorKind::NotFound => libc::ENOENT,
+        // A process that is not root asked for another user: "Operation not permitted".
+        ErrorKind::PermissionDenied => libc::EPERM,
+        ErrorKind::Io | ErrorKind::Os => libc::EIO,
+        ErrorKind::NotRunning => libc::ESRCH,
+        ErrorKind::Timeout => libc::ETIMEDOUT,
+        // The body gave up its own start (an `Err` from `main`, a panic, an exit before
+        // `ready()`): "Operation canceled", with the body's reason in `STATUS=`.
+        ErrorKind::DiedBeforeReady => libc::ECANCELED,
+    }
+}
+
 /// Tells the service manager why the start failed: `STATUS=` with the message, and `ERRNO=`
-/// with the OS error, or `ECANCELED` when there is none (`start-stop-daemon --notify-await`
-/// fails at once on `ERRNO=`, where otherwise it would wait for its whole timeout).
+/// with `errno` ([`errno_for`] of an [`Error`]), or `ECANCELED` when there is none: the body
+/// gave up its start without an OS error. `start-stop-daemon --notify-await` fails at once on
+/// `ERRNO=`, where otherwise it would wait for its whole timeout.
 pub(crate) fn send_failure(message: &str, errno: Option<i32>) {
     let errno = errno.unwrap_or(nix::libc::ECANCELED);
     let status = message.replace('\n', " ");
