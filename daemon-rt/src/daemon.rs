@@ -368,9 +368,10 @@ impl Daemon {
     }
 
     /// The signal that makes the daemon reopen its `stdout` and `stderr` files by path,
-    /// SIGHUP by default; `None` leaves the signal's default action. For logrotate's
-    /// rename-then-signal rotation: `postrotate kill -HUP $(cat /run/name.pid)`.
-    /// It applies only to streams that were given a file.
+    /// SIGHUP by default; `None` reopens nothing. For logrotate's rename-then-signal
+    /// rotation: `postrotate kill -HUP $(cat /run/name.pid)`. It applies only to streams
+    /// that were given a file. The signal, and SIGHUP whatever this says, is also a reload
+    /// request ([`reload_requested`](crate::reload_requested)): it never ends the daemon.
     ///
     /// ```no_run
     /// let daemon = daemon_rt::Daemon::new()
@@ -503,7 +504,7 @@ impl Daemon {
     /// a session leader, so it can never get a controlling terminal); in the daemon, reset
     /// every signal disposition and the signal mask (SIGPIPE and the terminal signals SIGTSTP,
     /// SIGTTIN, SIGTTOU stay ignored; SIGTERM and SIGINT stop the daemon cleanly; SIGHUP
-    /// reopens the log files), move stdio onto its files, close every other inherited
+    /// is a reload request that reopens the log files), move stdio onto its files, close every other inherited
     /// descriptor, set the umask, `chroot` and change directory, write the PID file, drop
     /// privileges; then report success through the pipe, or wait for the body's
     /// [`ready`](crate::ready).
@@ -865,16 +866,16 @@ impl Logs {
         })
     }
 
+    /// The reload handler goes on SIGHUP and the `reopen_logs` signal even without files to
+    /// reopen: every supervisor's reload command sends SIGHUP, whose default action would end
+    /// the daemon.
     fn install(&self) -> Result<(), Error> {
-        match self.signal {
-            Some(signal) if self.stdout.is_some() || self.stderr.is_some() => sys::reopen_logs_on(
-                signal.as_raw(),
-                self.stdout.as_deref(),
-                self.stderr.as_deref(),
-            )
-            .context(Step::ResetSignals, None),
-            _ => Ok(()),
-        }
+        sys::reopen_logs_on(
+            self.signal.unwrap_or(Signal::SIGHUP).as_raw(),
+            self.stdout.as_deref(),
+            self.stderr.as_deref(),
+        )
+        .context(Step::ResetSignals, None)
     }
 }
 

@@ -23,6 +23,7 @@ mod paths;
 mod pidfile;
 mod privileges;
 mod readiness;
+mod reload;
 mod signal;
 mod stdio;
 mod stop;
@@ -47,5 +48,6 @@ pub use daemon::{
 };
 pub use error::{Error, ErrorKind, Step};
 pub use lifecycle::{notify, ready, set_status};
+pub use reload::{reload_fd, reload_requested, reloaded, wait_for_reload};
 pub use signal::{InvalidSignal, Signal};
 pub use stop::{stop_fd, stop_requested, wait_for_stop};

@@ -56,6 +56,8 @@ pub(crate) fn started(pid: u32, reporter: Option<Reporter>, manual: bool) {
         if let Some(reporter) = reporter {
             reporter.ready(pid);
         }
+        // Before `READY=1`: a manager that has it may send the reload signal at once.
+        sys::mark_ready();
         let _ = manager::send("READY=1");
         state().phase = Phase::Ready;
         return;
@@ -104,6 +106,7 @@ pub fn ready() {
     if let Some((reporter, pid)) = reporter {
         reporter.ready(pid);
     }
+    sys::mark_ready();
     let _ = manager::send("READY=1");
 }
 

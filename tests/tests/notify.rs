@@ -1,15 +1,20 @@
-//! What a service manager hears from the daemon: `start-stop-daemon --notify-await` prints the
-//! right reason for a failure. Checked from outside: its output, the exit status.
+//! What a service manager hears from the daemon: a notification socket of the test's own
+//! receives exactly the datagrams expected for a reload; SIGHUP never ends a daemon;
+//! `start-stop-daemon --notify-await` prints the right reason for a failure. Checked from
+//! outside: the datagrams, the daemon's output, `/proc`, the exit status.
 
 mod support;
 
 use std::fs;
+use std::os::unix::net::UnixDatagram;
 use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::sys::signal::Signal;
+use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
 use support::{Sandbox, alive, read_pid};
 
 /// How long the test waits for anything the daemon should do.
@@ -110,4 +115,234 @@ fn start_stop_daemon_shows_the_honest_reason_of_a_failed_start() {
         assert_eq!(read_pid(&pidfile), Some(running));
     }
     sb.stop(running, Signal::SIGTERM);
+}
+
+/// A notification socket bound in the sandbox, as a service manager binds it.
+struct Manager {
+    socket: UnixDatagram,
+    address: String,
+}
+
+impl Manager {
+    fn new(sb: &Sandbox) -> Manager {
+        let path = sb.path("notify.sock");
+        let socket = UnixDatagram::bind(&path).expect("bind the notification socket");
+        socket.set_read_timeout(Some(DEADLINE)).unwrap();
+        Manager {
+            socket,
+            address: path.to_str().unwrap().to_owned(),
+        }
+    }
+
+    /// The next datagram, waiting up to the deadline; `what` says what was expected.
+    fn recv(&self, what: &str, log: &Path) -> String {
+        let mut buf = [0u8; 4096];
+        match self.socket.recv(&mut buf) {
+            Ok(n) => String::from_utf8_lossy(&buf[..n]).into_owned(),
+            Err(e) => panic!(
+                "no datagram ({what}) within {DEADLINE:?}: {e}; the daemon's output: {:?}",
+                fs::read_to_string(log).unwrap_or_default()
+            ),
+        }
+    }
+
+    /// The next datagram if one comes within `timeout`.
+    fn try_recv(&self, timeout: Duration) -> Option<String> {
+        self.socket.set_read_timeout(Some(timeout)).unwrap();
+        let mut buf = [0u8; 4096];
+        let got = self.socket.recv(&mut buf);
+        self.socket.set_read_timeout(Some(DEADLINE)).unwrap();
+        got.ok()
+            .map(|n| String::from_utf8_lossy(&buf[..n]).into_owned())
+    }
+}
+
+/// Starts the service fixture with `args` as a child the test keeps, with `env` set, stdin on
+/// `/dev/null` and its output in the sandbox's `service.log`; records it for the sandbox to end.
+fn spawn_service(sb: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> (Child, Pid) {
+    let mut cmd = Command::new(support::SERVICE);
+    cmd.args(args).arg("--tag").arg(sb.dir());
+    spawn(sb, cmd, env)
+}
+
+fn spawn(sb: &Sandbox, mut cmd: Command, env: &[(&str, &str)]) -> (Child, Pid) {
+    let log = fs::File::create(sb.path("service.log")).unwrap();
+    for key in MANAGER_ENV {
+        cmd.env_remove(key);
+    }
+    cmd.envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log);
+    let child = cmd.spawn().expect("spawn the service");
+    let pid = Pid::from_raw(child.id() as i32);
+    sb.track(pid);
+    (child, pid)
+}
+
+/// Waits until the daemon's output has a line equal to `line`.
+fn wait_for_line(log: &Path, line: &str) {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let text = fs::read_to_string(log).unwrap_or_default();
+        if text.lines().any(|l| l == line) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no line {line:?} within {DEADLINE:?}: {text:?}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// `CLOCK_MONOTONIC` in µs, as systemd reads it.
+fn monotonic_usec() -> u64 {
+    let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).unwrap();
+    now.tv_sec() as u64 * 1_000_000 + now.tv_nsec() as u64 / 1_000
+}
+
+/// Sends SIGHUP to `pid` and checks the `RELOADING=1` datagram that follows: exactly that and
+/// `MONOTONIC_USEC=` with a time between the signal and its arrival.
+fn hup_and_expect_reloading(manager: &Manager, pid: Pid, log: &Path) {
+    let before = monotonic_usec();
+    kill(pid, Signal::SIGHUP).unwrap();
+    let got = manager.recv("RELOADING=1", log);
+    let after = monotonic_usec();
+    let lines: Vec<&str> = got.lines().collect();
+    assert_eq!(lines.len(), 2, "{got:?}");
+    assert_eq!(lines[0], "RELOADING=1", "{got:?}");
+    let usec: u64 = lines[1]
+        .strip_prefix("MONOTONIC_USEC=")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no MONOTONIC_USEC= in {got:?}"));
+    assert!(
+        (before..=after).contains(&usec),
+        "MONOTONIC_USEC={usec} is not between {before} and {after}"
+    );
+}
+
+#[test]
+fn sighup_to_a_body_that_does_not_listen_is_a_whole_reload() {
+    let sb = Sandbox::new("reload-auto");
+    let manager = Manager::new(&sb);
+    let log = sb.path("service.log");
+    let (_child, pid) = spawn_service(&sb, &[], &[("NOTIFY_SOCKET", &manager.address)]);
+    assert_eq!(manager.recv("READY=1", &log), "READY=1");
+
+    for _ in 0..3 {
+        hup_and_expect_reloading(&manager, pid, &log);
+        // Nothing for the body to do: the handler ends the reload itself.
+        assert_eq!(manager.recv("READY=1 after the reload", &log), "READY=1");
+    }
+    assert_eq!(manager.try_recv(Duration::from_millis(200)), None);
+    assert!(alive(pid), "SIGHUP ended the daemon");
+    assert_eq!(
+        sb.stop(pid, Signal::SIGTERM),
+        WaitStatus::Signaled(pid, Signal::SIGTERM, false)
+    );
+    assert_eq!(manager.recv("STOPPING=1", &log), "STOPPING=1");
+}
+
+#[test]
+fn a_listening_body_ends_each_reload_with_reloaded() {
+    for mode in ["poll", "wait", "fd"] {
+        let sb = Sandbox::new(&format!("reload-{mode}"));
+        let manager = Manager::new(&sb);
+        let log = sb.path("service.log");
+        let args = ["--reload", mode, "--reload-delay-ms", "300"];
+        let (_child, pid) = spawn_service(&sb, &args, &[("NOTIFY_SOCKET", &manager.address)]);
+        assert_eq!(manager.recv("READY=1", &log), "READY=1");
+        let listening = match mode {
+            "poll" => "polling for reload",
+            "wait" => "waiting for reload",
+            _ => "polling the reload fd",
+        };
+        wait_for_line(&log, listening);
+
+        for n in 1..=2 {
+            hup_and_expect_reloading(&manager, pid, &log);
+            // The body takes 300 ms to reload: `READY=1` waits for it.
+            assert_eq!(
+                manager.try_recv(Duration::from_millis(150)),
+                None,
+                "{mode}: READY=1 before the body was done"
+            );
+            assert_eq!(manager.recv("READY=1 from reloaded()", &log), "READY=1");
+            wait_for_line(&log, &format!("reloaded {n}"));
+        }
+        let text = fs::read_to_string(&log).unwrap();
+        assert!(
+            !text.contains("reload 3"),
+            "{mode}: a third reload: {text:?}"
+        );
+        assert_eq!(manager.try_recv(Duration::from_millis(100)), None);
+
+        let status = sb.stop(pid, Signal::SIGTERM);
+        if mode == "wait" {
+            // This mode does not listen for stop requests: SIGTERM keeps its clean default.
+            assert_eq!(status, WaitStatus::Signaled(pid, Signal::SIGTERM, false));
+        } else {
+            assert_eq!(status, WaitStatus::Exited(pid, 0), "{mode}");
+            wait_for_line(&log, "stop requested");
+        }
+    }
+}
+
+#[test]
+fn a_sighup_before_ready_tells_the_manager_nothing() {
+    let sb = Sandbox::new("reload-early");
+    let manager = Manager::new(&sb);
+    let log = sb.path("service.log");
+    let args = ["--before-ready", "sleep:500"];
+    let (_child, pid) = spawn_service(&sb, &args, &[("NOTIFY_SOCKET", &manager.address)]);
+    wait_for_line(&log, &format!("service pid={pid}"));
+    kill(pid, Signal::SIGHUP).unwrap();
+    // Its `READY=1` would announce a daemon that is still starting.
+    assert_eq!(manager.recv("READY=1", &log), "READY=1");
+    assert_eq!(manager.try_recv(Duration::from_millis(200)), None);
+    assert!(alive(pid));
+    sb.stop(pid, Signal::SIGTERM);
+}
+
+#[test]
+fn a_sighup_storm_does_not_end_a_foreground_daemon_without_log_files() {
+    for listen in [None, Some("poll")] {
+        let sb = Sandbox::new("reload-storm");
+        let pidfile = sb.path("d.pid");
+        let log = sb.path("service.log");
+        let mut args = vec!["--foreground", "--pidfile", pidfile.to_str().unwrap()];
+        if let Some(mode) = listen {
+            args.extend(["--reload", mode]);
+        }
+        let (_child, pid) = spawn_service(&sb, &args, &[]);
+        wait_for_line(&log, &format!("service pid={pid}"));
+        let deadline = Instant::now() + DEADLINE;
+        while read_pid(&pidfile) != Some(pid) {
+            assert!(Instant::now() < deadline, "no PID file");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if listen.is_some() {
+            wait_for_line(&log, "polling for reload");
+        }
+        for _ in 0..500 {
+            kill(pid, Signal::SIGHUP).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(alive(pid), "{listen:?}: SIGHUP ended the daemon");
+        if listen.is_some() {
+            // Merged: at least one reload, never one per signal sent while it was busy.
+            wait_for_line(&log, "reloaded 1");
+        }
+        assert_eq!(read_pid(&pidfile), Some(pid));
+        let status = sb.stop(pid, Signal::SIGTERM);
+        assert!(
+            matches!(
+                status,
+                WaitStatus::Signaled(_, Signal::SIGTERM, false) | WaitStatus::Exited(_, 0)
+            ),
+            "{listen:?}: {status:?}"
+        );
+        assert!(!pidfile.exists(), "the PID file outlived the daemon");
+    }
 }

@@ -5,7 +5,8 @@
 //!  [--workdir D] [--foreground] [--user U] [--group G] [--chroot D] [--ready-timeout-ms N]
 //!  [--reopen-on none|usr1|term|int|kill|stop] [--control] [--print-pid] [--before-ready ACTION] [--status TEXT]
 //!  [--try-setuid0] [--child-env] [--listen poll|wait|fd] [--lines] [--exit-after-ms N]
-//!  [--stdin P] [--lax-paths] [--errno-watch] [--tag ANY]`
+//!  [--stdin P] [--lax-paths] [--errno-watch] [--tag ANY] [--reload poll|wait|fd]
+//!  [--reload-delay-ms N]`
 //!
 //! The body prints `service pid=N`, then does ACTION before calling `daemon_rt::ready()`:
 //! `fail` (returns an error), `panic`, `exit` (`process::exit(3)`), `hang` (never ready),
@@ -20,6 +21,11 @@
 //! `errno` after ready and watches it until a stop is requested, then prints on stderr how
 //! often a signal handler changed it. `--tag` is ignored (the tests find their processes by
 //! it).
+//!
+//! `--reload` asks for reload requests (`reload_requested` polled, `wait_for_reload`, or
+//! `poll(2)` on `reload_fd` and `stop_fd`): for each it prints `reload N`, sleeps
+//! `--reload-delay-ms`, calls `reloaded`, prints `reloaded N`; on a stop request it prints
+//! `stop requested` and returns.
 //!
 //! A path may hold any byte but NUL, as any program's argument may; `\0` in a path, a user or
 //! a group stands for a NUL byte, so the tests can pass one (see `cli.rs`).
@@ -59,6 +65,8 @@ struct Opts {
     stdin: Option<PathBuf>,
     lax_paths: bool,
     errno_watch: bool,
+    reload: Option<String>,
+    reload_delay: Option<Duration>,
 }
 
 /// The command line, read once, in the attribute's arguments.
@@ -117,6 +125,8 @@ fn parse() -> Opts {
             "--lax-paths" => opts.lax_paths = true,
             "--errno-watch" => opts.errno_watch = true,
             "--tag" => drop(raw()),
+            "--reload" => opts.reload = Some(cli::text(raw())),
+            "--reload-delay-ms" => opts.reload_delay = Some(ms(cli::text(raw()))),
             other => panic!("unknown argument {other}"),
         }
     }
@@ -184,6 +194,11 @@ fn main() -> Result<(), String> {
             .status();
         ran.map_err(|e| format!("cannot run /bin/sh: {e}"))?;
     }
+    if let Some(mode) = &opts().reload {
+        reload_loop(mode);
+        say("stop requested");
+        return Ok(());
+    }
     if opts().errno_watch {
         errno_watch();
         return Ok(());
@@ -221,6 +236,58 @@ fn main() -> Result<(), String> {
     }
     say("stop requested");
     Ok(())
+}
+
+/// Answers reload requests the way `--reload` says until a stop is requested.
+fn reload_loop(mode: &str) {
+    let mut n = 0u64;
+    let mut answer = || {
+        n += 1;
+        say(&format!("reload {n}"));
+        if let Some(delay) = opts().reload_delay {
+            std::thread::sleep(delay);
+        }
+        daemon_rt::reloaded();
+        say(&format!("reloaded {n}"));
+    };
+    match mode {
+        "poll" => {
+            let _ = daemon_rt::reload_requested();
+            say("polling for reload");
+            while !daemon_rt::stop_requested() {
+                if daemon_rt::reload_requested() {
+                    answer();
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        "wait" => {
+            // A stop keeps its default: SIGTERM ends the process.
+            say("waiting for reload");
+            loop {
+                daemon_rt::wait_for_reload();
+                answer();
+            }
+        }
+        "fd" => {
+            let (reload, stop) = (daemon_rt::reload_fd(), daemon_rt::stop_fd());
+            say("polling the reload fd");
+            loop {
+                let mut fds = [
+                    PollFd::new(reload, PollFlags::POLLIN),
+                    PollFd::new(stop, PollFlags::POLLIN),
+                ];
+                let _ = poll(&mut fds, PollTimeout::NONE);
+                if daemon_rt::stop_requested() {
+                    return;
+                }
+                if daemon_rt::reload_requested() {
+                    answer();
+                }
+            }
+        }
+        other => panic!("unknown --reload {other}"),
+    }
 }
 
 /// Prints one line to stdout, at once, as a daemon should: never panicking on a full disk.
