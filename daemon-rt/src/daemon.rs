@@ -498,7 +498,7 @@ impl Daemon {
     ///
     /// The sequence (systemd's daemon(7), PEP 3143): answer the control command, if
     /// [`Daemon::control`] asks; check that the process is single-threaded; refuse option
-    /// values that can never work; take `$NOTIFY_SOCKET` out of the environment; look up the user and group; open and lock
+    /// values that can never work; take `$NOTIFY_SOCKET`, `$WATCHDOG_USEC` and `$WATCHDOG_PID` out of the environment; look up the user and group; open and lock
     /// the PID file, open the stdio files and check the working directory, all in the
     /// starting process; make the readiness pipe; fork, `setsid`, fork again (the daemon is not
     /// a session leader, so it can never get a controlling terminal); in the daemon, reset
@@ -550,6 +550,10 @@ impl Daemon {
         // Read before anything else so that the variable is gone from the environment even
         // when the start fails, and before the sockets that must stay open are counted.
         let notify = notify::connect_from_env(&single)?;
+        if let Err(err) = crate::watchdog::from_env(&single) {
+            notify::send_failure(&format!("{err:#}"), Some(notify::errno_for(&err)));
+            return Err(err);
+        }
         let activated = match activation::from_env() {
             Ok(activated) => activated,
             // Socket activation was meant: the service manager waits for this process.

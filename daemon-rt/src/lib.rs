@@ -30,6 +30,7 @@ mod stop;
 mod sys;
 mod threads;
 pub mod value;
+mod watchdog;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -51,3 +52,4 @@ pub use lifecycle::{notify, ready, set_status};
 pub use reload::{reload_fd, reload_requested, reloaded, wait_for_reload};
 pub use signal::{InvalidSignal, Signal};
 pub use stop::{stop_fd, stop_requested, wait_for_stop};
+pub use watchdog::{extend_timeout, watchdog_interval, watchdog_ping};

@@ -1,7 +1,7 @@
-//! What a service manager hears from the daemon: a notification socket of the test's own
-//! receives exactly the datagrams expected for a reload; SIGHUP never ends a daemon;
-//! `start-stop-daemon --notify-await` prints the right reason for a failure. Checked from
-//! outside: the datagrams, the daemon's output, `/proc`, the exit status.
+//! Reload requests, the watchdog and honest failures, as a service manager sees them: a
+//! notification socket of the test's own receives exactly the datagrams expected; SIGHUP never
+//! ends a daemon; `start-stop-daemon --notify-await` prints the right reason for a failure.
+//! Checked from outside: the datagrams, the daemon's output, `/proc`, the exit status.
 
 mod support;
 
@@ -22,7 +22,13 @@ const DEADLINE: Duration = Duration::from_secs(10);
 
 /// Variables through which a service manager talks to the process: removed from every command
 /// the tests run, so a test run under a service manager is not confused by its own.
-const MANAGER_ENV: [&str; 3] = ["NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS"];
+const MANAGER_ENV: [&str; 5] = [
+    "NOTIFY_SOCKET",
+    "LISTEN_PID",
+    "LISTEN_FDS",
+    "WATCHDOG_USEC",
+    "WATCHDOG_PID",
+];
 
 /// Whether `program` is on `PATH`.
 fn installed(program: &str) -> bool {
@@ -345,4 +351,106 @@ fn a_sighup_storm_does_not_end_a_foreground_daemon_without_log_files() {
         );
         assert!(!pidfile.exists(), "the PID file outlived the daemon");
     }
+}
+
+#[test]
+fn watchdog_pings_and_extend_timeout_reach_the_manager() {
+    let sb = Sandbox::new("watchdog");
+    let manager = Manager::new(&sb);
+    let log = sb.path("service.log");
+    // `exec` keeps the shell's PID: `$WATCHDOG_PID` names the daemon, as systemd sets it.
+    let mut cmd = Command::new("/bin/sh");
+    cmd.args([
+        "-c",
+        "WATCHDOG_PID=$$ exec \"$0\" \"$@\"",
+        support::SERVICE,
+        "--extend-ms",
+        "5000",
+        "--pings",
+        "3",
+        "--child-env",
+        "--tag",
+    ])
+    .arg(sb.dir());
+    let (_child, pid) = spawn(
+        &sb,
+        cmd,
+        &[
+            ("NOTIFY_SOCKET", &manager.address),
+            ("WATCHDOG_USEC", "30000000"),
+        ],
+    );
+    assert_eq!(
+        manager.recv("EXTEND_TIMEOUT_USEC=", &log),
+        "EXTEND_TIMEOUT_USEC=5000000"
+    );
+    assert_eq!(manager.recv("READY=1", &log), "READY=1");
+    for n in 1..=3 {
+        assert_eq!(manager.recv(&format!("ping {n}"), &log), "WATCHDOG=1");
+    }
+    wait_for_line(&log, "pings sent");
+    let text = fs::read_to_string(&log).unwrap();
+    assert!(text.contains("watchdog=30000000\n"), "{text:?}");
+    // Taken out of the environment: a child cannot ping for the daemon.
+    assert!(
+        text.contains("child WATCHDOG_USEC=unset WATCHDOG_PID=unset\n"),
+        "{text:?}"
+    );
+    assert_eq!(manager.try_recv(Duration::from_millis(100)), None);
+    sb.stop(pid, Signal::SIGTERM);
+}
+
+#[test]
+fn a_watchdog_meant_for_another_process_is_not_pinged() {
+    let sb = Sandbox::new("watchdog-other");
+    let manager = Manager::new(&sb);
+    let log = sb.path("service.log");
+    let env = [
+        ("NOTIFY_SOCKET", manager.address.as_str()),
+        ("WATCHDOG_USEC", "30000000"),
+        ("WATCHDOG_PID", "1"),
+    ];
+    let (_child, pid) = spawn_service(&sb, &["--pings", "3"], &env);
+    assert_eq!(manager.recv("READY=1", &log), "READY=1");
+    wait_for_line(&log, "pings sent");
+    assert!(
+        fs::read_to_string(&log)
+            .unwrap()
+            .contains("watchdog=none\n")
+    );
+    assert_eq!(manager.try_recv(Duration::from_millis(100)), None);
+    sb.stop(pid, Signal::SIGTERM);
+}
+
+#[test]
+fn a_bad_watchdog_interval_fails_the_start_with_one_line() {
+    let sb = Sandbox::new("watchdog-bad");
+    let manager = Manager::new(&sb);
+    let pidfile = sb.path("d.pid");
+    let start = sb.run(
+        support::SERVICE,
+        &["--pidfile", pidfile.to_str().unwrap()],
+        |cmd| {
+            for key in MANAGER_ENV {
+                cmd.env_remove(key);
+            }
+            cmd.arg("--tag").arg(sb.dir());
+            cmd.env("NOTIFY_SOCKET", &manager.address);
+            cmd.env("WATCHDOG_USEC", "soon");
+        },
+    );
+    assert_eq!(start.code, Some(78), "{start:?}");
+    let line = "service: cannot notify the service manager at `soon`: `$WATCHDOG_USEC` is not a \
+                positive number\n";
+    assert_eq!(start.stderr, line);
+    let failure = manager.recv("STATUS= and ERRNO=", &sb.path("service.log"));
+    assert_eq!(
+        failure,
+        format!(
+            "STATUS={}\nERRNO={}",
+            line.trim_end().trim_start_matches("service: "),
+            nix::libc::EINVAL
+        )
+    );
+    assert!(!pidfile.exists(), "a PID file was left");
 }

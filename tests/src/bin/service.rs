@@ -6,7 +6,7 @@
 //!  [--reopen-on none|usr1|term|int|kill|stop] [--control] [--print-pid] [--before-ready ACTION] [--status TEXT]
 //!  [--try-setuid0] [--child-env] [--listen poll|wait|fd] [--lines] [--exit-after-ms N]
 //!  [--stdin P] [--lax-paths] [--errno-watch] [--tag ANY] [--reload poll|wait|fd]
-//!  [--reload-delay-ms N]`
+//!  [--reload-delay-ms N] [--pings N] [--extend-ms N]`
 //!
 //! The body prints `service pid=N`, then does ACTION before calling `daemon_rt::ready()`:
 //! `fail` (returns an error), `panic`, `exit` (`process::exit(3)`), `hang` (never ready),
@@ -22,6 +22,8 @@
 //! often a signal handler changed it. `--tag` is ignored (the tests find their processes by
 //! it).
 //!
+//! `--extend-ms` calls `extend_timeout` before ready. After ready, `--pings N` prints
+//! `watchdog=<interval in µs, or none>` and calls `watchdog_ping` N times, 10 ms apart.
 //! `--reload` asks for reload requests (`reload_requested` polled, `wait_for_reload`, or
 //! `poll(2)` on `reload_fd` and `stop_fd`): for each it prints `reload N`, sleeps
 //! `--reload-delay-ms`, calls `reloaded`, prints `reloaded N`; on a stop request it prints
@@ -67,6 +69,8 @@ struct Opts {
     errno_watch: bool,
     reload: Option<String>,
     reload_delay: Option<Duration>,
+    pings: Option<u32>,
+    extend: Option<Duration>,
 }
 
 /// The command line, read once, in the attribute's arguments.
@@ -127,6 +131,8 @@ fn parse() -> Opts {
             "--tag" => drop(raw()),
             "--reload" => opts.reload = Some(cli::text(raw())),
             "--reload-delay-ms" => opts.reload_delay = Some(ms(cli::text(raw()))),
+            "--pings" => opts.pings = Some(cli::text(raw()).parse().expect("a count")),
+            "--extend-ms" => opts.extend = Some(ms(cli::text(raw()))),
             other => panic!("unknown argument {other}"),
         }
     }
@@ -157,6 +163,9 @@ fn reopen_on() -> Option<daemon_rt::Signal> {
 )]
 fn main() -> Result<(), String> {
     say(&format!("service pid={}", std::process::id()));
+    if let Some(by) = opts().extend {
+        daemon_rt::extend_timeout(by);
+    }
     match opts().before_ready.as_deref() {
         None => {}
         Some("fail") => return Err("cannot load the configuration: line 3 is broken".to_owned()),
@@ -188,11 +197,23 @@ fn main() -> Result<(), String> {
         }
     }
     if opts().child_env {
-        let script = "echo \"child NOTIFY_SOCKET=${NOTIFY_SOCKET-unset}\"";
+        let script = "echo \"child NOTIFY_SOCKET=${NOTIFY_SOCKET-unset}\"; \
+            echo \"child WATCHDOG_USEC=${WATCHDOG_USEC-unset} WATCHDOG_PID=${WATCHDOG_PID-unset}\"";
         let ran = std::process::Command::new("/bin/sh")
             .args(["-c", script])
             .status();
         ran.map_err(|e| format!("cannot run /bin/sh: {e}"))?;
+    }
+    if let Some(n) = opts().pings {
+        match daemon_rt::watchdog_interval() {
+            Some(interval) => say(&format!("watchdog={}", interval.as_micros())),
+            None => say("watchdog=none"),
+        }
+        for _ in 0..n {
+            daemon_rt::watchdog_ping();
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        say("pings sent");
     }
     if let Some(mode) = &opts().reload {
         reload_loop(mode);
