@@ -19,8 +19,10 @@ use crate::threads::SingleThreaded;
 const WATCHDOG_USEC: &str = "WATCHDOG_USEC";
 const WATCHDOG_PID: &str = "WATCHDOG_PID";
 
-/// The interval, and the PID it is meant for (`None`: any process that has the variable).
-static WATCHDOG: OnceLock<(Duration, Option<u32>)> = OnceLock::new();
+/// The interval, if the watchdog is meant for this process: `$WATCHDOG_PID` unset, or naming
+/// the process that read it at the start. The daemon that process forks is the same program
+/// going on (it tells the manager `MAINPID=`, or the PID file does), so it keeps the watchdog.
+static WATCHDOG: OnceLock<Option<Duration>> = OnceLock::new();
 
 /// Takes `$WATCHDOG_USEC` and `$WATCHDOG_PID` out of the environment and records them.
 ///
@@ -62,15 +64,17 @@ pub(crate) fn from_env(single: &SingleThreaded) -> Result<(), Error> {
         })?),
         None => None,
     };
-    let _ = WATCHDOG.set((interval, pid));
+    let mine = pid.is_none_or(|pid| pid == std::process::id());
+    let _ = WATCHDOG.set(mine.then_some(interval));
     Ok(())
 }
 
 /// The interval of the service manager's watchdog, if it watches this process: systemd's
-/// `WatchdogSec=`, given as `$WATCHDOG_USEC` (and `$WATCHDOG_PID`, when set, naming this
-/// process). Within each interval the daemon must call [`watchdog_ping`], or the manager
-/// kills it (SIGABRT) and applies its restart policy. `None` without a watchdog, or when the
-/// watchdog is meant for another process.
+/// `WatchdogSec=`, given as `$WATCHDOG_USEC` (and `$WATCHDOG_PID`, when set, naming the
+/// process the manager started, which the daemon it forks continues). Within each interval
+/// the daemon must call [`watchdog_ping`], or the manager kills it (SIGABRT) and applies its
+/// restart policy. `None` without a watchdog, or when the watchdog is meant for another
+/// process.
 ///
 /// ```no_run
 /// #[daemon_rt::daemon(pidfile = "/run/worker.pid")]
@@ -88,11 +92,7 @@ pub(crate) fn from_env(single: &SingleThreaded) -> Result<(), Error> {
 /// ```
 #[must_use]
 pub fn watchdog_interval() -> Option<Duration> {
-    let &(interval, pid) = WATCHDOG.get()?;
-    match pid {
-        Some(pid) if pid != std::process::id() => None,
-        _ => Some(interval),
-    }
+    *WATCHDOG.get()?
 }
 
 /// Tells the service manager's watchdog that the daemon is alive: `WATCHDOG=1`. Call it from

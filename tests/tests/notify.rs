@@ -454,3 +454,43 @@ fn a_bad_watchdog_interval_fails_the_start_with_one_line() {
     );
     assert!(!pidfile.exists(), "a PID file was left");
 }
+
+#[test]
+fn a_forking_daemon_keeps_the_watchdog_of_the_process_it_continues() {
+    let sb = Sandbox::new("watchdog-fork");
+    let pidfile = sb.path("d.pid");
+    let log = sb.path("out.log");
+    let (p, l) = (pidfile.to_str().unwrap(), log.to_str().unwrap());
+    // The manager started the shell, whose PID `exec` keeps: the starting command.
+    let script = "WATCHDOG_PID=$$ exec \"$0\" \"$@\"";
+    let args = [
+        "-c",
+        script,
+        support::SERVICE,
+        "--pidfile",
+        p,
+        "--stdout",
+        l,
+        "--pings",
+        "1",
+        "--tag",
+        sb.dir().to_str().unwrap(),
+    ];
+    let start = sb.run("/bin/sh", &args, |cmd| {
+        for key in MANAGER_ENV {
+            cmd.env_remove(key);
+        }
+        cmd.env("WATCHDOG_USEC", "30000000");
+    });
+    assert_eq!(start.code, Some(0), "{start:?}");
+    let pid = read_pid(&pidfile).expect("no PID file");
+    sb.track(pid);
+    assert_ne!(pid.as_raw() as u32, start.pid, "the daemon did not fork");
+    wait_for_line(&log, "pings sent");
+    assert!(
+        fs::read_to_string(&log)
+            .unwrap()
+            .contains("watchdog=30000000\n")
+    );
+    sb.stop(pid, Signal::SIGTERM);
+}
