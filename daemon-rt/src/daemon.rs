@@ -538,7 +538,15 @@ impl Daemon {
                 std::process::exit(code);
             }
         }
-        let single = threads::ensure_single_threaded()?;
+        let single = match threads::ensure_single_threaded() {
+            Ok(single) => single,
+            Err(err) => {
+                if let Ok(Some(_)) = notify::connect_leaving_env() {
+                    notify::send_failure(&format!("{err:#}"), Some(notify::errno_for(&err)));
+                }
+                return Err(err);
+            }
+        };
         if let Err(err) = self.check() {
             // A manager that waits for `READY=1` (`start-stop-daemon --notify-await`) must
             // hear why it will never come, or it waits for its whole timeout.

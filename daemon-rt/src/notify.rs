@@ -38,7 +38,26 @@ pub(crate) fn connect_from_env(single: &SingleThreaded) -> Result<Option<RawFd>,
         return Ok(None);
     };
     sys::remove_env(single, NOTIFY_SOCKET);
-    let shown = Path::new(&value);
+    connect(&value).map(Some)
+}
+
+/// Connects to `$NOTIFY_SOCKET` and leaves the variable in the environment: for a start that
+/// fails because other threads run, which may read the environment, so that the manager still
+/// hears why. `Ok(None)` when the variable is not set.
+///
+/// # Errors
+///
+/// As [`connect_from_env`].
+pub(crate) fn connect_leaving_env() -> Result<Option<RawFd>, Error> {
+    let Some(value) = std::env::var_os(NOTIFY_SOCKET) else {
+        return Ok(None);
+    };
+    connect(&value).map(Some)
+}
+
+/// Connects to the socket `value` names, and keeps it for [`send`] and the signal handlers.
+fn connect(value: &std::ffi::OsStr) -> Result<RawFd, Error> {
+    let shown = Path::new(value);
     let bytes = value.as_bytes();
     let invalid = |why: &str| {
         Err(Error::new(
@@ -87,7 +106,7 @@ pub(crate) fn connect_from_env(single: &SingleThreaded) -> Result<Option<RawFd>,
     // A second start in one process cannot happen (the PID file and fork forbid it), but if
     // it did, the first socket stays in use.
     let _ = SOCKET.set(socket);
-    Ok(Some(fd))
+    Ok(fd)
 }
 
 /// Sends `state` (newline-separated `KEY=value` lines) to the service manager. `Ok(false)`

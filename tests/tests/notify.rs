@@ -38,12 +38,16 @@ fn installed(program: &str) -> bool {
     })
 }
 
-/// Runs `start-stop-daemon --start --background --notify-await` on the service fixture with
-/// `args`, and reaps the process it started (re-parented to this subreaper); returns what
+/// Runs `start-stop-daemon --start --background --notify-await` on `program` with `args`, and reaps the process it started (re-parented to this subreaper); returns what
 /// start-stop-daemon did and how the process ended. start-stop-daemon finds instances only by
 /// the PID file it makes (`ssd_pidfile`, new for each call): whether the daemon is already
 /// running is the daemon's own check.
-fn ssd_await(sb: &Sandbox, ssd_pidfile: &Path, args: &[&str]) -> (support::Start, WaitStatus) {
+fn ssd_await(
+    sb: &Sandbox,
+    program: &str,
+    ssd_pidfile: &Path,
+    args: &[&str],
+) -> (support::Start, WaitStatus) {
     let mut all = vec![
         "--start",
         "--background",
@@ -54,7 +58,7 @@ fn ssd_await(sb: &Sandbox, ssd_pidfile: &Path, args: &[&str]) -> (support::Start
         "--pidfile",
         ssd_pidfile.to_str().unwrap(),
         "--startas",
-        support::SERVICE,
+        program,
         "--",
     ];
     all.extend(args);
@@ -89,16 +93,33 @@ fn start_stop_daemon_shows_the_honest_reason_of_a_failed_start() {
     let p = pidfile.to_str().unwrap();
     let (_, running) = sb.service_ok(&pidfile, &["--pidfile", p]);
 
-    let cases: [(&[&str], &str); 2] = [
-        (&["--pidfile", p], "Operation already in progress"),
-        // A configuration error is found before the notification socket was read: it must
-        // still reach start-stop-daemon, or it waits for its whole timeout.
-        (&["--ready-timeout-ms", "0"], "Invalid argument"),
+    let cases: [(&str, &[&str], &str, i32); 3] = [
+        (
+            support::SERVICE,
+            &["--pidfile", p],
+            "Operation already in progress",
+            75,
+        ),
+        // A configuration error is found before the notification socket was read, and
+        // threads keep the start from taking it: either must still reach start-stop-daemon,
+        // or it waits for its whole timeout.
+        (
+            support::SERVICE,
+            &["--ready-timeout-ms", "0"],
+            "Invalid argument",
+            78,
+        ),
+        (
+            support::FIXTURE,
+            &["--spawn-thread"],
+            "Operation not supported",
+            70,
+        ),
     ];
-    for (i, (args, reason)) in cases.into_iter().enumerate() {
+    for (i, (program, args, reason, code)) in cases.into_iter().enumerate() {
         let began = Instant::now();
         let made = sb.path(&format!("ssd-{i}.pid"));
-        let (start, status) = ssd_await(&sb, &made, args);
+        let (start, status) = ssd_await(&sb, program, &made, args);
         let took = began.elapsed();
         assert_ne!(start.code, Some(0), "{args:?}: {start:?}");
         assert!(
@@ -112,7 +133,6 @@ fn start_stop_daemon_shows_the_honest_reason_of_a_failed_start() {
             "{args:?}: stderr {:?}",
             start.stderr
         );
-        let code = if i == 0 { 75 } else { 78 };
         assert!(
             matches!(status, WaitStatus::Exited(_, c) if c == code),
             "{args:?}: {status:?}"
