@@ -39,6 +39,10 @@ pub(crate) enum Kind {
     Signal,
     /// A user or group: a name, a numeric ID, or an `Option` of one.
     Id,
+    /// Whether to fork: a `Fork`, or the string literal `"auto"`, `"always"` or `"never"`.
+    Fork,
+    /// A descriptor number a supervisor chose: an `i32`, or an `Option` of one.
+    Fd,
 }
 
 /// Every option, with its kind and an example for error messages. Each is a method of the
@@ -66,6 +70,8 @@ pub(crate) const OPTIONS: &[(&str, Kind, &str)] = &[
     ("control", Kind::Bool, "control = true"),
     ("print_pid", Kind::Bool, "print_pid = true"),
     ("strict_paths", Kind::Bool, "strict_paths = false"),
+    ("fork", Kind::Fork, "fork = \"always\""),
+    ("notify_fd", Kind::Fd, "notify_fd = 3"),
 ];
 
 /// Names users reach for, and the option they mean. Matched ignoring case and underscores.
@@ -127,6 +133,11 @@ const ALIASES: &[(&str, &str)] = &[
     ("strict_modes", "strict_paths"),
     ("check_paths", "strict_paths"),
     ("unsafe_paths", "strict_paths"),
+    ("forking", "fork"),
+    ("notification_fd", "notify_fd"),
+    ("ready_fd", "notify_fd"),
+    ("readiness_fd", "notify_fd"),
+    ("pipefd", "notify_fd"),
 ];
 
 /// The signals `reopen_logs` accepts by name, without their `SIG`: those a daemon has no
@@ -238,6 +249,9 @@ pub(crate) fn parse(tokens: TokenStream) -> Result<Args, syn::Error> {
                 Checked::Signal(variant) => {
                     parse_quote_spanned!(variant.span()=> #krate::__private::Signal::#variant)
                 }
+                Checked::Fork(variant) => {
+                    parse_quote_spanned!(variant.span()=> #krate::__private::Fork::#variant)
+                }
             };
             Setting { name, value }
         })
@@ -254,6 +268,8 @@ enum Checked {
     Replaced(Expr),
     /// `<runtime>::__private::Signal::<variant>`, for a signal named by a string literal.
     Signal(Ident),
+    /// `<runtime>::__private::Fork::<variant>`, for `fork = "always"` and the like.
+    Fork(Ident),
 }
 
 /// Errors collected so that one build reports them all.
@@ -303,7 +319,7 @@ fn check_value(name: &str, kind: Kind, example: &str, value: &Expr) -> syn::Resu
                 ..
             })
         )
-        && matches!(kind, Kind::Umask | Kind::Duration | Kind::Id)
+        && matches!(kind, Kind::Umask | Kind::Duration | Kind::Id | Kind::Fd)
     {
         // Spanned over the whole expression: `span()` alone would mark the `-` only.
         return Err(syn::Error::new_spanned(
@@ -408,8 +424,33 @@ fn check_value(name: &str, kind: Kind, example: &str, value: &Expr) -> syn::Resu
             ),
         },
         (Kind::Id, _) => wrong("a name or a numeric ID"),
+        (Kind::Fork, Lit::Str(s)) => match s.value().as_str() {
+            "auto" => Ok(Checked::Fork(Ident::new("Auto", s.span()))),
+            "always" => Ok(Checked::Fork(Ident::new("Always", s.span()))),
+            "never" => Ok(Checked::Fork(Ident::new("Never", s.span()))),
+            _ => error(s.span(), format!("`fork` is {FORK_VALUES}: `{example}`")),
+        },
+        (Kind::Fork, _) => wrong(&format!("{FORK_VALUES}, or a `Fork`")),
+        (Kind::Fd, Lit::Int(i)) => match i.base10_parse::<i32>() {
+            Ok(0..=2) => error(
+                i.span(),
+                format!(
+                    "`notify_fd` cannot be {i}, a standard stream: the supervisor's descriptor is \
+                     3 or above (`{example}`)"
+                ),
+            ),
+            Ok(_) => Ok(Checked::AsWritten),
+            Err(_) => error(
+                i.span(),
+                format!("`notify_fd` is a descriptor number, at most {}", i32::MAX),
+            ),
+        },
+        (Kind::Fd, _) => wrong("a descriptor number"),
     }
 }
+
+/// The three values of `fork`, for its messages.
+const FORK_VALUES: &str = "\"auto\" (the default), \"always\" or \"never\"";
 
 /// The two values of `ready`, for its messages.
 const READY_VALUES: &str = "\"started\" (the default) or \"manual\"";
@@ -633,6 +674,39 @@ mod tests {
         assert_eq!(args.settings.len(), 1);
         let value = &args.settings[0].value;
         quote::quote!(#value).to_string()
+    }
+
+    #[test]
+    fn fork_is_a_literal_or_a_value() {
+        assert_eq!(
+            value("fork = \"always\""),
+            ":: daemon_rt :: __private :: Fork :: Always"
+        );
+        assert_eq!(value("fork = cli.fork"), "cli . fork");
+        assert_eq!(
+            error("fork = \"sometimes\""),
+            "`fork` is \"auto\" (the default), \"always\" or \"never\": `fork = \"always\"`"
+        );
+        assert_eq!(
+            error("fork = true"),
+            "`fork` takes \"auto\" (the default), \"always\" or \"never\", or a `Fork`: \
+             `fork = \"always\"`"
+        );
+    }
+
+    #[test]
+    fn notify_fd_is_a_descriptor_above_the_standard_streams() {
+        assert_eq!(value("notify_fd = 3"), "3");
+        assert_eq!(value("notify_fd = cli.notify_fd"), "cli . notify_fd");
+        assert!(error("notify_fd = 1").starts_with("`notify_fd` cannot be 1, a standard stream"));
+        assert_eq!(
+            error("notify_fd = -3"),
+            "`notify_fd` cannot be negative: `notify_fd = 3`"
+        );
+        assert_eq!(
+            error("notify_fd = \"3\""),
+            "`notify_fd` takes a descriptor number: `notify_fd = 3`"
+        );
     }
 
     #[test]

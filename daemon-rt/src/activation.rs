@@ -92,7 +92,7 @@ fn passed() -> Result<Vec<RawFd>, Error> {
     // Digits only: no sign, no space, as `sd_listen_fds` parses it.
     let count = match value
         .to_str()
-        .filter(|v| v.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
     {
         Some(v) => v.parse::<RawFd>().ok(),
         None => return invalid("not a count of descriptors".to_owned()),

@@ -190,7 +190,7 @@ pub fn signal(pidfile: impl AsRef<Path>, signal: Signal) -> Result<u32, Error> {
         Look::Locked(opened) => opened,
     };
     // `None`: the daemon ended while it was being looked at.
-    match holder(&opened, path, step)? {
+    match holder(&opened, path, step, PID_WAIT)? {
         Some(pid) if send(pid, signal, step, path)? => Ok(pid),
         _ => Err(not_running(step, path, None)),
     }
@@ -236,7 +236,8 @@ pub fn stop(
     let Look::Locked(opened) = look(path)? else {
         return Ok(Stopped::NOTHING);
     };
-    let Some(pid) = holder(&opened, path, step)? else {
+    // A daemon still starting is waited for, as long as its stop would be.
+    let Some(pid) = holder(&opened, path, step, timeout)? else {
         return Ok(Stopped::NOTHING);
     };
     // A PID that is gone already (ESRCH) is what was asked for: the wait below confirms it.
@@ -259,7 +260,7 @@ pub fn stop(
         ));
     };
     // Checked again: the holder may have ended, or the file may name another PID by now.
-    let Some(pid) = holder(&opened, path, step)? else {
+    let Some(pid) = holder(&opened, path, step, PID_WAIT)? else {
         return Ok(stopped);
     };
     send(pid, Signal::SIGKILL, step, path)?;
@@ -359,7 +360,16 @@ fn open(path: &Path) -> Result<Option<Opened>, Error> {
 
 /// Whether a process holds the file's `flock`, tested by taking a shared lock and releasing
 /// it at once.
+///
+/// On Linux the kernel's list of locks (`/proc/locks`) is read instead, so that the test
+/// takes no lock: a start that tried the lock at that moment would find it taken.
 fn is_locked(file: &File, path: &Path, step: Step) -> Result<bool, Error> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Ok(meta) = file.metadata()
+        && let Some(locked) = crate::pidfile::flocked(meta.dev(), meta.ino())
+    {
+        return Ok(locked);
+    }
     match file.try_lock_shared() {
         Ok(()) => {
             file.unlock().map_err(|e| Error::os(step, Some(path), e))?;
@@ -372,47 +382,52 @@ fn is_locked(file: &File, path: &Path, step: Step) -> Result<bool, Error> {
 
 /// The PID of the process that holds the lock, checked: the file is locked, and the PID
 /// written in it has the file open. `Ok(None)` when nobody holds the lock (any more).
-fn holder(opened: &Opened, path: &Path, step: Step) -> Result<Option<u32>, Error> {
-    let deadline = Instant::now() + PID_WAIT;
-    let pid = loop {
+///
+/// A daemon that is starting holds the lock before its PID is in the file (and the file may
+/// still hold a dead instance's): the file is read again until a PID checks out, for up to
+/// `wait` (at least [`PID_WAIT`]), so that a `stop` right after a start stops the daemon
+/// rather than giving up.
+fn holder(opened: &Opened, path: &Path, step: Step, wait: Duration) -> Result<Option<u32>, Error> {
+    let started = Instant::now();
+    let waited = wait.max(PID_WAIT);
+    loop {
         if !is_locked(&opened.file, path, step)? {
             return Ok(None);
         }
-        if let Some(pid) = read_pid(&opened.file) {
-            break pid;
+        let pid = read_pid(&opened.file);
+        if let Some(pid) = pid
+            && holds_open(pid, opened, path, step)?
+        {
+            return Ok(Some(pid));
         }
-        if Instant::now() >= deadline {
-            // InvalidConfig, as below: the file is locked, so the daemon is not "not running",
-            // and no system call failed; what is wrong is what the file holds.
+        // An empty file is a start in progress, waited for as long as asked; a PID that is
+        // not the holder's is a dead instance's for a moment at most (the start empties
+        // the file once it holds the lock), so it is given the short wait.
+        let limit = if pid.is_none() { waited } else { PID_WAIT };
+        if started.elapsed() >= limit {
+            // The file is locked, so "not running" would be false; no system call failed
+            // either, so neither `Os` nor `Io` fits. What is wrong is the file's content: it
+            // names no process, or one that is not its holder, because two programs are
+            // configured with one PID file or something else wrote into it. That is for
+            // the administrator to fix: InvalidConfig.
+            let reason = match pid {
+                None => format!(
+                    "it is locked but holds no valid PID after {}; refusing to signal",
+                    seconds(limit)
+                ),
+                Some(pid) => format!(
+                    "PID {pid} written in the file does not hold it open; refusing to signal it"
+                ),
+            };
             return Err(Error::new(
                 step,
                 ErrorKind::InvalidConfig,
                 Some(path),
-                format!(
-                    "it is locked but holds no valid PID after {} ms; refusing to signal",
-                    PID_WAIT.as_millis()
-                ),
+                reason,
             ));
         }
         std::thread::sleep(Duration::from_millis(5));
-    };
-    if holds_open(pid, opened, path, step)? {
-        return Ok(Some(pid));
     }
-    // The holder may have ended between the lock test and the look into `/proc`.
-    if !is_locked(&opened.file, path, step)? {
-        return Ok(None);
-    }
-    // The file is locked, so "not running" would be false; no system call failed either, so
-    // neither `Os` nor `Io` fits. What is wrong is the file's content: it names a process
-    // that is not its holder, because two programs are configured with one PID file or
-    // something else wrote into it. That is for the administrator to fix: InvalidConfig.
-    Err(Error::new(
-        step,
-        ErrorKind::InvalidConfig,
-        Some(path),
-        format!("PID {pid} written in the file does not hold it open; refusing to signal it"),
-    ))
 }
 
 /// Whether process `pid` has the file open (see [`crate::pidfile::holds_open`]).
@@ -442,16 +457,18 @@ fn send(pid: u32, signal: Signal, step: Step, path: &Path) -> Result<bool, Error
 
 /// Waits up to `within` for the file's lock to be released; `Ok(false)` if it is still held.
 fn wait_unlocked(file: &File, path: &Path, step: Step, within: Duration) -> Result<bool, Error> {
-    let deadline = Instant::now() + within;
+    // A wait too long to be an instant (`Duration::MAX`) has no end.
+    let deadline = Instant::now().checked_add(within);
     loop {
         if !is_locked(file, path, step)? {
             return Ok(true);
         }
         let now = Instant::now();
-        if now >= deadline {
+        if deadline.is_some_and(|deadline| now >= deadline) {
             return Ok(false);
         }
-        std::thread::sleep(POLL.min(deadline - now));
+        let left = deadline.map_or(POLL, |deadline| deadline - now);
+        std::thread::sleep(POLL.min(left));
     }
 }
 

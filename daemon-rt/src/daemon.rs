@@ -13,13 +13,14 @@ use nix::sys::stat::Mode;
 use nix::unistd::ForkResult;
 
 use crate::error::{Context as _, Error, ErrorKind, Escaped, Step};
+use crate::fork::{self, Fork};
 use crate::pidfile::Pidfile;
 use crate::privileges::{self, Credentials};
-use crate::readiness::{self, Outcome};
+use crate::readiness::{self, Forked, Outcome};
 use crate::stdio::{Created, Stdio};
 use crate::threads::{self, SingleThreaded};
 use crate::value::{IdValue, PathValue, SignalValue};
-use crate::{Signal, activation, control, fds, lifecycle, notify, sys};
+use crate::{Signal, activation, control, fds, init, lifecycle, notify, notify_fd, sys};
 
 /// The umask a daemon gets unless told otherwise: `0o022`, as systemd's `UMask=` default.
 ///
@@ -111,6 +112,8 @@ pub struct Daemon {
     control: bool,
     print_pid: bool,
     strict_paths: bool,
+    fork: Fork,
+    notify_fd: Option<RawFd>,
 }
 
 impl Default for Daemon {
@@ -140,6 +143,8 @@ impl fmt::Debug for Daemon {
             .field("control", &self.control)
             .field("print_pid", &self.print_pid)
             .field("strict_paths", &self.strict_paths)
+            .field("fork", &self.fork)
+            .field("notify_fd", &self.notify_fd)
             .finish()
     }
 }
@@ -173,6 +178,8 @@ impl Daemon {
             control: false,
             print_pid: false,
             strict_paths: true,
+            fork: Fork::Auto,
+            notify_fd: None,
         }
     }
 
@@ -492,6 +499,50 @@ impl Daemon {
         self
     }
 
+    /// Whether the start forks: [`Fork::Auto`] by default, which forks unless
+    /// [`Daemon::foreground`] is `true`, `$NOTIFY_SOCKET` is set or sockets are passed by
+    /// socket activation. [`Fork::Always`] forks even with `$NOTIFY_SOCKET`, for a systemd
+    /// `Type=forking` unit with `WatchdogSec=` or `NotifyAccess=` (systemd sets the variable
+    /// for those too, and waits for the starting command to exit): the daemon keeps the
+    /// socket and sends `MAINPID=<its PID>` with `READY=1`. [`Fork::Never`] is
+    /// `foreground(true)`. `Fork::Always` with `foreground(true)`, with socket activation or
+    /// as PID 1 fails the start with [`ErrorKind::InvalidConfig`]. As PID 1 the process never
+    /// forks away: it stays the init of its PID namespace (see the crate's *In a container*).
+    ///
+    /// ```no_run
+    /// let daemon = daemon_rt::Daemon::new()
+    ///     .pidfile("/run/worker.pid")
+    ///     .fork(daemon_rt::Fork::Always); // Type=forking, PIDFile=, WatchdogSec=
+    /// # drop(daemon);
+    /// ```
+    #[must_use = "a `Daemon` does nothing until `start` is called"]
+    pub fn fork(mut self, fork: Fork) -> Daemon {
+        self.fork = fork;
+        self
+    }
+
+    /// The descriptor number on which the supervisor waits for readiness (s6: the number in
+    /// the service's `notification-fd` file; dinit `pipefd`; OpenRC `notify=fd:N`), or `None`.
+    /// It is kept open through the start, gets one newline when the daemon is ready (at once,
+    /// or at [`ready`](crate::ready) with [`Ready::Manual`]), and is then closed; a daemon
+    /// that fails first closes it without a newline. It must be open for writing and at least
+    /// 3 (0, 1 and 2 carry the daemon's own input and output), or the start fails with
+    /// [`ErrorKind::InvalidConfig`].
+    ///
+    /// A number, not an `AsFd`: the program did not open the descriptor, the supervisor's
+    /// configuration names it, and the start checks that it is open.
+    ///
+    /// ```no_run
+    /// // s6: echo 3 > /run/service/worker/notification-fd
+    /// let daemon = daemon_rt::Daemon::new().notify_fd(3);
+    /// # drop(daemon);
+    /// ```
+    #[must_use = "a `Daemon` does nothing until `start` is called"]
+    pub fn notify_fd(mut self, fd: impl Into<Option<RawFd>>) -> Daemon {
+        self.notify_fd = fd.into();
+        self
+    }
+
     /// Daemonizes: returns in the daemon, after every step succeeded and the starting process
     /// was told so. The starting process does not return from a successful start: it exits
     /// with status 0 once the daemon reported that it is up.
@@ -570,9 +621,32 @@ impl Daemon {
                 return Err(err);
             }
         };
-        let foreground = self.foreground || notify.is_some() || !activated.is_empty();
+        let pid1 = std::process::id() == 1;
+        let context = fork::Context {
+            foreground: self.foreground,
+            notify: notify.is_some(),
+            activated: !activated.is_empty(),
+            pid1,
+        };
+        let foreground = match fork::foreground(self.fork, &context) {
+            Ok(foreground) => foreground,
+            Err(err) => {
+                notify::send_failure(&format!("{err:#}"), Some(notify::errno_for(&err)));
+                return Err(err);
+            }
+        };
+        if let Some(fd) = self.notify_fd {
+            notify_fd::arm(fd);
+        }
+        if pid1 {
+            // Returns in the child, which goes on as the daemon; PID 1 stays the init.
+            init::become_init(&single)?;
+        }
         let result = self.start_with(single, notify, activated, foreground);
-        if foreground && let Err(err) = &result {
+        // Forked with `Fork::Always`, the starting process tells the service manager too.
+        if (foreground || notify.is_some())
+            && let Err(err) = &result
+        {
             // Debug is the one-line message `Error::exit` prints.
             notify::send_failure(&format!("{err:#}"), Some(notify::errno_for(err)));
         }
@@ -605,6 +679,8 @@ impl Daemon {
             control: _,
             print_pid,
             strict_paths,
+            fork: _,
+            notify_fd: _,
         } = self;
 
         // Everything that can fail for a reason the user can fix fails here, in the process
@@ -634,6 +710,7 @@ impl Daemon {
         let mut keep = preserve_fds;
         keep.extend(activated);
         keep.extend(notify);
+        keep.extend(notify_fd::kept());
         let steps = Steps {
             stdio,
             umask,
@@ -664,12 +741,35 @@ impl Daemon {
         match forked.map_err(|e| abandon(pidfile.as_ref(), &created, e))? {
             ForkResult::Parent { child } => {
                 drop(reporter);
+                // Waiting for `ready()` may take long: an operator's Ctrl-C must not leave
+                // the unready daemon running, since only this process enforces the timeout.
+                if manual {
+                    waiter
+                        .catch_interrupts()
+                        .map_err(|e| abandon(pidfile.as_ref(), &created, e))?;
+                }
                 let outcome = waiter.wait(manual.then_some(ready_timeout));
                 sys::reap(child);
                 // The intermediate child has exited: if the time ran out before its message
-                // naming the daemon was read, it is in the pipe now.
+                // naming the daemon was read, it is in the pipe now. If it was killed before
+                // it could say it, the daemon is the one process of its session.
                 let outcome = match outcome {
-                    Outcome::TimedOut(None) => Outcome::TimedOut(waiter.daemon_pid()),
+                    Outcome::Interrupted(signo, None) => {
+                        let pid = match waiter.daemon() {
+                            Forked::Named(pid) => Some(pid),
+                            Forked::None => None,
+                            Forked::Unnamed => readiness::in_session(child.as_raw() as u32),
+                        };
+                        Outcome::Interrupted(signo, pid)
+                    }
+                    Outcome::TimedOut(None) => match waiter.daemon() {
+                        Forked::Named(pid) => Outcome::TimedOut(Some(pid)),
+                        Forked::None => Outcome::TimedOut(None),
+                        Forked::Unnamed => match readiness::in_session(child.as_raw() as u32) {
+                            Some(pid) => Outcome::TimedOut(Some(pid)),
+                            None => Outcome::Unnamed,
+                        },
+                    },
                     outcome => outcome,
                 };
                 let finish = Finish {
@@ -705,6 +805,10 @@ impl Daemon {
 
         // The daemon.
         let pid = std::process::id();
+        if notify.is_some() {
+            // Forked with `Fork::Always`: systemd learns the main PID from the daemon.
+            notify::forked(pid);
+        }
         keep.push(reporter.fd());
         keep.extend(pidfile.iter().flat_map(Pidfile::fds));
         match steps.run(pidfile.as_mut(), keep, pid) {
@@ -796,6 +900,9 @@ impl Daemon {
         }
         if self.ready_timeout.is_zero() {
             return invalid("`ready_timeout` is zero".to_owned());
+        }
+        if let Some(fd) = self.notify_fd {
+            notify_fd::check(fd)?;
         }
         Ok(())
     }
@@ -952,6 +1059,47 @@ impl Finish {
                     None => err(late),
                 }
             }
+            Outcome::Interrupted(signo, pid) => {
+                let name = Signal::from_raw(signo)
+                    .map_or_else(|| format!("signal {signo}"), |s| s.to_string());
+                let stopped = pid.is_none_or(readiness::stop_unready);
+                let what = match pid {
+                    Some(pid) if stopped => format!("; stopped it (PID {pid})"),
+                    Some(pid) => format!("; PID {pid} still runs after SIGKILL"),
+                    None => String::new(),
+                };
+                let err = Error::new(
+                    Step::AwaitReadiness,
+                    ErrorKind::DiedBeforeReady,
+                    None,
+                    format!(
+                        "the start was interrupted by {name} before the daemon was ready{what}"
+                    ),
+                );
+                if stopped {
+                    undo(pidfile.as_ref(), created);
+                }
+                // One line, then the end the signal asked for.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "{}: {err:#}",
+                    crate::error::program_name()
+                );
+                sys::die_by(signo)
+            }
+            Outcome::Unnamed => {
+                let secs = self.timeout.as_secs_f64();
+                // A process holds the pipe, and so the PID file: it is left to it.
+                return Err(Error::new(
+                    Step::AwaitReadiness,
+                    ErrorKind::Timeout,
+                    None,
+                    format!(
+                        "it did not call `daemon_rt::ready()` within {secs} s, and a daemon \
+                         whose PID is unknown may still run; its PID file is left"
+                    ),
+                ));
+            }
         };
         Err(abandon(pidfile.as_ref(), created, err))
     }
@@ -961,11 +1109,16 @@ impl Finish {
 /// through this process's descriptor, so the file is ours) and the log files it created that
 /// are still empty, so that the start leaves the filesystem as it found it.
 fn abandon(pidfile: Option<&Pidfile>, created: &[Created], err: Error) -> Error {
+    undo(pidfile, created);
+    err
+}
+
+/// What [`abandon`] takes back.
+fn undo(pidfile: Option<&Pidfile>, created: &[Created]) {
     if let Some(pidfile) = pidfile {
         pidfile.abandon();
     }
     created.iter().for_each(Created::remove);
-    err
 }
 
 /// Checks the `chroot` directory, and the working directory inside it.

@@ -16,8 +16,11 @@ pub mod control;
 mod daemon;
 mod error;
 mod fds;
+mod fork;
+mod init;
 mod lifecycle;
 mod notify;
+mod notify_fd;
 mod output;
 mod paths;
 mod pidfile;
@@ -48,6 +51,7 @@ pub use daemon::{
     Started,
 };
 pub use error::{Error, ErrorKind, Step};
+pub use fork::Fork;
 pub use lifecycle::{notify, ready, set_status};
 pub use reload::{reload_fd, reload_requested, reloaded, wait_for_reload};
 pub use signal::{InvalidSignal, Signal};

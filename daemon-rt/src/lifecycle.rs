@@ -58,7 +58,8 @@ pub(crate) fn started(pid: u32, reporter: Option<Reporter>, manual: bool) {
         }
         // Before `READY=1`: a manager that has it may send the reload signal at once.
         sys::mark_ready();
-        let _ = manager::send("READY=1");
+        let _ = manager::send_ready();
+        crate::notify_fd::announce();
         state().phase = Phase::Ready;
         return;
     }
@@ -107,7 +108,8 @@ pub fn ready() {
         reporter.ready(pid);
     }
     sys::mark_ready();
-    let _ = manager::send("READY=1");
+    let _ = manager::send_ready();
+    crate::notify_fd::announce();
 }
 
 /// Sets the status line a service manager shows for the daemon (`STATUS=` of `sd_notify(3)`;

@@ -147,6 +147,23 @@ pub(crate) fn errno_for(err: &Error) -> i32 {
     }
 }
 
+/// The daemon's PID when it forked with `$NOTIFY_SOCKET` set (`Fork::Always`), else 0.
+static FORKED_PID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// The daemon forked away from the process the service manager started: `READY=1` comes
+/// with `MAINPID=<pid>`, so that systemd (with `NotifyAccess=all`) knows its main process.
+pub(crate) fn forked(pid: u32) {
+    FORKED_PID.store(pid, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Sends `READY=1`, after `MAINPID=` in the same datagram if the daemon forked.
+pub(crate) fn send_ready() -> io::Result<bool> {
+    match FORKED_PID.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => send("READY=1"),
+        pid => send(&format!("MAINPID={pid}\nREADY=1")),
+    }
+}
+
 /// Tells the service manager why the start failed: `STATUS=` with the message, and `ERRNO=`
 /// with `errno` ([`errno_for`] of an [`Error`]), or `ECANCELED` when there is none: the body
 /// gave up its start without an OS error. `start-stop-daemon --notify-await` fails at once on

@@ -21,8 +21,25 @@ pub enum Stream {
     Stderr,
 }
 
-/// Lines lost on each stream since the last one written, and the last error.
-static LOST: [Mutex<(u64, Option<i32>)>; 2] = [Mutex::new((0, None)), Mutex::new((0, None))];
+/// What was lost on one stream since the last line written.
+#[derive(Clone, Copy)]
+struct Lost {
+    /// Lines not written.
+    lines: u64,
+    /// The last error.
+    errno: Option<i32>,
+    /// Whether the stream ends in part of a line that could not be taken back.
+    cut: bool,
+}
+
+const NOTHING_LOST: Lost = Lost {
+    lines: 0,
+    errno: None,
+    cut: false,
+};
+
+/// What was lost on standard output, and on standard error.
+static LOST: [Mutex<Lost>; 2] = [Mutex::new(NOTHING_LOST), Mutex::new(NOTHING_LOST)];
 
 /// Writes `args` and a newline to `stream` in one `write`, as `println!` does, but never
 /// panics: a line that cannot be written is counted, and the next line that can be written
@@ -46,39 +63,70 @@ pub fn print_line(stream: Stream, args: fmt::Arguments<'_>) {
     }
 }
 
-fn write_counted(fd: BorrowedFd<'_>, lost: &Mutex<(u64, Option<i32>)>, name: &str, line: &str) {
+fn write_counted(fd: BorrowedFd<'_>, lost: &Mutex<Lost>, name: &str, line: &str) {
     let mut lost = lost
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let text = match *lost {
-        (0, _) => std::borrow::Cow::Borrowed(line),
-        (n, errno) => {
+        Lost { lines: 0, .. } => std::borrow::Cow::Borrowed(line),
+        Lost { lines, errno, cut } => {
             let why = errno.map_or_else(String::new, |e| {
                 format!(": {}", io::Error::from_raw_os_error(e))
             });
-            let s = if n == 1 { "" } else { "s" };
+            let s = if lines == 1 { "" } else { "s" };
             let program = crate::error::program_name();
+            // A part of a line left in the log is ended first, so the notice has a line of
+            // its own.
+            let end = if cut { "\n" } else { "" };
             std::borrow::Cow::Owned(format!(
-                "{program}: {n} line{s} lost, not written to {name}{why}\n{line}"
+                "{end}{program}: {lines} line{s} lost, not written to {name}{why}\n{line}"
             ))
         }
     };
     match write_all(fd, text.as_bytes()) {
-        Ok(()) => *lost = (0, None),
-        Err(e) => *lost = (lost.0 + 1, e.raw_os_error()),
+        Ok(()) => *lost = NOTHING_LOST,
+        Err((e, written)) => {
+            // A write that fit in part (a disk full in the middle of the line): the part is
+            // taken back if it can be, so the log holds whole lines only.
+            let cut = written > 0 && !take_back(fd, written);
+            *lost = Lost {
+                lines: lost.lines + 1,
+                errno: e.raw_os_error(),
+                cut: lost.cut || cut,
+            };
+        }
     }
 }
 
-fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> io::Result<()> {
-    while !bytes.is_empty() {
-        match nix::unistd::write(fd, bytes) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => bytes = &bytes[n..],
+/// Writes all of `bytes`; on an error, says how many were written before it.
+fn write_all(fd: BorrowedFd<'_>, bytes: &[u8]) -> Result<(), (io::Error, usize)> {
+    let mut done = 0;
+    while done < bytes.len() {
+        match nix::unistd::write(fd, &bytes[done..]) {
+            Ok(0) => return Err((io::ErrorKind::WriteZero.into(), done)),
+            Ok(n) => done += n,
             Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err((e.into(), done)),
         }
     }
     Ok(())
+}
+
+/// Removes the last `written` bytes of a regular file, if they are still its last (nobody
+/// appended since); whether it did.
+fn take_back(fd: BorrowedFd<'_>, written: usize) -> bool {
+    use nix::unistd::{Whence, ftruncate, lseek};
+    let Ok(meta) = nix::sys::stat::fstat(fd) else {
+        return false;
+    };
+    let regular = meta.st_mode & nix::libc::S_IFMT == nix::libc::S_IFREG;
+    let Ok(end) = lseek(fd, 0, Whence::SeekCur) else {
+        return false;
+    };
+    let Ok(written) = i64::try_from(written) else {
+        return false;
+    };
+    regular && end == meta.st_size && end >= written && ftruncate(fd, end - written).is_ok()
 }
 
 /// Prints a line to standard output, like std's `println!`, but never panics.

@@ -6,10 +6,11 @@
 //! first, and root then truncates, writes or deletes a file of the attacker's choosing
 //! (`O_NOFOLLOW` covers only the last component). So, as root, every directory on the path
 //! must be one only root can change, the rule of OpenSSH's `StrictModes`: owned by root, and
-//! writable by no other user or group but root's. One exception, as in systemd's path
-//! checks: a sticky directory such as `/tmp` may be passed through to an entry root owns,
-//! which no other user can rename or remove; but the file's own directory must be root's
-//! alone, or another user could create the file first.
+//! writable by no other user or group but root's, by its mode or its ACL. One exception, as
+//! in systemd's path checks: a sticky directory root owns, such as `/tmp`, may be passed
+//! through to an entry root owns, which no other user can rename or remove; but the file's
+//! own directory, and a directory a missing one would be created in, must be root's alone,
+//! or another user could create the file (or the directory, with a link in it) first.
 
 use std::fs::{File, Metadata};
 use std::io;
@@ -77,21 +78,21 @@ fn untrusted(path: &Path) -> io::Result<Option<String>> {
                 let entry = dir.join(name);
                 let meta = match std::fs::symlink_metadata(&entry) {
                     Ok(meta) => meta,
-                    // The file itself is created in `dir`: only root may write there.
-                    Err(e) if e.kind() == io::ErrorKind::NotFound && last => {
-                        return Ok(
-                            writable_by_others(&dir_meta).then(|| changeable(&dir, &dir_meta))
-                        );
+                    // A missing entry is created in `dir`, the file by the start or a
+                    // directory by anyone who can: only root may write there.
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                        return Ok(writable_by_others(&dir, &dir_meta)
+                            .then(|| changeable(&dir, &dir_meta)));
                     }
-                    // A missing directory: the open fails and says so.
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
                     Err(e) => return Err(e),
                 };
-                if writable_by_others(&dir_meta) {
+                if writable_by_others(&dir, &dir_meta) {
                     let sticky = dir_meta.permissions().mode() & 0o1000 != 0;
-                    // In a sticky directory, no other user can rename or remove root's
-                    // entries; but anyone can create the file before root does.
-                    if !(sticky && meta.uid() == 0 && !last) {
+                    // In a sticky directory root owns, no other user can rename or remove
+                    // root's entries (its owner could); but anyone can create the file
+                    // before root does.
+                    let safe_passage = sticky && dir_meta.uid() == 0 && meta.uid() == 0 && !last;
+                    if !safe_passage {
                         return Ok(Some(changeable(&dir, &dir_meta)));
                     }
                 }
@@ -128,10 +129,50 @@ fn untrusted(path: &Path) -> io::Result<Option<String>> {
     Ok(None)
 }
 
-/// Whether a user other than root can add, rename or remove entries of the directory.
-fn writable_by_others(meta: &Metadata) -> bool {
+/// Whether a user other than root can add, rename or remove entries of the directory `dir`:
+/// by its owner, its group or other bits, or by an access ACL entry that gives a user or a
+/// group other than root's write permission.
+fn writable_by_others(dir: &Path, meta: &Metadata) -> bool {
     let mode = meta.permissions().mode();
-    meta.uid() != 0 || (mode & 0o020 != 0 && meta.gid() != 0) || mode & 0o002 != 0
+    meta.uid() != 0
+        || (mode & 0o020 != 0 && meta.gid() != 0)
+        || mode & 0o002 != 0
+        || acl_grants_write(dir)
+}
+
+/// Whether the directory's POSIX access ACL (`system.posix_acl_access`) gives write
+/// permission to a named user or group other than root's, as `setfacl -m u:name:rwx` does:
+/// the mode bits then show only the ACL's mask. An ACL that cannot be read counts as one
+/// that grants it.
+fn acl_grants_write(dir: &Path) -> bool {
+    // The layout of linux/posix_acl_xattr.h: a version (2), then entries of tag, permissions
+    // and ID, little-endian.
+    const USER: u16 = 0x02;
+    const GROUP: u16 = 0x08;
+    const MASK: u16 = 0x10;
+    const WRITE: u16 = 0x02;
+    let acl = match crate::sys::posix_acl(dir) {
+        Ok(Some(acl)) => acl,
+        Ok(None) => return false,
+        Err(_) => return true,
+    };
+    let entries: Vec<(u16, u16, u32)> = acl
+        .get(4..)
+        .unwrap_or_default()
+        .chunks_exact(8)
+        .map(|e| {
+            let tag = u16::from_le_bytes([e[0], e[1]]);
+            let perm = u16::from_le_bytes([e[2], e[3]]);
+            (tag, perm, u32::from_le_bytes([e[4], e[5], e[6], e[7]]))
+        })
+        .collect();
+    let mask = entries
+        .iter()
+        .find(|(tag, ..)| *tag == MASK)
+        .map_or(u16::MAX, |(_, perm, _)| *perm);
+    entries.iter().any(|&(tag, perm, id)| {
+        (tag == USER || tag == GROUP) && id != 0 && perm & mask & WRITE != 0
+    })
 }
 
 /// Says who can change the directory `dir`.
@@ -141,8 +182,10 @@ fn changeable(dir: &Path, meta: &Metadata) -> String {
         format!("its owner, UID {}", meta.uid())
     } else if mode & 0o002 != 0 {
         "every user".to_owned()
-    } else {
+    } else if mode & 0o020 != 0 && meta.gid() != 0 {
         format!("group {}", meta.gid())
+    } else {
+        "a user or group its ACL names".to_owned()
     };
     format!(
         "directory `{}` (mode {mode:04o}) can be changed by {who}",
@@ -168,6 +211,12 @@ pub(crate) fn pseudo_filesystem(file: &File) -> Option<&'static str> {
         (fs::SELINUX_MAGIC, "selinuxfs"),
         (fs::BPF_FS_MAGIC, "bpf"),
         (fs::NSFS_MAGIC, "nsfs"),
+        // Not among nix's constants; the values of linux/magic.h.
+        (fs::FsType(0x6265_6570), "configfs"),
+        (fs::FsType(0xde5e_81e4), "efivarfs"),
+        (fs::FsType(0x4249_4e4d), "binfmt_misc"),
+        (fs::FsType(0x6165_676c), "pstore"),
+        (fs::FsType(0x6573_5543), "fusectl"),
     ]
     .into_iter()
     .find(|(magic, _)| *magic == kind)

@@ -87,6 +87,9 @@ impl Pidfile {
             let Some((file, meta, created)) = open(path)? else {
                 continue;
             };
+            if strict {
+                check_owner(path, &meta)?;
+            }
             match lock(path, &meta) {
                 Ok(Some(lock)) => {
                     return Ok(Pidfile {
@@ -208,6 +211,30 @@ fn open(path: &Path) -> Result<Option<(File, Metadata, bool)>, Error> {
             "it is a symbolic link, and a PID file is never followed through one",
         )
     };
+    // Anything but a regular file is refused before it is opened: opening a device can act
+    // (a watchdog device starts counting), even non-blocking.
+    if let Ok(meta) = std::fs::symlink_metadata(path)
+        && !meta.file_type().is_file()
+        && !meta.file_type().is_symlink()
+    {
+        use std::os::unix::fs::FileTypeExt as _;
+        let kind = meta.file_type();
+        let what = if kind.is_dir() {
+            "a directory"
+        } else if kind.is_fifo() {
+            "a FIFO"
+        } else if kind.is_socket() {
+            "a socket"
+        } else {
+            "a device"
+        };
+        return Err(Error::new(
+            Step::OpenPidfile,
+            ErrorKind::CannotCreate,
+            Some(path),
+            format!("it is {what}, not a regular file"),
+        ));
+    }
     // Exclusive first, so that a file this start made is known, and removed if it fails.
     let (file, created) = match options(true).open(path) {
         Ok(file) => (file, true),
@@ -282,6 +309,26 @@ fn check_kind(path: &Path, file: &File, meta: &Metadata) -> Result<(), Error> {
     Ok(())
 }
 
+/// As root, refuses a PID file another user owns: that user can rewrite the PID in it, and
+/// root's `kill $(cat pidfile)` then signals whatever they chose (OpenLDAP CVE-2017-14159,
+/// Nagios CVE-2016-10089). Left by an init script that handed the file to the service's
+/// user, it is for the administrator to remove; `strict_paths = false` takes it as it is.
+fn check_owner(path: &Path, meta: &Metadata) -> Result<(), Error> {
+    if meta.uid() == 0 || !nix::unistd::geteuid().is_root() {
+        return Ok(());
+    }
+    Err(Error::new(
+        Step::OpenPidfile,
+        ErrorKind::PermissionDenied,
+        Some(path),
+        format!(
+            "it is owned by UID {}, who could rewrite the PID in it; remove it, or turn the \
+             check off with `strict_paths = false`",
+            meta.uid()
+        ),
+    ))
+}
+
 /// Locks the file at `path` through a read-only descriptor, once it is known to be the file
 /// `open` describes and still at the path. `Ok(None)` when the file was removed or replaced
 /// meanwhile (the previous holder exiting): the caller starts over.
@@ -291,9 +338,14 @@ fn lock(path: &Path, opened: &Metadata) -> Result<Option<File>, Error> {
     };
     match lock.try_lock() {
         Ok(()) => {}
-        Err(TryLockError::WouldBlock) => {
-            return Err(Error::already_running(path, verified_holder(&lock)));
-        }
+        // Held by an instance, or for a moment by a `status` check, which tests the lock by
+        // taking it shared: tried again until the holder is named.
+        Err(TryLockError::WouldBlock) => match wait_for_holder(&lock) {
+            Ok(Holder::Released) => {}
+            Ok(Holder::Named(pid)) => return Err(Error::already_running(path, Some(pid))),
+            Ok(Holder::Unknown) => return Err(Error::already_running(path, None)),
+            Err(e) => return Err(Error::os(Step::LockPidfile, Some(path), e)),
+        },
         Err(TryLockError::Error(e)) => {
             return Err(Error::os(Step::LockPidfile, Some(path), e));
         }
@@ -351,6 +403,66 @@ pub(crate) fn read_pid(file: &File) -> Option<u32> {
     let mut buf = [0u8; 32];
     let n = file.read_at(&mut buf, 0).ok()?;
     parse_pid(&buf[..n])
+}
+
+/// Whether some process holds an exclusive `flock` on the file with device `dev` and inode
+/// `ino` (or the write lock a filesystem such as NFS emulates it with), from the kernel's
+/// list of locks; `None` when the list cannot be read.
+///
+/// A line of `/proc/locks`: `1: FLOCK  ADVISORY  WRITE 1234 fe:00:10010710 0 EOF`, the
+/// device's major and minor numbers in hexadecimal; a line with `->` is a waiter, not a
+/// holder.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn flocked(dev: u64, ino: u64) -> Option<bool> {
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    let file = format!(
+        "{:02x}:{:02x}:{ino}",
+        nix::sys::stat::major(dev),
+        nix::sys::stat::minor(dev)
+    );
+    Some(locks.lines().any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        // FLOCK; POSIX or OFDLCK where a filesystem (NFS) emulates flock with them.
+        matches!(fields.get(1), Some(&("FLOCK" | "POSIX" | "OFDLCK")))
+            && fields.get(3) == Some(&"WRITE")
+            && fields.get(5) == Some(&file.as_str())
+    }))
+}
+
+/// Who holds a lock this start found taken.
+enum Holder {
+    /// Nobody any more: this start holds it now.
+    Released,
+    /// The process with this PID, which has the file open.
+    Named(u32),
+    /// A process that cannot be named.
+    Unknown,
+}
+
+/// Tries the lock on `file` again, and looks for its holder, until one of them succeeds or
+/// [`PID_WAIT`] has passed.
+fn wait_for_holder(file: &File) -> io::Result<Holder> {
+    let meta = file.metadata()?;
+    let deadline = Instant::now() + PID_WAIT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(Holder::Released),
+            Err(TryLockError::WouldBlock) => {}
+            Err(TryLockError::Error(e)) => return Err(e),
+        }
+        if let Some(pid) = read_pid(file) {
+            match holds_open(pid, meta.dev(), meta.ino(), Some(file.as_raw_fd())) {
+                Ok(true) => return Ok(Holder::Named(pid)),
+                Ok(false) => {}
+                // No `/proc`, another user's process: it cannot be named.
+                Err(_) => return Ok(Holder::Unknown),
+            }
+        }
+        if Instant::now() >= deadline {
+            return Ok(Holder::Unknown);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// The PID of the process that holds the lock on `file`: the PID written in the file, once

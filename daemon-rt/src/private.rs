@@ -3,7 +3,7 @@
 
 pub use crate::output::{Stream, print_line};
 pub use crate::value::{IdValue, PathValue, SignalValue};
-pub use crate::{Daemon, Ready, Running, Signal, Started};
+pub use crate::{Daemon, Fork, Ready, Running, Signal, Started};
 pub use core::time::Duration;
 
 /// Daemonizes, or prints the error and exits: what the attribute does before the body runs.
@@ -107,6 +107,8 @@ pub mod options {
         control: bool,
         print_pid: bool,
         strict_paths: bool,
+        fork: Fork,
+        notify_fd: impl Into<Option<std::os::fd::RawFd>>,
     );
 
     /// The `preserve_fds` argument.

@@ -28,6 +28,8 @@ use crate::stdio::above_stdio;
 #[derive(Debug)]
 pub(crate) struct Waiter {
     pipe: File,
+    /// Readable when a signal interrupted the starting process: the signal's number.
+    interrupt: Option<File>,
     /// What was read and not decoded yet.
     buf: Vec<u8>,
     /// The daemon's PID, once a message said it.
@@ -49,6 +51,11 @@ pub(crate) enum Outcome {
     Vanished,
     /// The time ran out; the daemon said it runs with this PID, if it got that far.
     TimedOut(Option<u32>),
+    /// The time ran out, and a daemon whose PID was never said may run.
+    Unnamed,
+    /// A signal (its number) interrupted the starting process while it waited; the daemon
+    /// said it runs with this PID, if it got that far.
+    Interrupted(i32, Option<u32>),
 }
 
 /// Makes the pipe; both ends are close-on-exec and above descriptor 2.
@@ -58,6 +65,7 @@ pub(crate) fn channel() -> Result<(Waiter, Reporter), Error> {
     let write = above_stdio(File::from(write)).context(Step::CreatePipe, None)?;
     let waiter = Waiter {
         pipe: read,
+        interrupt: None,
         buf: Vec::with_capacity(64),
         pid: None,
     };
@@ -70,7 +78,8 @@ impl Waiter {
     /// After a failure it reads on to end-of-file, which comes when the failed daemon has
     /// exited: a failed start returns with no process of it left running (or times out).
     pub(crate) fn wait(&mut self, timeout: Option<Duration>) -> Outcome {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        // A timeout too long to be an instant (`Duration::MAX`) is none.
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut chunk = [0u8; 512];
         let mut failed = None;
         loop {
@@ -85,6 +94,7 @@ impl Waiter {
             match self.read(&mut chunk, deadline) {
                 Read::Data(n) => self.buf.extend_from_slice(&chunk[..n]),
                 Read::End => return failed.unwrap_or(Outcome::Vanished),
+                Read::Interrupted(signo) => return Outcome::Interrupted(signo, self.pid),
                 // A daemon that reported its failure but did not exit (a panic caught by
                 // the body) is stopped like one that never got ready; its message stands.
                 Read::TimedOut => match failed {
@@ -110,21 +120,66 @@ impl Waiter {
         Some(message)
     }
 
-    /// The daemon's PID, from what was read or is in the pipe now, without waiting: for a
-    /// starter that gave up once the intermediate child, which names the daemon, has exited.
-    pub(crate) fn daemon_pid(&mut self) -> Option<u32> {
+    /// The daemon, from what was read or is in the pipe now, without waiting: for a starter
+    /// that gave up once the intermediate child, which names the daemon, has exited.
+    pub(crate) fn daemon(&mut self) -> Forked {
         let mut chunk = [0u8; 512];
         let now = Some(Instant::now());
-        while let Read::Data(n) = self.read(&mut chunk, now) {
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
+        let closed = loop {
+            match self.read(&mut chunk, now) {
+                Read::Data(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Read::End => break true,
+                Read::TimedOut | Read::Interrupted(_) => break false,
+            }
+        };
         while self.pid.is_none() && self.decode().is_some() {}
-        self.pid
+        match (self.pid, closed) {
+            (Some(pid), _) => Forked::Named(pid),
+            // Every write end is closed: no daemon holds one.
+            (None, true) => Forked::None,
+            // A process still holds a write end: a daemon the intermediate child forked
+            // but could not name (it was killed in between).
+            (None, false) => Forked::Unnamed,
+        }
+    }
+
+    /// From now on, SIGINT, SIGTERM, SIGHUP and SIGQUIT to the starting process end the wait
+    /// ([`Outcome::Interrupted`]) instead of the process, so that it can stop the daemon it
+    /// started: only it enforces `ready_timeout`.
+    pub(crate) fn catch_interrupts(&mut self) -> Result<(), Error> {
+        let (read, write) = crate::sys::pipe(true).context(Step::CreatePipe, None)?;
+        crate::sys::interrupt_into(std::os::fd::IntoRawFd::into_raw_fd(write))
+            .context(Step::ResetSignals, None)?;
+        self.interrupt = Some(File::from(read));
+        Ok(())
     }
 
     fn read(&mut self, chunk: &mut [u8], deadline: Option<Instant>) -> Read {
         loop {
-            if let Some(deadline) = deadline {
+            if let Some(interrupt) = &self.interrupt {
+                let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+                let timeout = left.map_or(PollTimeout::NONE, |left| {
+                    PollTimeout::from(
+                        u16::try_from(left.as_micros().div_ceil(1000)).unwrap_or(u16::MAX),
+                    )
+                });
+                let mut fds = [
+                    PollFd::new(self.pipe.as_fd(), PollFlags::POLLIN),
+                    PollFd::new(interrupt.as_fd(), PollFlags::POLLIN),
+                ];
+                match poll(&mut fds, timeout) {
+                    Ok(0) if left.is_some_and(|l| l.is_zero()) => return Read::TimedOut,
+                    Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
+                    Ok(_) | Err(_) => {}
+                }
+                let signalled = fds[1]
+                    .revents()
+                    .is_some_and(|r| r.contains(PollFlags::POLLIN));
+                let mut signo = [0u8; 1];
+                if signalled && (&*interrupt).read(&mut signo).is_ok_and(|n| n == 1) {
+                    return Read::Interrupted(i32::from(signo[0]));
+                }
+            } else if let Some(deadline) = deadline {
                 let left = deadline.saturating_duration_since(Instant::now());
                 let ms = u16::try_from(left.as_micros().div_ceil(1000)).unwrap_or(u16::MAX);
                 let mut fds = [PollFd::new(self.pipe.as_fd(), PollFlags::POLLIN)];
@@ -143,11 +198,45 @@ impl Waiter {
     }
 }
 
+/// What a starter that gave up knows of the daemon it started.
+pub(crate) enum Forked {
+    /// The daemon runs, or ran, with this PID.
+    Named(u32),
+    /// No daemon was forked, or it has exited: nothing holds the pipe.
+    None,
+    /// A process holds the pipe whose PID was never said.
+    Unnamed,
+}
+
+/// The daemon in the session `sid` that the intermediate child made, found in `/proc`: for
+/// a starter that gave up on a daemon that was never named.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn in_session(sid: u32) -> Option<u32> {
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            // After the name in parentheses: state, ppid, pgrp, session.
+            let (_, rest) = stat.rsplit_once(") ")?;
+            let session: u32 = rest.split(' ').nth(3)?.parse().ok()?;
+            (session == sid && pid != sid && alive(pid)).then_some(pid)
+        })
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn in_session(_sid: u32) -> Option<u32> {
+    None
+}
+
 /// What one read from the pipe gave.
 enum Read {
     Data(usize),
     End,
     TimedOut,
+    /// A signal to the starting process, with this number.
+    Interrupted(i32),
 }
 
 /// One decoded message.

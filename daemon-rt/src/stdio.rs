@@ -45,14 +45,44 @@ pub(crate) struct Created {
 }
 
 impl Created {
-    /// Removes the file if the path still names it and nothing was written into it.
+    /// Removes the file if the path still names it, nothing was written into it, and no
+    /// other process has it open: another daemon that shares the log may have opened it
+    /// since, and must not lose it.
     pub(crate) fn remove(&self) {
         if std::fs::symlink_metadata(&self.path)
             .is_ok_and(|m| (m.dev(), m.ino()) == (self.dev, self.ino) && m.len() == 0)
+            && !open_elsewhere(self.dev, self.ino)
         {
             let _ = std::fs::remove_file(&self.path);
         }
     }
+}
+
+/// Whether a process other than this one has the file with device `dev` and inode `ino`
+/// open, by every process's `/proc/<pid>/fd`; `true` when that cannot be told.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn open_elsewhere(dev: u64, ino: u64) -> bool {
+    let Ok(processes) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    let me = std::process::id();
+    processes.flatten().any(|entry| {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            return false;
+        };
+        // Another user's process that cannot be looked at may have it open.
+        pid != me && crate::pidfile::holds_open(pid, dev, ino, None).unwrap_or(true)
+    })
+}
+
+/// Elsewhere processes cannot be listed this way: the file is kept.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn open_elsewhere(_dev: u64, _ino: u64) -> bool {
+    true
 }
 
 impl Stdio {
@@ -152,10 +182,16 @@ impl Stdio {
                 }
                 Err(e) if create && e.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(e) if !create && e.kind() == io::ErrorKind::NotFound => {}
+                // ENXIO: a FIFO without a reader (opened non-blocking), or a socket, which
+                // no `open` reaches.
                 Err(e) if no_reader(&e) => {
-                    return Err(refuse(
-                        "it is a FIFO with no reader, and a start never waits for one",
-                    ));
+                    let socket = std::fs::metadata(path)
+                        .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()));
+                    return Err(refuse(if socket {
+                        "it is a socket, which cannot be opened as a file"
+                    } else {
+                        "it is a FIFO with no reader, and a start never waits for one"
+                    }));
                 }
                 Err(e) => return Err(Error::os(step, Some(path), e)),
             }

@@ -1015,3 +1015,109 @@ pub(crate) fn own(fd: RawFd) -> std::os::fd::OwnedFd {
     // SAFETY: as the caller guarantees above: an open descriptor with no other owner.
     unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
 }
+
+/// The directory's POSIX access ACL, as the `system.posix_acl_access` extended attribute
+/// holds it; `None` when it has none (its mode bits say everything).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn posix_acl(path: &std::path::Path) -> io::Result<Option<Vec<u8>>> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let path = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let name = c"system.posix_acl_access";
+    let mut buf = vec![0u8; 1024];
+    // SAFETY: `path` and `name` are NUL-terminated; `buf` is valid for `buf.len()` bytes and
+    // outlives the call, which writes at most that many.
+    let n = unsafe {
+        libc::lgetxattr(
+            path.as_ptr(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if n < 0 {
+        let err = io::Error::last_os_error();
+        return match err.raw_os_error() {
+            Some(libc::ENODATA | libc::ENOTSUP) => Ok(None),
+            _ => Err(err),
+        };
+    }
+    buf.truncate(n as usize);
+    Ok(Some(buf))
+}
+
+/// Other systems' ACLs (NFSv4 ACLs on FreeBSD and illumos, macOS's) are not read: the mode
+/// bits are checked alone there.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn posix_acl(_path: &std::path::Path) -> io::Result<Option<Vec<u8>>> {
+    Ok(None)
+}
+
+/// The write end of the pipe [`interrupt_into`]'s handler writes signal numbers into; -1
+/// until it is made.
+static INTERRUPT_PIPE: AtomicI32 = AtomicI32::new(-1);
+
+/// The signals that interrupt a starting process waiting for its daemon: a terminal's
+/// Ctrl-C and Ctrl-\, a closed terminal, and `kill`.
+const INTERRUPTS: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+
+/// Makes [`INTERRUPTS`] write their number into `pipe` (a non-blocking write end this
+/// process keeps until it exits) instead of ending the process. A signal the process was
+/// started with ignored stays ignored: `nohup` asked for the start to outlive a hangup.
+pub(crate) fn interrupt_into(pipe: RawFd) -> io::Result<()> {
+    INTERRUPT_PIPE.store(pipe, Ordering::SeqCst);
+    for signo in INTERRUPTS {
+        if installed_handler(signo) == Some(libc::SIG_IGN) {
+            continue;
+        }
+        set_disposition(
+            signo,
+            on_interrupt as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        )?;
+    }
+    Ok(())
+}
+
+extern "C" fn on_interrupt(signo: libc::c_int) {
+    let _errno = SavedErrno::save();
+    let byte = signo as u8;
+    // SAFETY: `write` is async-signal-safe; the buffer is a valid local byte. The pipe is
+    // non-blocking: a full one (signals faster than they are read) only drops this one.
+    unsafe {
+        libc::write(
+            INTERRUPT_PIPE.load(Ordering::SeqCst),
+            (&raw const byte).cast(),
+            1,
+        )
+    };
+}
+
+/// Ends the process by `signo` with its default action, as if no handler had been there:
+/// the parent (a shell) sees the process killed by it.
+pub(crate) fn die_by(signo: libc::c_int) -> ! {
+    // SAFETY: `signal` and `raise` take plain integers. With the default action restored
+    // and the signal unblocked, `raise` ends the process before it returns.
+    unsafe {
+        libc::signal(signo, libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, signo);
+        libc::sigprocmask(libc::SIG_UNBLOCK, &set, ptr::null_mut());
+        libc::raise(signo);
+    }
+    // SIGQUIT's default may be a core dump; a signal that did not end the process still
+    // must not let it go on.
+    exit_now(128 + signo)
+}
+
+/// The access mode of the open descriptor `fd` (`O_RDONLY`, `O_WRONLY` or `O_RDWR`), through
+/// `fcntl(F_GETFL)`; fails with `EBADF` if it is not open.
+pub(crate) fn access_mode(fd: RawFd) -> io::Result<libc::c_int> {
+    // SAFETY: F_GETFL only reads the open file's status flags; it takes no pointer and creates
+    // or closes nothing. A number that is not open makes it fail with EBADF.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(flags & libc::O_ACCMODE)
+}

@@ -3,19 +3,25 @@
  *
  * Configured by the environment, read at each call:
  *   SHIM_CALL    the call to delay: open (open, open64, openat, openat64), chdir, fork, or
- *                fstat (statx on a descriptor, as Rust's File::metadata calls it)
+ *                fstat (statx on a descriptor, as Rust's File::metadata calls it), or
+ *                unlock (flock with LOCK_UN: the window in which a lock is still held)
  *   SHIM_PATH    only calls whose path contains this string (open, chdir)
  *   SHIM_RDONLY  only opens for reading alone (O_RDONLY)
  *   SHIM_NTH     only the Nth matching call of the process (counted across forks, from 1)
  *   SHIM_MS      how long to wait, in milliseconds
- *   SHIM_MARK    a file created when the wait begins, for the test to know the window is open
+ *   SHIM_MARK    a file created when the wait begins, for the test to know the window is open;
+ *                it holds the PID of the process that waits
+ *   SHIM_AFTER   fork only: wait after the call, in the parent, rather than before it (the
+ *                window between a fork and what its parent does next)
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <time.h>
@@ -35,8 +41,16 @@ static void delay(const char *call, const char *path, int flags, int has_flags) 
     const char *mark = getenv("SHIM_MARK");
     if (mark) {
         /* The raw system call: this shim's own open must not be delayed or counted. */
-        int fd = (int)syscall(SYS_openat, AT_FDCWD, mark, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-        if (fd >= 0) close(fd);
+        /* Written under another name, then renamed: the mark appears with its content. */
+        char tmp[4096], pid[32];
+        snprintf(tmp, sizeof tmp, "%s.tmp", mark);
+        int fd = (int)syscall(SYS_openat, AT_FDCWD, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            int n = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+            if (write(fd, pid, (size_t)n) < 0) {}
+            close(fd);
+            rename(tmp, mark);
+        }
     }
     const char *ms = getenv("SHIM_MS");
     long n = ms ? atol(ms) : 0;
@@ -52,6 +66,7 @@ typedef int (*chdir_fn)(const char *);
 typedef pid_t (*fork_fn)(void);
 struct statx;
 typedef int (*statx_fn)(int, const char *, int, unsigned int, struct statx *);
+typedef int (*flock_fn)(int, int);
 
 static mode_t mode_of(int flags, va_list ap) {
     return (flags & (O_CREAT | O_TMPFILE)) ? (mode_t)va_arg(ap, int) : 0;
@@ -93,8 +108,24 @@ int chdir(const char *path) {
 
 pid_t fork(void) {
     NEXT("fork", fork_fn);
-    delay("fork", NULL, 0, 0);
-    return real();
+    if (!getenv("SHIM_AFTER")) {
+        delay("fork", NULL, 0, 0);
+        return real();
+    }
+    pid_t pid = real();
+    const char *want = getenv("SHIM_CALL");
+    if (pid == 0 && want && strcmp(want, "fork") == 0) {
+        matched++; /* the child counts this fork too, as it would have before the call */
+    } else if (pid > 0) {
+        delay("fork", NULL, 0, 0);
+    }
+    return pid;
+}
+
+int flock(int fd, int op) {
+    NEXT("flock", flock_fn);
+    if (op == LOCK_UN) delay("unlock", NULL, 0, 0);
+    return real(fd, op);
 }
 
 int statx(int dir, const char *path, int flags, unsigned int mask, struct statx *buf) {

@@ -249,6 +249,17 @@ fn the_lock_is_held_and_a_second_start_changes_nothing() {
     );
 
     let pid_text = fs::read_to_string(&pidfile).unwrap();
+    // The body writes its line after the start returned: wait for it, or it could land
+    // between the two reads of the log and look like the second start's doing.
+    let line = format!("daemon stdout pid={pid}\n");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !fs::read_to_string(&log).unwrap().contains(&line) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon wrote no line"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     let log_text = fs::read_to_string(&log).unwrap();
     let second = sb.start(&args);
     assert_eq!(second.code, Some(75), "{second:?}");

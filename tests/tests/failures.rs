@@ -88,7 +88,7 @@ fn a_directory_as_pidfile_is_refused() {
         },
         73,
         "cannot open pidfile `{dir}/dir.pid`: ",
-        "Is a directory",
+        "it is a directory, not a regular file",
     );
 }
 

@@ -10,65 +10,17 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use support::{FIXTURE, SERVICE, Sandbox, Start, alive, is_root, read_pid, shim};
-
-/// How long a start that must not hang gets before the watchdog calls it a hang.
-const NO_HANG: Duration = Duration::from_secs(5);
+use support::{
+    FIXTURE, NO_HANG, SERVICE, Sandbox, Start, alive, as_env, delayed, is_root, one_line, read_pid,
+    service_env, wait_until,
+};
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
-}
-
-/// Polls `cond` every 5 ms until it holds; fails the test after 10 s.
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !cond() {
-        assert!(Instant::now() < deadline, "{what}: not the case after 10 s");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// The starting command's stderr: exactly one line, with no control character in it.
-fn one_line(start: &Start) -> &str {
-    let line = start
-        .stderr
-        .strip_suffix('\n')
-        .unwrap_or_else(|| panic!("no line on stderr: {start:?}"));
-    assert!(
-        !line.chars().any(char::is_control),
-        "more than one line, or a control character: {start:?}"
-    );
-    line
-}
-
-/// Runs the service fixture with `args`, its tag, the environment `env`, and a watchdog of
-/// [`NO_HANG`].
-fn service_env(sb: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> Start {
-    sb.run_for(NO_HANG, SERVICE, args, |cmd| {
-        cmd.arg("--tag").arg(sb.dir());
-        cmd.envs(env.iter().copied());
-    })
-}
-
-/// The shim's variables for delaying `call`, plus `extra`; `None` (the test skips) without a
-/// C compiler.
-fn delayed(call: &str, ms: u32, extra: &[(&str, String)]) -> Option<Vec<(String, String)>> {
-    let shim = shim()?;
-    let mut env = vec![
-        ("LD_PRELOAD".to_owned(), shim.to_str()?.to_owned()),
-        ("SHIM_CALL".to_owned(), call.to_owned()),
-        ("SHIM_MS".to_owned(), ms.to_string()),
-    ];
-    env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
-    Some(env)
-}
-
-fn as_env(env: &[(String, String)]) -> Vec<(&str, &str)> {
-    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 
 /// A `sleep` child, killed and reaped by PID when dropped; `stdin` becomes its standard
@@ -770,4 +722,71 @@ fn a_daemon_rt_error_returned_from_main_exits_with_its_status() {
         "returns_error: cannot signal the daemon of pidfile `/nonexistent/daemon.pid`: not running"
     );
     assert!(!pidfile.exists(), "the PID file outlived the daemon");
+}
+
+/// Found by the second campaign, untested there: a PID-file path that is not a regular file
+/// was opened before it was refused, and opening a device can act (a watchdog device starts
+/// counting). A FIFO shows it: a reader waiting in `open` is released by any writer's open.
+#[test]
+fn a_pidfile_that_is_no_regular_file_is_never_opened() {
+    let sb = Sandbox::new("hostile-pidfile-device");
+    let fifo = sb.path("d.pid");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    // `cat` blocks in open(2) until something opens the FIFO for writing.
+    let reader = Command::new("cat")
+        .arg(&fifo)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let reader = Sleeper(reader);
+    std::thread::sleep(Duration::from_millis(100));
+    let start = service_env(&sb, &["--pidfile", s(&fifo)], &[]);
+    assert_eq!(start.code, Some(73), "{start:?}");
+    assert!(
+        one_line(&start).ends_with("it is a FIFO, not a regular file"),
+        "{start:?}"
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    let pid = Pid::from_raw(reader.pid() as i32);
+    assert!(
+        alive(pid),
+        "the start opened the FIFO: its reader was released"
+    );
+}
+
+/// A start that waits for `ready()` stops its daemon when interrupted, but a signal it was
+/// started with ignored (`nohup` ignores SIGHUP) stays ignored: the start outlives the
+/// hangup, and the daemon comes up.
+#[test]
+fn a_start_under_nohup_outlives_a_hangup() {
+    let sb = Sandbox::new("hostile-nohup");
+    let pidfile = sb.path("d.pid");
+    let args = ["--pidfile", s(&pidfile), "--before-ready", "sleep:600"];
+    let start = std::thread::scope(|scope| {
+        let start = scope.spawn(|| {
+            sb.run_for(NO_HANG, SERVICE, &args, |cmd| {
+                cmd.arg("--tag").arg(sb.dir());
+                // SAFETY: only signal(2) between fork and exec, with plain integers.
+                unsafe {
+                    cmd.pre_exec(|| {
+                        nix::libc::signal(nix::libc::SIGHUP, nix::libc::SIG_IGN);
+                        Ok(())
+                    });
+                }
+            })
+        });
+        wait_until("the daemon wrote its PID", || read_pid(&pidfile).is_some());
+        let daemon = read_pid(&pidfile).unwrap();
+        sb.track(daemon);
+        for pid in support::tagged(sb.dir()) {
+            if pid != daemon.as_raw() as u32 {
+                let _ = kill(Pid::from_raw(pid as i32), Signal::SIGHUP);
+            }
+        }
+        start.join().unwrap()
+    });
+    assert_eq!(start.code, Some(0), "{start:?}");
+    let pid = read_pid(&pidfile).unwrap();
+    assert!(alive(pid));
+    sb.stop(pid, Signal::SIGTERM);
 }

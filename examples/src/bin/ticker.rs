@@ -1,8 +1,10 @@
 //! The smallest useful daemon: writes a numbered line to its log every second.
 //!
-//! `cargo run -p daemon-examples --bin ticker [--foreground] [DIR]` starts it with its PID
-//! file and log in DIR (by default `daemon-rt-ticker` under the temporary directory), prints
-//! where they are and how to stop it, and returns once the daemon is up. `--foreground` runs
+//! `cargo run -p daemon-examples --bin ticker [--foreground] [--logs LOGDIR] [DIR]` starts it
+//! with its PID file and log in DIR (by default `daemon-rt-ticker` under the temporary
+//! directory), prints where they are and how to stop it, and returns once the daemon is up.
+//! `--logs` puts the log in LOGDIR instead: under systemd, `RuntimeDirectory=` (DIR) is
+//! deleted at every stop, `LogsDirectory=` is kept. `--foreground` runs
 //! it without forking (systemd's `Type=simple`), writing to the terminal instead of the log;
 //! under systemd's `Type=notify` it stays in the foreground by itself. SIGTERM or SIGINT
 //! make it finish the current tick and stop, with its PID file removed. The unit files
@@ -25,18 +27,37 @@ use daemon_rt::{eprintln, println};
 fn dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::args_os()
-            .skip(1)
-            .find(|a| a != "--foreground")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| std::env::temp_dir().join("daemon-rt-ticker"));
-        if let Err(e) = std::fs::create_dir_all(&dir) {
-            eprintln!("ticker: cannot create directory `{}`: {e}", dir.display());
-            std::process::exit(73);
+        let mut args = std::env::args_os().skip(1);
+        let mut dir = None;
+        while let Some(arg) = args.next() {
+            match arg.to_str() {
+                Some("--foreground") => {}
+                Some("--logs") => drop(args.next()),
+                _ => dir = dir.or(Some(PathBuf::from(arg))),
+            }
         }
-        // Absolute, so the paths printed for the user agree with the PID file's.
-        std::path::absolute(&dir).unwrap_or(dir)
+        created(dir.unwrap_or_else(|| std::env::temp_dir().join("daemon-rt-ticker")))
     })
+}
+
+/// LOGDIR of `--logs`, created if missing, made absolute; DIR without it.
+fn log_dir() -> &'static Path {
+    static LOGS: OnceLock<Option<PathBuf>> = OnceLock::new();
+    let logs = LOGS.get_or_init(|| {
+        let mut args = std::env::args_os().skip_while(|a| a != "--logs");
+        args.nth(1).map(|logs| created(logs.into()))
+    });
+    logs.as_deref().unwrap_or_else(dir)
+}
+
+/// `dir`, created if missing and made absolute; on failure, one line on stderr and exit 73.
+fn created(dir: PathBuf) -> PathBuf {
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        eprintln!("ticker: cannot create directory `{}`: {e}", dir.display());
+        std::process::exit(73);
+    }
+    // Absolute, so the paths printed for the user agree with the PID file's.
+    std::path::absolute(&dir).unwrap_or(dir)
 }
 
 fn pidfile() -> PathBuf {
@@ -44,7 +65,7 @@ fn pidfile() -> PathBuf {
 }
 
 fn log() -> PathBuf {
-    dir().join("ticker.log")
+    log_dir().join("ticker.log")
 }
 
 fn foreground() -> bool {

@@ -2,11 +2,12 @@
 //! `ready = "manual"`: it reports ready only when its body says so.
 //!
 //! `service [start|stop|status|restart|reload] [--pidfile P] [--stdout P] [--stderr P]
-//!  [--workdir D] [--foreground] [--user U] [--group G] [--chroot D] [--ready-timeout-ms N]
+//!  [--workdir D] [--foreground] [--user U] [--group G] [--chroot D] [--ready-timeout-ms N|max]
 //!  [--reopen-on none|usr1|term|int|kill|stop] [--control] [--print-pid] [--before-ready ACTION] [--status TEXT]
 //!  [--try-setuid0] [--child-env] [--listen poll|wait|fd] [--lines] [--exit-after-ms N]
-//!  [--stdin P] [--lax-paths] [--errno-watch] [--tag ANY] [--reload poll|wait|fd]
-//!  [--reload-delay-ms N] [--pings N] [--extend-ms N]`
+//!  [--stdin P] [--lax-paths] [--errno-watch] [--fork auto|always|never] [--notify-fd N]
+//!  [--orphan] [--tag ANY] [--reload poll|wait|fd] [--reload-delay-ms N] [--pings N]
+//!  [--extend-ms N]`
 //!
 //! The body prints `service pid=N`, then does ACTION before calling `daemon_rt::ready()`:
 //! `fail` (returns an error), `panic`, `exit` (`process::exit(3)`), `hang` (never ready),
@@ -19,7 +20,10 @@
 //! until a signal ends it or `--exit-after-ms` passes. The first argument may be a control
 //! command, for `--control`. `--lax-paths` is `strict_paths = false`. `--errno-watch` sets
 //! `errno` after ready and watches it until a stop is requested, then prints on stderr how
-//! often a signal handler changed it. `--tag` is ignored (the tests find their processes by
+//! often a signal handler changed it. `--fork` is the `fork` argument, `--notify-fd` the
+//! `notify_fd` one. `--orphan` (after ready) runs `sh -c 'sleep 0.1 &'`, which leaves an
+//! orphan behind, waits a second, and prints `zombies=N`, the number of zombie processes in
+//! `/proc`. `--tag` is ignored (the tests find their processes by
 //! it).
 //!
 //! `--extend-ms` calls `extend_timeout` before ready. After ready, `--pings N` prints
@@ -67,6 +71,9 @@ struct Opts {
     stdin: Option<PathBuf>,
     lax_paths: bool,
     errno_watch: bool,
+    fork: Option<daemon_rt::Fork>,
+    notify_fd: Option<i32>,
+    orphan: bool,
     reload: Option<String>,
     reload_delay: Option<Duration>,
     pings: Option<u32>,
@@ -89,7 +96,11 @@ fn parse() -> Opts {
     {
         args.next();
     }
-    let ms = |v: String| Duration::from_millis(v.parse().expect("milliseconds"));
+    // `max`: `Duration::MAX`, the "wait forever" a program may pass.
+    let ms = |v: String| match v.as_str() {
+        "max" => Duration::MAX,
+        _ => Duration::from_millis(v.parse().expect("milliseconds")),
+    };
     while let Some(arg) = args.next() {
         let arg = cli::text(arg);
         let mut raw = || args.next().unwrap_or_else(|| panic!("{arg} needs a value"));
@@ -128,6 +139,16 @@ fn parse() -> Opts {
             "--stdin" => opts.stdin = Some(raw().into()),
             "--lax-paths" => opts.lax_paths = true,
             "--errno-watch" => opts.errno_watch = true,
+            "--fork" => {
+                opts.fork = Some(match cli::text(raw()).as_str() {
+                    "auto" => daemon_rt::Fork::Auto,
+                    "always" => daemon_rt::Fork::Always,
+                    "never" => daemon_rt::Fork::Never,
+                    other => panic!("unknown --fork {other}"),
+                })
+            }
+            "--notify-fd" => opts.notify_fd = Some(cli::text(raw()).parse().expect("a number")),
+            "--orphan" => opts.orphan = true,
             "--tag" => drop(raw()),
             "--reload" => opts.reload = Some(cli::text(raw())),
             "--reload-delay-ms" => opts.reload_delay = Some(ms(cli::text(raw()))),
@@ -160,6 +181,8 @@ fn reopen_on() -> Option<daemon_rt::Signal> {
     print_pid = opts().print_pid,
     stdin = &opts().stdin,
     strict_paths = !opts().lax_paths,
+    fork = opts().fork.unwrap_or_default(),
+    notify_fd = opts().notify_fd,
 )]
 fn main() -> Result<(), String> {
     say(&format!("service pid={}", std::process::id()));
@@ -203,6 +226,9 @@ fn main() -> Result<(), String> {
             .args(["-c", script])
             .status();
         ran.map_err(|e| format!("cannot run /bin/sh: {e}"))?;
+    }
+    if opts().orphan {
+        orphan()?;
     }
     if let Some(n) = opts().pings {
         match daemon_rt::watchdog_interval() {
@@ -309,6 +335,27 @@ fn reload_loop(mode: &str) {
         }
         other => panic!("unknown --reload {other}"),
     }
+}
+
+/// Leaves an orphan (a `sleep` whose shell has exited) and, a second later, counts the
+/// zombies in `/proc`: none where an init reaps them.
+fn orphan() -> Result<(), String> {
+    let ran = std::process::Command::new("/bin/sh")
+        .args(["-c", "sleep 0.1 &"])
+        .status();
+    ran.map_err(|e| format!("cannot run /bin/sh: {e}"))?;
+    std::thread::sleep(Duration::from_secs(1));
+    let zombies = std::fs::read_dir("/proc")
+        .map_err(|e| format!("cannot read /proc: {e}"))?
+        .flatten()
+        .filter_map(|entry| std::fs::read_to_string(entry.path().join("stat")).ok())
+        .filter(|stat| {
+            stat.rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('Z'))
+        })
+        .count();
+    say(&format!("zombies={zombies}"));
+    Ok(())
 }
 
 /// Prints one line to stdout, at once, as a daemon should: never panicking on a full disk.

@@ -15,6 +15,9 @@ use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
+/// A real systemd as PID 1 of a private namespace, for the tests through `systemctl`.
+pub mod systemd;
+
 pub const FIXTURE: &str = env!("CARGO_BIN_EXE_fixture");
 /// The fixture for readiness, stop requests, privileges and control commands.
 pub const SERVICE: &str = env!("CARGO_BIN_EXE_service");
@@ -387,4 +390,56 @@ pub fn shim() -> Option<PathBuf> {
         }
     })
     .clone()
+}
+
+/// How long a start that must not hang gets before the watchdog calls it a hang.
+pub const NO_HANG: Duration = Duration::from_secs(5);
+
+/// Polls `cond` every 5 ms until it holds; fails the test after 10 s.
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "{what}: not the case after 10 s");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The starting command's stderr: exactly one line, with no control character in it.
+pub fn one_line(start: &Start) -> &str {
+    let line = start
+        .stderr
+        .strip_suffix('\n')
+        .unwrap_or_else(|| panic!("no line on stderr: {start:?}"));
+    assert!(
+        !line.chars().any(char::is_control),
+        "more than one line, or a control character: {start:?}"
+    );
+    line
+}
+
+/// Runs the service fixture with `args`, its tag, the environment `env`, and a watchdog of
+/// [`NO_HANG`].
+pub fn service_env(sb: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> Start {
+    sb.run_for(NO_HANG, SERVICE, args, |cmd| {
+        cmd.arg("--tag").arg(sb.dir());
+        cmd.envs(env.iter().copied());
+    })
+}
+
+/// The shim's variables for delaying `call` (see `tests/shim/delay.c`), plus `extra`; `None`
+/// (the test skips) without a C compiler.
+pub fn delayed(call: &str, ms: u32, extra: &[(&str, String)]) -> Option<Vec<(String, String)>> {
+    let shim = shim()?;
+    let mut env = vec![
+        ("LD_PRELOAD".to_owned(), shim.to_str()?.to_owned()),
+        ("SHIM_CALL".to_owned(), call.to_owned()),
+        ("SHIM_MS".to_owned(), ms.to_string()),
+    ];
+    env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+    Some(env)
+}
+
+/// `env` as [`service_env`] takes it.
+pub fn as_env(env: &[(String, String)]) -> Vec<(&str, &str)> {
+    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
