@@ -138,12 +138,13 @@ pub(crate) fn errno_for(err: &Error) -> i32 {
         ErrorKind::NotFound => libc::ENOENT,
         // A process that is not root asked for another user: "Operation not permitted".
         ErrorKind::PermissionDenied => libc::EPERM,
-        ErrorKind::Io | ErrorKind::Os => libc::EIO,
         ErrorKind::NotRunning => libc::ESRCH,
         ErrorKind::Timeout => libc::ETIMEDOUT,
-        // The body gave up its own start (an `Err` from `main`, a panic, an exit before
-        // `ready()`): "Operation canceled", with the body's reason in `STATUS=`.
-        ErrorKind::DiedBeforeReady => libc::ECANCELED,
+        // An I/O or system call failed without saying how, or the body's own initialisation
+        // failed (an `Err` from `main`, a panic, an exit before `ready()`) for a reason only
+        // it knows, which `STATUS=` carries: "Input/output error", the generic failure.
+        // Not "Operation canceled": nobody canceled the start.
+        ErrorKind::Io | ErrorKind::Os | ErrorKind::DiedBeforeReady => libc::EIO,
     }
 }
 
@@ -165,11 +166,12 @@ pub(crate) fn send_ready() -> io::Result<bool> {
 }
 
 /// Tells the service manager why the start failed: `STATUS=` with the message, and `ERRNO=`
-/// with `errno` ([`errno_for`] of an [`Error`]), or `ECANCELED` when there is none: the body
-/// gave up its start without an OS error. `start-stop-daemon --notify-await` fails at once on
-/// `ERRNO=`, where otherwise it would wait for its whole timeout.
+/// with `errno` ([`errno_for`] of an [`Error`]), or `EIO` when there is none: the body's
+/// initialisation failed without an OS error (see [`errno_for`]). `start-stop-daemon
+/// --notify-await` fails at once on `ERRNO=`, where otherwise it would wait for its whole
+/// timeout.
 pub(crate) fn send_failure(message: &str, errno: Option<i32>) {
-    let errno = errno.unwrap_or(nix::libc::ECANCELED);
+    let errno = errno.unwrap_or(nix::libc::EIO);
     let status = message.replace('\n', " ");
     let _ = send(&format!("STATUS={status}\nERRNO={errno}"));
 }

@@ -93,7 +93,7 @@ fn start_stop_daemon_shows_the_honest_reason_of_a_failed_start() {
     let p = pidfile.to_str().unwrap();
     let (_, running) = sb.service_ok(&pidfile, &["--pidfile", p]);
 
-    let cases: [(&str, &[&str], &str, i32); 3] = [
+    let cases: [(&str, &[&str], &str, i32); 4] = [
         (
             support::SERVICE,
             &["--pidfile", p],
@@ -114,6 +114,13 @@ fn start_stop_daemon_shows_the_honest_reason_of_a_failed_start() {
             &["--spawn-thread"],
             "Operation not supported",
             70,
+        ),
+        // The body's own failure: nobody canceled the start. `main` returned `Err`: exit 1.
+        (
+            support::SERVICE,
+            &["--before-ready", "fail"],
+            "Input/output error",
+            1,
         ),
     ];
     for (i, (program, args, reason, code)) in cases.into_iter().enumerate() {
