@@ -14,12 +14,13 @@ use nix::unistd::ForkResult;
 
 use crate::error::{Context as _, Error, ErrorKind, Escaped, Step};
 use crate::fork::{self, Fork};
+use crate::forward::{self, Forwarder, Sink};
 use crate::pidfile::Pidfile;
 use crate::privileges::{self, Credentials};
 use crate::readiness::{self, Forked, Outcome};
 use crate::stdio::{Created, Stdio};
 use crate::threads::{self, SingleThreaded};
-use crate::value::{IdValue, PathValue, SignalValue};
+use crate::value::{IdValue, OutputValue, PathValue, SignalValue};
 use crate::{Signal, activation, control, fds, init, lifecycle, notify, notify_fd, sys};
 
 /// The umask a daemon gets unless told otherwise: `0o022`, as systemd's `UMask=` default.
@@ -98,6 +99,9 @@ pub struct Daemon {
     stdin: Option<PathBuf>,
     stdout: Option<PathBuf>,
     stderr: Option<PathBuf>,
+    /// Syslog or the journal, instead of a file (`stdout` is then `None`).
+    stdout_sink: Option<Sink>,
+    stderr_sink: Option<Sink>,
     working_directory: PathBuf,
     umask: u32,
     preserve_fds: Vec<RawFd>,
@@ -129,6 +133,8 @@ impl fmt::Debug for Daemon {
             .field("stdin", &self.stdin)
             .field("stdout", &self.stdout)
             .field("stderr", &self.stderr)
+            .field("stdout_sink", &self.stdout_sink)
+            .field("stderr_sink", &self.stderr_sink)
             .field("working_directory", &self.working_directory)
             .field("umask", &format_args!("{:#o}", self.umask))
             .field("preserve_fds", &self.preserve_fds)
@@ -164,6 +170,8 @@ impl Daemon {
             stdin: None,
             stdout: None,
             stderr: None,
+            stdout_sink: None,
+            stderr_sink: None,
             working_directory: PathBuf::from(DEFAULT_WORKING_DIRECTORY),
             umask: DEFAULT_UMASK,
             preserve_fds: Vec::new(),
@@ -226,9 +234,18 @@ impl Daemon {
     /// let daemon = daemon_rt::Daemon::new().stdout("/var/log/worker.log");
     /// # drop(daemon);
     /// ```
+    ///
+    /// [`Output::Syslog`](crate::Output::Syslog) or [`Output::Journal`](crate::Output::Journal)
+    /// send each line to syslog or the journal instead, through a process forked from the
+    /// daemon:
+    ///
+    /// ```no_run
+    /// let daemon = daemon_rt::Daemon::new().stdout(daemon_rt::Output::Syslog);
+    /// # drop(daemon);
+    /// ```
     #[must_use = "a `Daemon` does nothing until `start` is called"]
-    pub fn stdout(mut self, path: impl PathValue) -> Daemon {
-        self.stdout = path.into_path();
+    pub fn stdout(mut self, path: impl OutputValue) -> Daemon {
+        (self.stdout, self.stdout_sink) = forward::split(path.into_output());
         self
     }
 
@@ -241,8 +258,8 @@ impl Daemon {
     /// # drop(daemon);
     /// ```
     #[must_use = "a `Daemon` does nothing until `start` is called"]
-    pub fn stderr(mut self, path: impl PathValue) -> Daemon {
-        self.stderr = path.into_path();
+    pub fn stderr(mut self, path: impl OutputValue) -> Daemon {
+        (self.stderr, self.stderr_sink) = forward::split(path.into_output());
         self
     }
 
@@ -665,6 +682,8 @@ impl Daemon {
             stdin,
             stdout,
             stderr,
+            stdout_sink,
+            stderr_sink,
             working_directory,
             umask,
             preserve_fds,
@@ -692,7 +711,7 @@ impl Daemon {
             .as_deref()
             .map(|path| Pidfile::acquire(path, strict_paths))
             .transpose()?;
-        let stdio = Stdio::open(
+        let mut stdio = Stdio::open(
             stdin.as_deref(),
             stdout.as_deref(),
             stderr.as_deref(),
@@ -701,6 +720,13 @@ impl Daemon {
         )
         .map_err(|e| abandon(pidfile.as_ref(), &[], e))?;
         let created = stdio.created();
+        // Syslog or the journal: pipes whose lines a forked process sends.
+        let forward = Forwarder::pipes(stdout_sink, stderr_sink)
+            .map_err(|e| abandon(pidfile.as_ref(), &created, e))?
+            .map(|pipes| {
+                stdio.forward(pipes.stdout, pipes.stderr);
+                pipes.forwarder
+            });
         // Only once no two roles share a file is the PID file emptied: a log or an input
         // named as the PID file is refused, not truncated.
         stdio
@@ -711,6 +737,7 @@ impl Daemon {
         keep.extend(activated);
         keep.extend(notify);
         keep.extend(notify_fd::kept());
+        keep.extend(forward.iter().flat_map(Forwarder::fds));
         let steps = Steps {
             stdio,
             umask,
@@ -718,6 +745,7 @@ impl Daemon {
             working_directory,
             logs,
             credentials,
+            forward,
         };
         let manual = ready == Ready::Manual;
 
@@ -916,6 +944,7 @@ struct Steps {
     working_directory: PathBuf,
     logs: Logs,
     credentials: Option<Credentials>,
+    forward: Option<Forwarder>,
 }
 
 impl Steps {
@@ -944,6 +973,10 @@ impl Steps {
         self.logs.install()?;
         if let Some(credentials) = &self.credentials {
             credentials.apply()?;
+        }
+        // Last, so that the forwarding process has the daemon's root, directory and IDs.
+        if let Some(forward) = self.forward {
+            forward.spawn(pid)?;
         }
         Ok(())
     }

@@ -11,12 +11,13 @@
     clippy::missing_panics_doc
 )]
 
-mod activation;
+pub mod activation;
 pub mod control;
 mod daemon;
 mod error;
 mod fds;
 mod fork;
+mod forward;
 mod init;
 mod lifecycle;
 mod notify;
@@ -52,6 +53,7 @@ pub use daemon::{
 };
 pub use error::{Error, ErrorKind, Step};
 pub use fork::Fork;
+pub use forward::Output;
 pub use lifecycle::{notify, ready, set_status};
 pub use reload::{reload_fd, reload_requested, reloaded, wait_for_reload};
 pub use signal::{InvalidSignal, Signal};

@@ -414,7 +414,7 @@ pub(crate) fn read_pid(file: &File) -> Option<u32> {
 /// holder.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) fn flocked(dev: u64, ino: u64) -> Option<bool> {
-    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    let locks = read_whole("/proc/locks")?;
     let file = format!(
         "{:02x}:{:02x}:{ino}",
         nix::sys::stat::major(dev),
@@ -427,6 +427,27 @@ pub(crate) fn flocked(dev: u64, ino: u64) -> Option<bool> {
             && fields.get(3) == Some(&"WRITE")
             && fields.get(5) == Some(&file.as_str())
     }))
+}
+
+/// The content of a proc file in one `read`, so that it is one snapshot: read in parts (as
+/// `read_to_string` does, with a small first read), a list that changes between the parts
+/// can lose a line.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn read_whole(path: &str) -> Option<String> {
+    use std::io::Read as _;
+    let mut file = File::open(path).ok()?;
+    let mut size = 64 * 1024;
+    loop {
+        let mut buf = vec![0u8; size];
+        let n = file.read(&mut buf).ok()?;
+        if n < size {
+            buf.truncate(n);
+            return String::from_utf8(buf).ok();
+        }
+        // Full: larger, from the start.
+        size *= 4;
+        file = File::open(path).ok()?;
+    }
 }
 
 /// Who holds a lock this start found taken.

@@ -2,7 +2,7 @@
 //! which is why `daemon-rt` pins `daemon-macros` to its exact version.
 
 pub use crate::output::{Stream, print_line};
-pub use crate::value::{IdValue, PathValue, SignalValue};
+pub use crate::value::{IdValue, OutputValue, PathValue, SignalValue};
 pub use crate::{Daemon, Fork, Ready, Running, Signal, Started};
 pub use core::time::Duration;
 
@@ -93,8 +93,8 @@ pub mod options {
     pass!(
         pidfile: impl PathValue,
         stdin: impl PathValue,
-        stdout: impl PathValue,
-        stderr: impl PathValue,
+        stdout: impl OutputValue,
+        stderr: impl OutputValue,
         working_directory: impl PathValue,
         chroot: impl PathValue,
         umask: u32,

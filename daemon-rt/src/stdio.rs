@@ -274,6 +274,16 @@ impl Stdio {
         self.created.iter().for_each(Created::remove);
     }
 
+    /// Makes the pipes to the log forwarder standard output and error, where given.
+    pub(crate) fn forward(&mut self, stdout: Option<File>, stderr: Option<File>) {
+        if stdout.is_some() {
+            self.stdout = stdout;
+        }
+        if stderr.is_some() {
+            self.stderr = stderr;
+        }
+    }
+
     /// Moves the files onto descriptors 0, 1 and 2, closing the originals.
     pub(crate) fn redirect(self) -> Result<(), Error> {
         let moves = [

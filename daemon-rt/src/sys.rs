@@ -1121,3 +1121,45 @@ pub(crate) fn access_mode(fd: RawFd) -> io::Result<libc::c_int> {
     }
     Ok(flags & libc::O_ACCMODE)
 }
+
+/// Borrows `fd`, a descriptor the caller knows is open and stays open while the borrow lives
+/// (a passed socket still listed by `activation`, which only lets go of it after the borrow).
+pub(crate) fn borrow<'a>(fd: RawFd) -> std::os::fd::BorrowedFd<'a> {
+    // SAFETY: as the caller guarantees above: `fd` is open for as long as the borrow is used.
+    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
+}
+
+/// Ignores each of `signals` (`SIG_IGN`).
+pub(crate) fn ignore_signals(signals: &[libc::c_int]) -> io::Result<()> {
+    for &signo in signals {
+        set_disposition(signo, libc::SIG_IGN)?;
+    }
+    Ok(())
+}
+
+/// A calendar time, in the local time zone.
+pub(crate) struct LocalTime {
+    pub(crate) month0: usize,
+    pub(crate) day: u32,
+    pub(crate) hour: u32,
+    pub(crate) minute: u32,
+    pub(crate) second: u32,
+}
+
+/// `secs` since the epoch in local time (`localtime_r(3)`), as `syslog(3)` stamps messages.
+pub(crate) fn local_time(secs: i64) -> Option<LocalTime> {
+    let time = libc::time_t::try_from(secs).ok()?;
+    // SAFETY: `tm` is plain data; all-zero is a valid value that `localtime_r` fills in.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are valid for the call; `localtime_r` keeps neither.
+    if unsafe { libc::localtime_r(&time, &mut tm) }.is_null() {
+        return None;
+    }
+    Some(LocalTime {
+        month0: usize::try_from(tm.tm_mon).ok()?,
+        day: u32::try_from(tm.tm_mday).ok()?,
+        hour: u32::try_from(tm.tm_hour).ok()?,
+        minute: u32::try_from(tm.tm_min).ok()?,
+        second: u32::try_from(tm.tm_sec).ok()?,
+    })
+}

@@ -84,6 +84,37 @@ impl<T: AsRef<Path>> PathValue for &Option<T> {
     }
 }
 
+/// A value the `stdout` and `stderr` options take: a path (any [`PathValue`]), a
+/// [`daemon_rt::Output`](crate::Output) such as `Output::Syslog`, or an `Option` of one
+/// (`None` keeps the default, `/dev/null`).
+///
+/// ```
+/// use daemon_rt::{Output, value::OutputValue};
+///
+/// assert_eq!("/var/log/a.log".into_output(), Some(Output::File("/var/log/a.log".into())));
+/// assert_eq!(Output::Journal.into_output(), Some(Output::Journal));
+/// assert_eq!(None::<Output>.into_output(), None);
+/// // A path is a path, whatever its text.
+/// assert_eq!("syslog".into_output(), Some(Output::File("syslog".into())));
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an output for `stdout` or `stderr`",
+    label = "expected a path (`&str`, `PathBuf`, ...), a `daemon_rt::Output`, or an `Option` of one"
+)]
+pub trait OutputValue: Sealed {
+    /// Where the stream goes, or `None` for the default.
+    fn into_output(self) -> Option<crate::Output>;
+}
+
+impl<T: PathValue> OutputValue for T {
+    fn into_output(self) -> Option<crate::Output> {
+        self.into_path().map(crate::Output::File)
+    }
+}
+
+impl Sealed for crate::Output {}
+impl Sealed for Option<crate::Output> {}
+
 /// A value the `reopen_logs` option takes: a signal, or an `Option` of one (`None` turns the
 /// reopening off).
 ///

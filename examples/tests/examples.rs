@@ -389,3 +389,149 @@ fn clock_runs_tokio_in_the_daemon_and_stops_gracefully_on_sigterm() {
     assert!(text.ends_with("SIGTERM: stopping\n"), "{text}");
     assert!(!pidfile.exists(), "the PID file outlived the daemon");
 }
+
+/// `systemd-socket-activate` (from the systemd package), or `None` with a message saying the
+/// test is skipped.
+fn socket_activate() -> Option<&'static str> {
+    const PROGRAM: &str = "systemd-socket-activate";
+    let found = Command::new(PROGRAM)
+        .arg("--help")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        eprintln!("skipped: `{PROGRAM}` is not installed (Debian package systemd)");
+    }
+    found.then_some(PROGRAM)
+}
+
+/// A loopback port that was free a moment ago.
+fn free_port(kind: &str) -> u16 {
+    match kind {
+        "udp" => std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|s| s.local_addr())
+            .expect("find a free UDP port")
+            .port(),
+        _ => std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|s| s.local_addr())
+            .expect("find a free TCP port")
+            .port(),
+    }
+}
+
+/// Starts `systemd-socket-activate` with `args`, then the echo example with the test's
+/// directory; records its PID, which the echo process keeps when it is exec'd.
+fn socket_activated_echo(guard: &mut Guard, program: &str, args: &[&str]) -> std::process::Child {
+    let child = Command::new(program)
+        .args(args)
+        .args([ECHO, "127.0.0.1:0"])
+        .arg(&guard.dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn systemd-socket-activate");
+    guard.pids.push(pid_of(child.id()));
+    child
+}
+
+#[test]
+fn echo_serves_the_socket_passed_by_systemd_socket_activate() {
+    let Some(program) = socket_activate() else {
+        return;
+    };
+    let mut guard = Guard::new("activated");
+    let port = free_port("tcp");
+    let listen = format!("127.0.0.1:{port}");
+    let child = socket_activated_echo(&mut guard, program, &["-l", &listen]);
+    let pid = pid_of(child.id());
+
+    // The connection waits in the passed socket's backlog until the echo process accepts it.
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let deadline = Instant::now() + START_TIMEOUT;
+    let mut stream = loop {
+        match TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
+            Ok(stream) => break stream,
+            Err(e) => assert!(Instant::now() < deadline, "connect to {addr}: {e}"),
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream.write_all(b"activated\n").expect("write");
+    let mut back = [0; 10];
+    stream.read_exact(&mut back).expect("read the echo");
+    assert_eq!(&back, b"activated\n");
+
+    // The echo process is the one systemd-socket-activate exec'd: same PID, this test's
+    // child, never forked away; its PID file says so.
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).expect("read /proc/<pid>/exe");
+    assert_eq!(exe, Path::new(ECHO), "PID {pid} runs {exe:?}");
+    let pidfile = guard.path("echo.pid");
+    let text = std::fs::read_to_string(&pidfile).expect("read the PID file");
+    assert_eq!(text, format!("{pid}\n"));
+    let log = guard.path("echo.log");
+    wait_for_line(&log, |line| {
+        (line == "serving the socket passed by socket activation").then_some(())
+    });
+    let bound: u16 = wait_for_line(&log, |line| {
+        line.strip_prefix("listening on 127.0.0.1:")?.parse().ok()
+    });
+    assert_eq!(bound, port, "the echo process bound a port of its own");
+
+    drop(stream);
+    kill(pid, Signal::SIGTERM).expect("signal the echo process");
+    let out = wait_output(&mut guard, child, || ());
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(!pidfile.exists(), "the PID file outlived the daemon");
+}
+
+/// Waits for `child` to exit, calling `poke` every 100 ms meanwhile; its output.
+fn wait_output(guard: &mut Guard, child: std::process::Child, mut poke: impl FnMut()) -> Output {
+    let pid = pid_of(child.id());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    let deadline = Instant::now() + START_TIMEOUT;
+    let out = loop {
+        poke();
+        if let Ok(out) = rx.recv_timeout(Duration::from_millis(100)) {
+            break out.expect("wait for the echo process");
+        }
+        assert!(Instant::now() < deadline, "PID {pid} did not exit in time");
+    };
+    guard.pids.retain(|p| *p != pid);
+    out
+}
+
+#[test]
+fn echo_refuses_a_passed_socket_that_is_not_a_tcp_listener() {
+    let Some(program) = socket_activate() else {
+        return;
+    };
+    let mut guard = Guard::new("activated-udp");
+    let port = free_port("udp");
+    let listen = format!("127.0.0.1:{port}");
+    let child = socket_activated_echo(&mut guard, program, &["--datagram", "-l", &listen]);
+
+    // systemd-socket-activate execs the program once a datagram arrives.
+    let sender = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+    let out = wait_output(&mut guard, child, || {
+        let _ = sender.send_to(b"ping", (Ipv4Addr::LOCALHOST, port));
+    });
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    // systemd-socket-activate's own lines come first; the echo process says one.
+    let ours: Vec<&str> = stderr.lines().filter(|l| l.starts_with("echo: ")).collect();
+    assert_eq!(
+        ours,
+        [
+            "echo: cannot take the sockets passed by socket activation: socket 0, descriptor 3, \
+          is an IPv4 datagram socket, not a listening TCP socket"
+        ],
+        "{stderr}"
+    );
+    assert!(!guard.path("echo.pid").exists(), "a PID file was left");
+    assert_eq!(guard.leftovers(), [], "processes left running");
+}

@@ -218,8 +218,6 @@ fn the_notify_reload_unit_reloads_and_keeps_its_watchdog_fed() {
 }
 
 #[test]
-#[ignore = "needs the echo example to serve a passed socket (issue 12 item 7): today it binds \
-            the address itself, which the .socket unit holds, and fails with EADDRINUSE"]
 fn the_echo_example_serves_a_socket_passed_by_a_socket_unit() {
     const ECHO: &str = env!("CARGO_BIN_EXE_echo");
     let socket = "[Socket]\nListenStream=127.0.0.1:7007\n";

@@ -15,6 +15,11 @@
 //! The socket is bound in the attribute's arguments, before daemonizing, and kept open across
 //! it with `preserve_fds`: an address in use is then reported by the starting command, on the
 //! user's terminal, instead of a start that succeeds and a daemon that dies at once.
+//!
+//! Under socket activation (a systemd `.socket` unit, or `systemd-socket-activate -l
+//! 127.0.0.1:7007 echo`) it serves the first passed socket instead, checked to be a listening
+//! TCP socket, and ADDR is not bound; the passed socket keeps the process in the foreground,
+//! supervised by whoever passed it.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -33,8 +38,11 @@ const DEFAULT_ADDR: &str = "127.0.0.1:7007";
 /// The command line, checked, and the socket bound on ADDR.
 struct Config {
     dir: PathBuf,
-    /// Bound before daemonizing, kept by the daemon (`preserve_fds`), served by its body.
+    /// Bound before daemonizing, kept by the daemon (`preserve_fds`), served by its body; or
+    /// the socket passed by socket activation.
     listener: std::net::TcpListener,
+    /// Whether `listener` was passed by socket activation.
+    activated: bool,
 }
 
 /// Reads the command line once, on first use: in the attribute's arguments, before
@@ -58,6 +66,15 @@ fn config() -> &'static Config {
         }
         // Absolute, so the paths printed for the user agree with the PID file's.
         let dir = std::path::absolute(&dir).unwrap_or(dir);
+        // A passed socket of another kind is one line and exit status 78, as a failed start.
+        let passed = daemon_rt::activation::tcp_listener(0).unwrap_or_else(|e| e.exit());
+        if let Some(listener) = passed {
+            return Config {
+                dir,
+                listener,
+                activated: true,
+            };
+        }
         let listener = std::net::TcpListener::bind(addr).unwrap_or_else(|e| {
             eprintln!("echo: cannot listen on {addr}: {e}");
             std::process::exit(match e.kind() {
@@ -66,7 +83,11 @@ fn config() -> &'static Config {
                 _ => 71,                                    // EX_OSERR
             });
         });
-        Config { dir, listener }
+        Config {
+            dir,
+            listener,
+            activated: false,
+        }
     })
 }
 
@@ -137,6 +158,9 @@ async fn main() -> std::io::Result<()> {
     let std_listener = config().listener.try_clone()?;
     std_listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(std_listener)?;
+    if config().activated {
+        println!("serving the socket passed by socket activation");
+    }
     println!("listening on {}", listener.local_addr()?);
     std::io::stdout().flush()?;
     // SIGTERM and SIGINT make this descriptor readable: tokio waits on it like on a socket.
