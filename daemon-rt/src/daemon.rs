@@ -392,9 +392,10 @@ impl Daemon {
     }
 
     /// The signal that makes the daemon reopen its `stdout` and `stderr` files by path,
-    /// SIGHUP by default; `None` leaves the signal's default action. For logrotate's
-    /// rename-then-signal rotation: `postrotate kill -HUP $(cat /run/name.pid)`.
-    /// It applies only to streams that were given a file.
+    /// SIGHUP by default; `None` reopens nothing. For logrotate's rename-then-signal
+    /// rotation: `postrotate kill -HUP $(cat /run/name.pid)`. It applies only to streams
+    /// that were given a file. The signal, and SIGHUP whatever this says, is also a reload
+    /// request ([`reload_requested`](crate::reload_requested)): it never ends the daemon.
     ///
     /// ```no_run
     /// let daemon = daemon_rt::Daemon::new()
@@ -565,13 +566,13 @@ impl Daemon {
     ///
     /// The sequence (systemd's daemon(7), PEP 3143): answer the control command, if
     /// [`Daemon::control`] asks; check that the process is single-threaded; refuse option
-    /// values that can never work; take `$NOTIFY_SOCKET` out of the environment; look up the user and group; open and lock
+    /// values that can never work; take `$NOTIFY_SOCKET`, `$WATCHDOG_USEC` and `$WATCHDOG_PID` out of the environment; look up the user and group; open and lock
     /// the PID file, open the stdio files and check the working directory, all in the
     /// starting process; make the readiness pipe; fork, `setsid`, fork again (the daemon is not
     /// a session leader, so it can never get a controlling terminal); in the daemon, reset
     /// every signal disposition and the signal mask (SIGPIPE and the terminal signals SIGTSTP,
     /// SIGTTIN, SIGTTOU stay ignored; SIGTERM and SIGINT stop the daemon cleanly; SIGHUP
-    /// reopens the log files), move stdio onto its files, close every other inherited
+    /// is a reload request that reopens the log files), move stdio onto its files, close every other inherited
     /// descriptor, set the umask, `chroot` and change directory, write the PID file, drop
     /// privileges; then report success through the pipe, or wait for the body's
     /// [`ready`](crate::ready).
@@ -605,16 +606,35 @@ impl Daemon {
                 std::process::exit(code);
             }
         }
-        let single = threads::ensure_single_threaded()?;
-        self.check()?;
+        let single = match threads::ensure_single_threaded() {
+            Ok(single) => single,
+            Err(err) => {
+                if let Ok(Some(_)) = notify::connect_leaving_env() {
+                    notify::send_failure(&format!("{err:#}"), Some(notify::errno_for(&err)));
+                }
+                return Err(err);
+            }
+        };
+        if let Err(err) = self.check() {
+            // A manager that waits for `READY=1` (`start-stop-daemon --notify-await`) must
+            // hear why it will never come, or it waits for its whole timeout.
+            if let Ok(Some(_)) = notify::connect_from_env(&single) {
+                notify::send_failure(&format!("{err:#}"), Some(notify::errno_for(&err)));
+            }
+            return Err(err);
+        }
         // Read before anything else so that the variable is gone from the environment even
         // when the start fails, and before the sockets that must stay open are counted.
         let notify = notify::connect_from_env(&single)?;
+        if let Err(err) = crate::watchdog::from_env(&single) {
+            notify::send_failure(&format!("{err:#}"), Some(notify::errno_for(&err)));
+            return Err(err);
+        }
         let activated = match activation::from_env() {
             Ok(activated) => activated,
             // Socket activation was meant: the service manager waits for this process.
             Err(err) => {
-                notify::send_failure(&format!("{err:#}"), err.raw_os_error());
+                notify::send_failure(&format!("{err:#}"), Some(notify::errno_for(&err)));
                 return Err(err);
             }
         };
@@ -628,7 +648,7 @@ impl Daemon {
         let foreground = match fork::foreground(self.fork, &context) {
             Ok(foreground) => foreground,
             Err(err) => {
-                notify::send_failure(&format!("{err:#}"), err.raw_os_error());
+                notify::send_failure(&format!("{err:#}"), Some(notify::errno_for(&err)));
                 return Err(err);
             }
         };
@@ -645,7 +665,7 @@ impl Daemon {
             && let Err(err) = &result
         {
             // Debug is the one-line message `Error::exit` prints.
-            notify::send_failure(&format!("{err:#}"), err.raw_os_error());
+            notify::send_failure(&format!("{err:#}"), Some(notify::errno_for(err)));
         }
         result
     }
@@ -1023,16 +1043,16 @@ impl Logs {
         })
     }
 
+    /// The reload handler goes on SIGHUP and the `reopen_logs` signal even without files to
+    /// reopen: every supervisor's reload command sends SIGHUP, whose default action would end
+    /// the daemon.
     fn install(&self) -> Result<(), Error> {
-        match self.signal {
-            Some(signal) if self.stdout.is_some() || self.stderr.is_some() => sys::reopen_logs_on(
-                signal.as_raw(),
-                self.stdout.as_deref(),
-                self.stderr.as_deref(),
-            )
-            .context(Step::ResetSignals, None),
-            _ => Ok(()),
-        }
+        sys::reopen_logs_on(
+            self.signal.unwrap_or(Signal::SIGHUP).as_raw(),
+            self.stdout.as_deref(),
+            self.stderr.as_deref(),
+        )
+        .context(Step::ResetSignals, None)
     }
 }
 

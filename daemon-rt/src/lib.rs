@@ -27,12 +27,14 @@ mod paths;
 mod pidfile;
 mod privileges;
 mod readiness;
+mod reload;
 mod signal;
 mod stdio;
 mod stop;
 mod sys;
 mod threads;
 pub mod value;
+mod watchdog;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -53,5 +55,7 @@ pub use error::{Error, ErrorKind, Step};
 pub use fork::Fork;
 pub use forward::Output;
 pub use lifecycle::{notify, ready, set_status};
+pub use reload::{reload_fd, reload_requested, reloaded, wait_for_reload};
 pub use signal::{InvalidSignal, Signal};
 pub use stop::{stop_fd, stop_requested, wait_for_stop};
+pub use watchdog::{extend_timeout, watchdog_interval, watchdog_ping};

@@ -57,6 +57,8 @@ pub(crate) fn started(pid: u32, reporter: Option<Reporter>, manual: bool) {
             reporter.ready(pid);
         }
         sys::disarm_created_logs();
+        // Before `READY=1`: a manager that has it may send the reload signal at once.
+        sys::mark_ready();
         let _ = manager::send_ready();
         crate::notify_fd::announce();
         state().phase = Phase::Ready;
@@ -107,6 +109,7 @@ pub fn ready() {
     if let Some((reporter, pid)) = reporter {
         reporter.ready(pid);
     }
+    sys::mark_ready();
     let _ = manager::send_ready();
     crate::notify_fd::announce();
 }

@@ -38,7 +38,26 @@ pub(crate) fn connect_from_env(single: &SingleThreaded) -> Result<Option<RawFd>,
         return Ok(None);
     };
     sys::remove_env(single, NOTIFY_SOCKET);
-    let shown = Path::new(&value);
+    connect(&value).map(Some)
+}
+
+/// Connects to `$NOTIFY_SOCKET` and leaves the variable in the environment: for a start that
+/// fails because other threads run, which may read the environment, so that the manager still
+/// hears why. `Ok(None)` when the variable is not set.
+///
+/// # Errors
+///
+/// As [`connect_from_env`].
+pub(crate) fn connect_leaving_env() -> Result<Option<RawFd>, Error> {
+    let Some(value) = std::env::var_os(NOTIFY_SOCKET) else {
+        return Ok(None);
+    };
+    connect(&value).map(Some)
+}
+
+/// Connects to the socket `value` names, and keeps it for [`send`] and the signal handlers.
+fn connect(value: &std::ffi::OsStr) -> Result<RawFd, Error> {
+    let shown = Path::new(value);
     let bytes = value.as_bytes();
     let invalid = |why: &str| {
         Err(Error::new(
@@ -92,7 +111,7 @@ pub(crate) fn connect_from_env(single: &SingleThreaded) -> Result<Option<RawFd>,
     // A second start in one process cannot happen (the PID file and fork forbid it), but if
     // it did, the first socket stays in use.
     let _ = SOCKET.set(socket);
-    Ok(Some(fd))
+    Ok(fd)
 }
 
 /// Sends `state` (newline-separated `KEY=value` lines) to the service manager. `Ok(false)`
@@ -103,6 +122,35 @@ pub(crate) fn send(state: &str) -> io::Result<bool> {
     };
     socket.send(state.as_bytes())?;
     Ok(true)
+}
+
+/// The `ERRNO=` for `err`: its OS error, or the errno nearest to its kind. A manager shows
+/// only the errno's text (`start-stop-daemon --notify-await` prints `strerror(ERRNO)`,
+/// `systemctl status` an `Error:` line), so it must not say something else than the message.
+pub(crate) fn errno_for(err: &Error) -> i32 {
+    use nix::libc;
+    if let Some(errno) = err.raw_os_error().filter(|&e| e > 0) {
+        return errno;
+    }
+    match err.kind() {
+        // "Operation already in progress": another instance holds the PID file.
+        ErrorKind::AlreadyRunning => libc::EALREADY,
+        // A value that can never work, an unknown user or group, a path that cannot be the
+        // PID file or a log (a link, not a regular file): "Invalid argument".
+        ErrorKind::InvalidConfig | ErrorKind::UnknownUser | ErrorKind::CannotCreate => libc::EINVAL,
+        // Forking a multi-threaded process is not supported.
+        ErrorKind::Threads => libc::ENOTSUP,
+        ErrorKind::NotFound => libc::ENOENT,
+        // A process that is not root asked for another user: "Operation not permitted".
+        ErrorKind::PermissionDenied => libc::EPERM,
+        ErrorKind::NotRunning => libc::ESRCH,
+        ErrorKind::Timeout => libc::ETIMEDOUT,
+        // An I/O or system call failed without saying how, or the body's own initialisation
+        // failed (an `Err` from `main`, a panic, an exit before `ready()`) for a reason only
+        // it knows, which `STATUS=` carries: "Input/output error", the generic failure.
+        // Not "Operation canceled": nobody canceled the start.
+        ErrorKind::Io | ErrorKind::Os | ErrorKind::DiedBeforeReady => libc::EIO,
+    }
 }
 
 /// The daemon's PID when it forked with `$NOTIFY_SOCKET` set (`Fork::Always`), else 0.
@@ -123,10 +171,12 @@ pub(crate) fn send_ready() -> io::Result<bool> {
 }
 
 /// Tells the service manager why the start failed: `STATUS=` with the message, and `ERRNO=`
-/// with the OS error, or `ECANCELED` when there is none (`start-stop-daemon --notify-await`
-/// fails at once on `ERRNO=`, where otherwise it would wait for its whole timeout).
+/// with `errno` ([`errno_for`] of an [`Error`]), or `EIO` when there is none: the body's
+/// initialisation failed without an OS error (see [`errno_for`]). `start-stop-daemon
+/// --notify-await` fails at once on `ERRNO=`, where otherwise it would wait for its whole
+/// timeout.
 pub(crate) fn send_failure(message: &str, errno: Option<i32>) {
-    let errno = errno.unwrap_or(nix::libc::ECANCELED);
+    let errno = errno.unwrap_or(nix::libc::EIO);
     let status = message.replace('\n', " ");
     let _ = send(&format!("STATUS={status}\nERRNO={errno}"));
 }

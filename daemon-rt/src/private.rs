@@ -28,7 +28,7 @@ pub trait ReportExit {
 impl<T> ReportExit for &&&Returned<'_, Result<T, crate::Error>> {
     fn report(&self) {
         if let Err(e) = self.0 {
-            crate::lifecycle::failed(&format!("{e:#}"), e.raw_os_error());
+            crate::lifecycle::failed(&format!("{e:#}"), Some(crate::notify::errno_for(e)));
             crate::sys::notify_stopping();
             e.exit()
         }

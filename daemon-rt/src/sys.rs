@@ -15,7 +15,7 @@ use std::io;
 use std::os::fd::RawFd;
 use std::ptr;
 use std::sync::Once;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicUsize, Ordering};
 
 use nix::libc;
 use nix::unistd::{ForkResult, Pid};
@@ -110,7 +110,7 @@ fn set_disposition(signo: libc::c_int, handler: libc::sighandler_t) -> io::Resul
     // SAFETY: `sa_mask` is a valid, writable sigset_t inside `action`.
     unsafe { libc::sigemptyset(&mut action.sa_mask) };
     // SAFETY: `action` is fully initialised and outlives the call; the old action is not
-    // requested. The handler is SIG_DFL, SIG_IGN, `on_stop` or `on_reopen`, which only make
+    // requested. The handler is SIG_DFL, SIG_IGN, `on_stop` or `on_reload`, which only make
     // async-signal-safe calls.
     if unsafe { libc::sigaction(signo, &action, ptr::null_mut()) } == -1 {
         return Err(io::Error::last_os_error());
@@ -273,9 +273,11 @@ static REOPEN_STDERR: AtomicPtr<libc::c_char> = AtomicPtr::new(ptr::null_mut());
 /// Whether stdout and stderr are the same file, reopened once onto both.
 static REOPEN_SHARED: AtomicBool = AtomicBool::new(false);
 
-/// Makes `signo` reopen the log files by path: `stdout` onto descriptor 1 and `stderr` onto
-/// 2 (one file onto both when the paths are equal), created with mode 0640 less the umask
-/// if missing. A file that cannot be opened leaves the stream on its old file.
+/// Makes `signo` and SIGHUP reload requests (see [`on_reload`]) that first reopen the log
+/// files by path: `stdout` onto descriptor 1 and `stderr` onto 2 (one file onto both when the
+/// paths are equal), created with mode 0640 less the umask if missing. A file that cannot be
+/// opened leaves the stream on its old file. Without files, the signals are still caught:
+/// SIGHUP's default action would end the daemon on any supervisor's reload command.
 ///
 /// Everything happens in the handler with async-signal-safe calls (`open`, `dup2`, `close`),
 /// so no thread is needed, and a write after the handler ran goes to the new file.
@@ -288,14 +290,11 @@ pub(crate) fn reopen_logs_on(
     REOPEN_SHARED.store(stdout.is_some() && stdout == stderr, Ordering::SeqCst);
     REOPEN_STDOUT.store(leak(stdout), Ordering::SeqCst);
     REOPEN_STDERR.store(leak(stderr), Ordering::SeqCst);
-    set_disposition(
-        signo,
-        on_reopen as extern "C" fn(libc::c_int) as libc::sighandler_t,
-    )
+    install_reload_handlers(signo)
 }
 
-extern "C" fn on_reopen(_signo: libc::c_int) {
-    let _errno = SavedErrno::save();
+/// Reopens the log files [`reopen_logs_on`] recorded. Async-signal-safe.
+fn reopen_logs_now() {
     let shared = REOPEN_SHARED.load(Ordering::SeqCst);
     reopen_onto(
         REOPEN_STDOUT.load(Ordering::SeqCst),
@@ -304,6 +303,139 @@ extern "C" fn on_reopen(_signo: libc::c_int) {
     if !shared {
         reopen_onto(REOPEN_STDERR.load(Ordering::SeqCst), &[2]);
     }
+}
+
+/// Installs [`on_reload`] on SIGHUP and on `signo` (the `reopen_logs` signal, or SIGHUP).
+fn install_reload_handlers(signo: libc::c_int) -> io::Result<()> {
+    let handler = on_reload as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    set_disposition(libc::SIGHUP, handler)?;
+    if signo != libc::SIGHUP {
+        set_disposition(signo, handler)?;
+    }
+    RELOAD_HANDLERS.store(true, Ordering::SeqCst);
+    Ok(())
+}
+
+/// Installs the reload handler on SIGHUP, unless the start already did: for a process that
+/// did not daemonize with this crate and asks for reload requests.
+pub(crate) fn ensure_reload_handlers() -> io::Result<()> {
+    if RELOAD_HANDLERS.load(Ordering::SeqCst) {
+        return Ok(());
+    }
+    install_reload_handlers(libc::SIGHUP)
+}
+
+/// Whether the reload handler is installed in this process.
+static RELOAD_HANDLERS: AtomicBool = AtomicBool::new(false);
+/// How many reload signals arrived; the program compares it with what it has seen.
+static RELOAD_COUNT: AtomicUsize = AtomicUsize::new(0);
+/// The write end of the pipe that becomes readable on a reload request; -1 until the program
+/// listens for them.
+static RELOAD_PIPE: AtomicI32 = AtomicI32::new(-1);
+/// Whether `READY=1` was sent: before it, a reload must not tell the manager anything, or its
+/// `READY=1` would announce a daemon that is still starting.
+static READY_SENT: AtomicBool = AtomicBool::new(false);
+/// Whether `RELOADING=1` was sent and its `READY=1` is still owed, by [`take_reloading`]'s
+/// caller.
+static RELOADING_SENT: AtomicBool = AtomicBool::new(false);
+
+/// Makes reload signals a request the program handles: from now on the handler writes one
+/// byte into `pipe` (non-blocking, kept open for the life of the process) and leaves the
+/// `READY=1` that ends a reload to the program.
+pub(crate) fn listen_for_reload(pipe: RawFd) {
+    RELOAD_PIPE.store(pipe, Ordering::SeqCst);
+}
+
+/// How many reload signals arrived in this process.
+pub(crate) fn reload_count() -> usize {
+    RELOAD_COUNT.load(Ordering::SeqCst)
+}
+
+/// Records that `READY=1` was sent: reloads are announced to the manager from now on.
+pub(crate) fn mark_ready() {
+    READY_SENT.store(true, Ordering::SeqCst);
+}
+
+/// Whether a `RELOADING=1` is waiting for its `READY=1`; clears it.
+pub(crate) fn take_reloading() -> bool {
+    RELOADING_SENT.swap(false, Ordering::SeqCst)
+}
+
+/// The reload signal's handler: reopens the log files, tells the service manager
+/// `RELOADING=1` with the time (systemd's `Type=notify-reload` protocol), then records the
+/// request for the program. A program that never asked for reload requests has nothing more
+/// to do, so the handler sends the reload's `READY=1` itself; otherwise the program sends it
+/// when it is done (`daemon_rt::reloaded`). The manager hears of a reload only once the daemon
+/// was ready. Async-signal-safe: `open`, `dup2`, `close`, `clock_gettime`, `send`, `write`.
+extern "C" fn on_reload(_signo: libc::c_int) {
+    let _errno = SavedErrno::save();
+    reopen_logs_now();
+    let pipe = RELOAD_PIPE.load(Ordering::SeqCst);
+    let announce = READY_SENT.load(Ordering::SeqCst);
+    if announce {
+        notify_reloading();
+        RELOADING_SENT.store(true, Ordering::SeqCst);
+    }
+    // Counted after `RELOADING=1`: a program that sees the request and answers `READY=1`
+    // answers a `RELOADING=1` the manager already has.
+    RELOAD_COUNT.fetch_add(1, Ordering::SeqCst);
+    if pipe >= 0 {
+        // SAFETY: `write` is async-signal-safe; the buffer is a valid one-byte static. The
+        // pipe is non-blocking: a full pipe (requests the program has not read yet) only
+        // makes the call fail, and the pipe is readable anyway.
+        unsafe { libc::write(pipe, b"r".as_ptr().cast(), 1) };
+    } else if announce && RELOADING_SENT.swap(false, Ordering::SeqCst) {
+        notify_raw(b"READY=1");
+    }
+}
+
+/// Sends `RELOADING=1` and `MONOTONIC_USEC=` (the time of `CLOCK_MONOTONIC` in µs, which
+/// systemd ≥ 253 requires to match the reload to its request). Async-signal-safe: the message
+/// is built on the stack.
+fn notify_reloading() {
+    const HEAD: &[u8] = b"RELOADING=1\nMONOTONIC_USEC=";
+    // SAFETY: `timespec` is plain data; all-zero is valid and is overwritten.
+    let mut now: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: `clock_gettime` is async-signal-safe and writes only into `now`, a valid pointer.
+    if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) } == -1 {
+        return;
+    }
+    let usec = (now.tv_sec as u64) * 1_000_000 + (now.tv_nsec as u64) / 1_000;
+    let mut buf = [0u8; HEAD.len() + 20];
+    buf[..HEAD.len()].copy_from_slice(HEAD);
+    let mut digits = [0u8; 20];
+    let mut n = 0;
+    let mut rest = usec;
+    loop {
+        digits[n] = b'0' + (rest % 10) as u8;
+        n += 1;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for i in 0..n {
+        buf[HEAD.len() + i] = digits[n - 1 - i];
+    }
+    notify_raw(&buf[..HEAD.len() + n]);
+}
+
+/// Sends `message` to the service manager, if there is one. Async-signal-safe: one `send(2)`.
+fn notify_raw(message: &[u8]) {
+    let fd = NOTIFY_FD.load(Ordering::SeqCst);
+    if fd < 0 {
+        return;
+    }
+    // SAFETY: `send` is async-signal-safe; `message` is a valid buffer of that length.
+    // MSG_NOSIGNAL: a manager that is gone must not kill us with SIGPIPE.
+    unsafe {
+        libc::send(
+            fd,
+            message.as_ptr().cast(),
+            message.len(),
+            libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+        )
+    };
 }
 
 /// Opens `path` for appending and moves it onto each of `targets`. Async-signal-safe.

@@ -164,8 +164,6 @@ fn the_simple_unit_starts_logs_to_the_journal_and_stops() {
 }
 
 #[test]
-#[ignore = "needs the reload and watchdog calls of issue 12 item 2/3: ticker must send \
-            RELOADING=1/READY=1 on SIGHUP and WATCHDOG=1 from its loop"]
 fn the_notify_reload_unit_reloads_and_keeps_its_watchdog_fed() {
     let unit = "ticker-notify-reload.service";
     let mut text = example(unit);

@@ -193,11 +193,11 @@ fn signals_are_reset_the_mask_is_cleared_and_terminal_signals_ignored() {
         expected_ign,
         "SigIgn {sig_ign:x}"
     );
-    // SIGTERM and SIGINT are caught, to stop cleanly (the PID file removed); nothing else
-    // is: SIGHUP reopens log files only when there are any, and here there are none.
+    // SIGTERM and SIGINT are caught, to stop cleanly (the PID file removed), and SIGHUP, a
+    // reload request even without log files to reopen; nothing else is.
     assert_eq!(
         u64::from_str_radix(&st["SigCgt"], 16).unwrap(),
-        bit(Signal::SIGTERM as i32) | bit(Signal::SIGINT as i32)
+        bit(Signal::SIGTERM as i32) | bit(Signal::SIGINT as i32) | bit(Signal::SIGHUP as i32)
     );
 }
 

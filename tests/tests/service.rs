@@ -375,16 +375,21 @@ fn the_reopen_signal_can_be_changed_or_left_alone() {
 
     let args = ["--pidfile", s(&pidfile), "--stdout", s(&log)];
     let (_, pid) = sb.service_ok(&pidfile, &[&args[..], &["--reopen-on", "none"]].concat());
-    assert!(!catches(pid, Signal::SIGHUP), "SIGHUP is caught");
+    // `None` reopens nothing, but SIGHUP stays a reload request: it never ends the daemon.
+    assert!(catches(pid, Signal::SIGHUP), "SIGHUP is not caught");
+    fs::rename(&log, sb.path("out.log.0")).unwrap();
+    kill(pid, Signal::SIGHUP).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(alive(pid), "SIGHUP ended the daemon");
+    assert!(!log.exists(), "the log was reopened");
     assert_eq!(
-        sb.stop(pid, Signal::SIGHUP),
-        WaitStatus::Signaled(pid, Signal::SIGHUP, false)
+        sb.stop(pid, Signal::SIGTERM),
+        WaitStatus::Signaled(pid, Signal::SIGTERM, false)
     );
 
-    // SIGHUP's default action left the PID file, unlocked: the next start takes it over.
     let (_, pid) = sb.service_ok(&pidfile, &[&args[..], &["--reopen-on", "usr1"]].concat());
     assert!(catches(pid, Signal::SIGUSR1), "SIGUSR1 is not caught");
-    assert!(!catches(pid, Signal::SIGHUP), "SIGHUP is caught");
+    assert!(catches(pid, Signal::SIGHUP), "SIGHUP is not caught");
     fs::rename(&log, sb.path("out.log.1")).unwrap();
     kill(pid, Signal::SIGUSR1).unwrap();
     // The handler creates the new file, then moves it onto stdout.

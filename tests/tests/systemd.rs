@@ -68,8 +68,6 @@ fn a_failure_before_ready_is_shown_as_the_units_status() {
 }
 
 #[test]
-#[ignore = "needs the honest ERRNO= of issue 12 item 4: a failure without an OS error is sent \
-            as 125 (ECANCELED), shown as `Error: 125 (Operation canceled)`"]
 fn a_failure_before_ready_shows_an_honest_error() {
     let text = unit("Type=notify", "--before-ready fail");
     let Some(sd) = Systemd::boot("fail-errno", &[("fail.service", &text)]) else {
@@ -165,8 +163,6 @@ fn systemctl_reload_reopens_the_log_of_a_notify_unit() {
 }
 
 #[test]
-#[ignore = "needs SIGHUP as a reload request announced with RELOADING=1 (issue 12 item 2): \
-            today the fixture only reopens its log"]
 fn systemctl_reload_of_a_notify_unit_is_announced_to_systemd() {
     let text = unit(
         "Type=notify\nExecReload=/bin/kill -HUP $MAINPID",

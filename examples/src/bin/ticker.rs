@@ -7,7 +7,8 @@
 //! deleted at every stop, `LogsDirectory=` is kept. `--foreground` runs
 //! it without forking (systemd's `Type=simple`), writing to the terminal instead of the log;
 //! under systemd's `Type=notify` it stays in the foreground by itself. SIGTERM or SIGINT
-//! make it finish the current tick and stop, with its PID file removed. The unit files
+//! make it finish the current tick and stop, with its PID file removed. SIGHUP reopens its
+//! log. Each tick pings systemd's watchdog, if the unit has one. The unit files
 //! beside this example (`examples/systemd/`) run it under systemd.
 //!
 //! Everything the attribute needs comes from the small functions below, called in its
@@ -119,6 +120,8 @@ fn main() {
     while !daemon_rt::stop_requested() {
         n += 1;
         println!("tick {n}");
+        // Under systemd's `WatchdogSec=`: this loop is alive. Nothing is sent without one.
+        daemon_rt::watchdog_ping();
         std::thread::sleep(Duration::from_secs(1));
     }
     println!("ticker: stopping after {n} ticks");

@@ -6,7 +6,8 @@
 //!  [--reopen-on none|usr1|term|int|kill|stop] [--control] [--print-pid] [--before-ready ACTION] [--status TEXT]
 //!  [--try-setuid0] [--child-env] [--listen poll|wait|fd] [--lines] [--exit-after-ms N]
 //!  [--stdin P] [--lax-paths] [--errno-watch] [--fork auto|always|never] [--notify-fd N]
-//!  [--orphan] [--tag ANY]`
+//!  [--orphan] [--tag ANY] [--reload poll|wait|fd] [--reload-delay-ms N] [--pings N]
+//!  [--extend-ms N]`
 //!
 //! The body prints `service pid=N`, then does ACTION before calling `daemon_rt::ready()`:
 //! `fail` (returns an error), `panic`, `exit` (`process::exit(3)`), `hang` (never ready),
@@ -24,6 +25,13 @@
 //! orphan behind, waits a second, and prints `zombies=N`, the number of zombie processes in
 //! `/proc`. `--tag` is ignored (the tests find their processes by
 //! it).
+//!
+//! `--extend-ms` calls `extend_timeout` before ready. After ready, `--pings N` prints
+//! `watchdog=<interval in µs, or none>` and calls `watchdog_ping` N times, 10 ms apart.
+//! `--reload` asks for reload requests (`reload_requested` polled, `wait_for_reload`, or
+//! `poll(2)` on `reload_fd` and `stop_fd`): for each it prints `reload N`, sleeps
+//! `--reload-delay-ms`, calls `reloaded`, prints `reloaded N`; on a stop request it prints
+//! `stop requested` and returns.
 //!
 //! A path may hold any byte but NUL, as any program's argument may; `\0` in a path, a user or
 //! a group stands for a NUL byte, so the tests can pass one (see `cli.rs`).
@@ -66,6 +74,10 @@ struct Opts {
     fork: Option<daemon_rt::Fork>,
     notify_fd: Option<i32>,
     orphan: bool,
+    reload: Option<String>,
+    reload_delay: Option<Duration>,
+    pings: Option<u32>,
+    extend: Option<Duration>,
 }
 
 /// The command line, read once, in the attribute's arguments.
@@ -138,6 +150,10 @@ fn parse() -> Opts {
             "--notify-fd" => opts.notify_fd = Some(cli::text(raw()).parse().expect("a number")),
             "--orphan" => opts.orphan = true,
             "--tag" => drop(raw()),
+            "--reload" => opts.reload = Some(cli::text(raw())),
+            "--reload-delay-ms" => opts.reload_delay = Some(ms(cli::text(raw()))),
+            "--pings" => opts.pings = Some(cli::text(raw()).parse().expect("a count")),
+            "--extend-ms" => opts.extend = Some(ms(cli::text(raw()))),
             other => panic!("unknown argument {other}"),
         }
     }
@@ -170,6 +186,9 @@ fn reopen_on() -> Option<daemon_rt::Signal> {
 )]
 fn main() -> Result<(), String> {
     say(&format!("service pid={}", std::process::id()));
+    if let Some(by) = opts().extend {
+        daemon_rt::extend_timeout(by);
+    }
     match opts().before_ready.as_deref() {
         None => {}
         Some("fail") => return Err("cannot load the configuration: line 3 is broken".to_owned()),
@@ -201,7 +220,8 @@ fn main() -> Result<(), String> {
         }
     }
     if opts().child_env {
-        let script = "echo \"child NOTIFY_SOCKET=${NOTIFY_SOCKET-unset}\"";
+        let script = "echo \"child NOTIFY_SOCKET=${NOTIFY_SOCKET-unset}\"; \
+            echo \"child WATCHDOG_USEC=${WATCHDOG_USEC-unset} WATCHDOG_PID=${WATCHDOG_PID-unset}\"";
         let ran = std::process::Command::new("/bin/sh")
             .args(["-c", script])
             .status();
@@ -209,6 +229,22 @@ fn main() -> Result<(), String> {
     }
     if opts().orphan {
         orphan()?;
+    }
+    if let Some(n) = opts().pings {
+        match daemon_rt::watchdog_interval() {
+            Some(interval) => say(&format!("watchdog={}", interval.as_micros())),
+            None => say("watchdog=none"),
+        }
+        for _ in 0..n {
+            daemon_rt::watchdog_ping();
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        say("pings sent");
+    }
+    if let Some(mode) = &opts().reload {
+        reload_loop(mode);
+        say("stop requested");
+        return Ok(());
     }
     if opts().errno_watch {
         errno_watch();
@@ -247,6 +283,58 @@ fn main() -> Result<(), String> {
     }
     say("stop requested");
     Ok(())
+}
+
+/// Answers reload requests the way `--reload` says until a stop is requested.
+fn reload_loop(mode: &str) {
+    let mut n = 0u64;
+    let mut answer = || {
+        n += 1;
+        say(&format!("reload {n}"));
+        if let Some(delay) = opts().reload_delay {
+            std::thread::sleep(delay);
+        }
+        daemon_rt::reloaded();
+        say(&format!("reloaded {n}"));
+    };
+    match mode {
+        "poll" => {
+            let _ = daemon_rt::reload_requested();
+            say("polling for reload");
+            while !daemon_rt::stop_requested() {
+                if daemon_rt::reload_requested() {
+                    answer();
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        "wait" => {
+            // A stop keeps its default: SIGTERM ends the process.
+            say("waiting for reload");
+            loop {
+                daemon_rt::wait_for_reload();
+                answer();
+            }
+        }
+        "fd" => {
+            let (reload, stop) = (daemon_rt::reload_fd(), daemon_rt::stop_fd());
+            say("polling the reload fd");
+            loop {
+                let mut fds = [
+                    PollFd::new(reload, PollFlags::POLLIN),
+                    PollFd::new(stop, PollFlags::POLLIN),
+                ];
+                let _ = poll(&mut fds, PollTimeout::NONE);
+                if daemon_rt::stop_requested() {
+                    return;
+                }
+                if daemon_rt::reload_requested() {
+                    answer();
+                }
+            }
+        }
+        other => panic!("unknown --reload {other}"),
+    }
 }
 
 /// Leaves an orphan (a `sleep` whose shell has exited) and, a second later, counts the
