@@ -6,7 +6,6 @@
 mod support;
 
 use std::fs;
-use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -15,7 +14,7 @@ use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
-use support::{Sandbox, alive, read_pid};
+use support::{Manager, Sandbox, alive, read_pid};
 
 /// How long the test waits for anything the daemon should do.
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -150,46 +149,6 @@ fn start_stop_daemon_shows_the_honest_reason_of_a_failed_start() {
     sb.stop(running, Signal::SIGTERM);
 }
 
-/// A notification socket bound in the sandbox, as a service manager binds it.
-struct Manager {
-    socket: UnixDatagram,
-    address: String,
-}
-
-impl Manager {
-    fn new(sb: &Sandbox) -> Manager {
-        let path = sb.path("notify.sock");
-        let socket = UnixDatagram::bind(&path).expect("bind the notification socket");
-        socket.set_read_timeout(Some(DEADLINE)).unwrap();
-        Manager {
-            socket,
-            address: path.to_str().unwrap().to_owned(),
-        }
-    }
-
-    /// The next datagram, waiting up to the deadline; `what` says what was expected.
-    fn recv(&self, what: &str, log: &Path) -> String {
-        let mut buf = [0u8; 4096];
-        match self.socket.recv(&mut buf) {
-            Ok(n) => String::from_utf8_lossy(&buf[..n]).into_owned(),
-            Err(e) => panic!(
-                "no datagram ({what}) within {DEADLINE:?}: {e}; the daemon's output: {:?}",
-                fs::read_to_string(log).unwrap_or_default()
-            ),
-        }
-    }
-
-    /// The next datagram if one comes within `timeout`.
-    fn try_recv(&self, timeout: Duration) -> Option<String> {
-        self.socket.set_read_timeout(Some(timeout)).unwrap();
-        let mut buf = [0u8; 4096];
-        let got = self.socket.recv(&mut buf);
-        self.socket.set_read_timeout(Some(DEADLINE)).unwrap();
-        got.ok()
-            .map(|n| String::from_utf8_lossy(&buf[..n]).into_owned())
-    }
-}
-
 /// Starts the service fixture with `args` as a child the test keeps, with `env` set, stdin on
 /// `/dev/null` and its output in the sandbox's `service.log`; records it for the sandbox to end.
 fn spawn_service(sb: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> (Child, Pid) {
@@ -258,7 +217,7 @@ fn hup_and_expect_reloading(manager: &Manager, pid: Pid, log: &Path) {
 #[test]
 fn sighup_to_a_body_that_does_not_listen_is_a_whole_reload() {
     let sb = Sandbox::new("reload-auto");
-    let manager = Manager::new(&sb);
+    let manager = Manager::at_path(&sb);
     let log = sb.path("service.log");
     let (_child, pid) = spawn_service(&sb, &[], &[("NOTIFY_SOCKET", &manager.address)]);
     assert_eq!(manager.recv("READY=1", &log), "READY=1");
@@ -281,7 +240,7 @@ fn sighup_to_a_body_that_does_not_listen_is_a_whole_reload() {
 fn a_listening_body_ends_each_reload_with_reloaded() {
     for mode in ["poll", "wait", "fd"] {
         let sb = Sandbox::new(&format!("reload-{mode}"));
-        let manager = Manager::new(&sb);
+        let manager = Manager::at_path(&sb);
         let log = sb.path("service.log");
         let args = ["--reload", mode, "--reload-delay-ms", "300"];
         let (_child, pid) = spawn_service(&sb, &args, &[("NOTIFY_SOCKET", &manager.address)]);
@@ -325,7 +284,7 @@ fn a_listening_body_ends_each_reload_with_reloaded() {
 #[test]
 fn a_sighup_before_ready_tells_the_manager_nothing() {
     let sb = Sandbox::new("reload-early");
-    let manager = Manager::new(&sb);
+    let manager = Manager::at_path(&sb);
     let log = sb.path("service.log");
     let args = ["--before-ready", "sleep:500"];
     let (_child, pid) = spawn_service(&sb, &args, &[("NOTIFY_SOCKET", &manager.address)]);
@@ -383,7 +342,7 @@ fn a_sighup_storm_does_not_end_a_foreground_daemon_without_log_files() {
 #[test]
 fn watchdog_pings_and_extend_timeout_reach_the_manager() {
     let sb = Sandbox::new("watchdog");
-    let manager = Manager::new(&sb);
+    let manager = Manager::at_path(&sb);
     let log = sb.path("service.log");
     // `exec` keeps the shell's PID: `$WATCHDOG_PID` names the daemon, as systemd sets it.
     let mut cmd = Command::new("/bin/sh");
@@ -430,7 +389,7 @@ fn watchdog_pings_and_extend_timeout_reach_the_manager() {
 #[test]
 fn a_watchdog_meant_for_another_process_is_not_pinged() {
     let sb = Sandbox::new("watchdog-other");
-    let manager = Manager::new(&sb);
+    let manager = Manager::at_path(&sb);
     let log = sb.path("service.log");
     let env = [
         ("NOTIFY_SOCKET", manager.address.as_str()),
@@ -452,7 +411,7 @@ fn a_watchdog_meant_for_another_process_is_not_pinged() {
 #[test]
 fn a_bad_watchdog_interval_fails_the_start_with_one_line() {
     let sb = Sandbox::new("watchdog-bad");
-    let manager = Manager::new(&sb);
+    let manager = Manager::at_path(&sb);
     let pidfile = sb.path("d.pid");
     let start = sb.run(
         support::SERVICE,

@@ -9,9 +9,6 @@ mod support;
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
-use std::os::linux::net::SocketAddrExt as _;
-use std::os::unix::net::{SocketAddr, UnixDatagram};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -19,7 +16,7 @@ use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
-use support::{Sandbox, Start, alive, inherit_fd_as, read_pid, stat};
+use support::{Manager, Sandbox, Start, alive, inherit_fd_as, read_pid, stat};
 
 /// How long the test waits for anything the daemon or a peer should do.
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -27,69 +24,6 @@ const DEADLINE: Duration = Duration::from_secs(10);
 /// Variables through which a service manager talks to the process: removed from every command
 /// the tests run, so a test run under a service manager is not confused by its own.
 const MANAGER_ENV: [&str; 3] = ["NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS"];
-
-/// A notification socket, as a service manager binds it.
-struct Manager {
-    socket: UnixDatagram,
-    /// The value of `$NOTIFY_SOCKET` that names it.
-    address: String,
-}
-
-impl Manager {
-    /// A socket at a path in the sandbox.
-    fn at_path(sb: &Sandbox) -> Manager {
-        let path = sb.path("notify.sock");
-        let socket = UnixDatagram::bind(&path).expect("bind the notification socket");
-        Manager::new(socket, path.to_str().unwrap().to_owned())
-    }
-
-    /// A socket in the abstract namespace, named after this test process.
-    fn abstract_named(suffix: &str) -> Manager {
-        let name = format!("daemon-rt-test-{}-{suffix}", std::process::id());
-        let address = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
-        let socket = UnixDatagram::bind_addr(&address).expect("bind the abstract socket");
-        Manager::new(socket, format!("@{name}"))
-    }
-
-    fn new(socket: UnixDatagram, address: String) -> Manager {
-        socket.set_read_timeout(Some(DEADLINE)).unwrap();
-        Manager { socket, address }
-    }
-
-    /// The next datagram, waiting up to the deadline; `what` says what was expected.
-    fn recv(&self, what: &str, log: &Path) -> String {
-        let mut buf = [0u8; 4096];
-        match self.socket.recv(&mut buf) {
-            Ok(n) => String::from_utf8_lossy(&buf[..n]).into_owned(),
-            Err(e) => panic!(
-                "no datagram ({what}) within {DEADLINE:?}: {e}; the daemon's output: {:?}",
-                fs::read_to_string(log).unwrap_or_default()
-            ),
-        }
-    }
-
-    /// The next datagram if one comes within `timeout`.
-    fn try_recv(&self, timeout: Duration) -> Option<String> {
-        self.socket.set_read_timeout(Some(timeout)).unwrap();
-        let mut buf = [0u8; 4096];
-        let got = self.socket.recv(&mut buf);
-        self.socket.set_read_timeout(Some(DEADLINE)).unwrap();
-        got.ok()
-            .map(|n| String::from_utf8_lossy(&buf[..n]).into_owned())
-    }
-
-    /// The datagrams already queued, without waiting: once the sender has exited, all it sent.
-    fn drain(&self) -> Vec<String> {
-        self.socket.set_nonblocking(true).unwrap();
-        let mut buf = [0u8; 4096];
-        let mut got = Vec::new();
-        while let Ok(n) = self.socket.recv(&mut buf) {
-            got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
-        }
-        self.socket.set_nonblocking(false).unwrap();
-        got
-    }
-}
 
 /// Starts the service fixture with `args` (and its `--tag`) as a child the test keeps, with
 /// `env` set, stdin on `/dev/null` and its output in the sandbox's `service.log`; records it

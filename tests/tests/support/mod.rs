@@ -5,6 +5,8 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
+use std::os::linux::net::SocketAddrExt as _;
+use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -442,4 +444,70 @@ pub fn delayed(call: &str, ms: u32, extra: &[(&str, String)]) -> Option<Vec<(Str
 /// `env` as [`service_env`] takes it.
 pub fn as_env(env: &[(String, String)]) -> Vec<(&str, &str)> {
     env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+/// How long a [`Manager`] waits for a datagram.
+pub const NOTIFY_DEADLINE: Duration = Duration::from_secs(10);
+
+/// A notification socket, as a service manager binds it.
+pub struct Manager {
+    pub socket: UnixDatagram,
+    /// The value of `$NOTIFY_SOCKET` that names it.
+    pub address: String,
+}
+
+impl Manager {
+    /// A socket at a path in the sandbox.
+    pub fn at_path(sb: &Sandbox) -> Manager {
+        let path = sb.path("notify.sock");
+        let socket = UnixDatagram::bind(&path).expect("bind the notification socket");
+        Manager::new(socket, path.to_str().unwrap().to_owned())
+    }
+
+    /// A socket in the abstract namespace, named after this test process.
+    pub fn abstract_named(suffix: &str) -> Manager {
+        let name = format!("daemon-rt-test-{}-{suffix}", std::process::id());
+        let address = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        let socket = UnixDatagram::bind_addr(&address).expect("bind the abstract socket");
+        Manager::new(socket, format!("@{name}"))
+    }
+
+    pub fn new(socket: UnixDatagram, address: String) -> Manager {
+        socket.set_read_timeout(Some(NOTIFY_DEADLINE)).unwrap();
+        Manager { socket, address }
+    }
+
+    /// The next datagram, waiting up to the deadline; `what` says what was expected.
+    pub fn recv(&self, what: &str, log: &Path) -> String {
+        let mut buf = [0u8; 4096];
+        match self.socket.recv(&mut buf) {
+            Ok(n) => String::from_utf8_lossy(&buf[..n]).into_owned(),
+            Err(e) => panic!(
+                "no datagram ({what}) within {NOTIFY_DEADLINE:?}: {e}; the daemon's output: {:?}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            ),
+        }
+    }
+
+    /// The next datagram if one comes within `timeout`.
+    pub fn try_recv(&self, timeout: Duration) -> Option<String> {
+        self.socket.set_read_timeout(Some(timeout)).unwrap();
+        let mut buf = [0u8; 4096];
+        let got = self.socket.recv(&mut buf);
+        self.socket.set_read_timeout(Some(NOTIFY_DEADLINE)).unwrap();
+        got.ok()
+            .map(|n| String::from_utf8_lossy(&buf[..n]).into_owned())
+    }
+
+    /// The datagrams already queued, without waiting: once the sender has exited, all it sent.
+    pub fn drain(&self) -> Vec<String> {
+        self.socket.set_nonblocking(true).unwrap();
+        let mut buf = [0u8; 4096];
+        let mut got = Vec::new();
+        while let Ok(n) = self.socket.recv(&mut buf) {
+            got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        self.socket.set_nonblocking(false).unwrap();
+        got
+    }
 }
