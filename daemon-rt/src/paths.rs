@@ -33,7 +33,7 @@ pub(crate) fn check_trusted(path: &Path, step: Step) -> Result<(), Error> {
     if !nix::unistd::geteuid().is_root() {
         return Ok(());
     }
-    match untrusted(path) {
+    match untrusted_cached(path) {
         Ok(None) => Ok(()),
         Ok(Some(reason)) => Err(Error::new(
             step,
@@ -46,6 +46,34 @@ pub(crate) fn check_trusted(path: &Path, step: Step) -> Result<(), Error> {
         )),
         Err(e) => Err(Error::os(step, Some(path), e)),
     }
+}
+
+/// The directory, as written, that held the last path found safe: a directory only root can
+/// change, reached through directories only root can change, so that the same words still
+/// name it. The PID file and the logs usually share one: the second walk is saved.
+static TRUSTED_DIR: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+
+/// [`untrusted`], which a path in the directory of the last safe path skips but for its last
+/// component: missing (only root could create it there), or anything but a link, is safe; a
+/// link is walked.
+fn untrusted_cached(path: &Path) -> io::Result<Option<String>> {
+    let absolute = std::path::absolute(path)?;
+    let parent = absolute.parent().map(Path::to_path_buf);
+    let mut trusted = TRUSTED_DIR
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if parent.is_some() && *trusted == parent {
+        match std::fs::symlink_metadata(&absolute) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Ok(meta) if !meta.file_type().is_symlink() => return Ok(None),
+            _ => {}
+        }
+    }
+    let reason = untrusted(&absolute)?;
+    if reason.is_none() {
+        *trusted = parent;
+    }
+    Ok(reason)
 }
 
 /// Why `path` is not safe for root, if it is not. Walks the path from `/`, one component at
