@@ -4,12 +4,15 @@
 
 mod support;
 
+use std::fs;
 use std::os::unix::net::UnixDatagram;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use support::{Sandbox, alive, is_root, read_pid};
+use support::{SERVICE, Sandbox, alive, is_root, read_pid};
 
 const LINES3: &str = env!("CARGO_BIN_EXE_lines3");
 
@@ -147,4 +150,103 @@ fn the_daemon_outlives_its_forwarder() {
         std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()
     );
     let _ = sandbox.stop(pid, Signal::SIGTERM);
+}
+
+/// Variables through which a service manager talks to the process: removed from every
+/// command, so a test run under a service manager is not confused by its own.
+const MANAGER_ENV: [&str; 5] = [
+    "NOTIFY_SOCKET",
+    "LISTEN_PID",
+    "LISTEN_FDS",
+    "WATCHDOG_USEC",
+    "WATCHDOG_PID",
+];
+
+/// A notification socket bound in the sandbox, as a service manager binds it.
+fn manager(sb: &Sandbox) -> (UnixDatagram, String) {
+    let path = sb.path("notify.sock");
+    let socket = UnixDatagram::bind(&path).expect("bind the notification socket");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    (socket, path.to_str().unwrap().to_owned())
+}
+
+fn recv(socket: &UnixDatagram, what: &str, log: &Path) -> String {
+    let mut buf = [0u8; 4096];
+    match socket.recv(&mut buf) {
+        Ok(n) => String::from_utf8_lossy(&buf[..n]).into_owned(),
+        Err(e) => panic!(
+            "no datagram ({what}): {e}; the daemon's output: {:?}",
+            fs::read_to_string(log).unwrap_or_default()
+        ),
+    }
+}
+
+/// Starts the service fixture in the foreground of the test, its output in `service.log`.
+fn spawn_service(sb: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> (Child, Pid) {
+    let log = fs::File::create(sb.path("service.log")).unwrap();
+    let mut cmd = Command::new(SERVICE);
+    cmd.args(args).arg("--tag").arg(sb.dir());
+    for key in MANAGER_ENV {
+        cmd.env_remove(key);
+    }
+    cmd.envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log);
+    let child = cmd.spawn().expect("spawn the service");
+    let pid = Pid::from_raw(child.id() as i32);
+    sb.track(pid);
+    (child, pid)
+}
+
+/// When the daemon's output first had a line equal to `line`.
+fn wait_for_line(log: &Path, line: &str) -> Instant {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = fs::read_to_string(log).unwrap_or_default();
+        if text.lines().any(|l| l == line) {
+            return Instant::now();
+        }
+        assert!(Instant::now() < deadline, "no line {line:?}: {text:?}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Broken3 3: a SIGHUP that arrives while the body is reloading (between
+/// `reload_requested()` and `reloaded()`) is announced, `RELOADING=1` with its own
+/// `MONOTONIC_USEC=`, but the `READY=1` the body sends for the reload before it ends that
+/// one too: `reloaded()` clears the one "owed" flag whatever came since. The manager hears
+/// "reload done" 600 ms before the body even started the reload it asked for second, and the
+/// body's `reloaded()` for it then sends nothing. Should: the `READY=1` that follows the
+/// second `RELOADING=1` comes when the body answered the second request. Fix: in
+/// `reloaded()`, send `READY=1` only when no request came since the last one seen
+/// (`sys::reload_count() == SEEN`), else leave it owed.
+#[test]
+fn a_reload_requested_during_a_reload_is_not_declared_done_before_the_body_did_it() {
+    let sb = Sandbox::new("b3-reload2");
+    let (socket, address) = manager(&sb);
+    let log = sb.path("service.log");
+    let args = ["--reload", "poll", "--reload-delay-ms", "600"];
+    let (_child, pid) = spawn_service(&sb, &args, &[("NOTIFY_SOCKET", &address)]);
+    assert_eq!(recv(&socket, "READY=1", &log), "READY=1");
+    wait_for_line(&log, "polling for reload");
+
+    kill(pid, Signal::SIGHUP).unwrap();
+    assert!(recv(&socket, "RELOADING=1", &log).starts_with("RELOADING=1\n"));
+    wait_for_line(&log, "reload 1");
+    kill(pid, Signal::SIGHUP).unwrap();
+    assert!(recv(&socket, "the second RELOADING=1", &log).starts_with("RELOADING=1\n"));
+
+    assert_eq!(recv(&socket, "READY=1", &log), "READY=1");
+    let ready = Instant::now();
+    let done = wait_for_line(&log, "reloaded 2");
+    assert!(
+        done.duration_since(ready) < Duration::from_millis(300),
+        "READY=1 came {:?} before the body was done with the second request: {:?}",
+        done.duration_since(ready),
+        fs::read_to_string(&log).unwrap_or_default()
+    );
+    let _ = sb.stop(pid, Signal::SIGTERM);
 }
