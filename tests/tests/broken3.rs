@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use support::{SERVICE, Sandbox, alive, is_root, read_pid};
+use support::{SERVICE, Sandbox, alive, delayed, is_root, read_pid};
 
 const LINES3: &str = env!("CARGO_BIN_EXE_lines3");
 
@@ -248,5 +248,44 @@ fn a_reload_requested_during_a_reload_is_not_declared_done_before_the_body_did_i
         done.duration_since(ready),
         fs::read_to_string(&log).unwrap_or_default()
     );
+    let _ = sb.stop(pid, Signal::SIGTERM);
+}
+
+/// Broken3 4: the start records "ready" (`sys::mark_ready`) before it sends `READY=1`, so a
+/// SIGHUP in between, which a supervisor may send as soon as it sees the process, is announced
+/// to the manager as `RELOADING=1` (with the handler's own `READY=1`) before the start's
+/// `READY=1`: the manager hears of a reload of a service that never said it was up. The
+/// window is two statements wide; the delay shim holds the start's `send` of `READY=1` open.
+/// Should: `READY=1` first, and the reload after it (or not at all). Fix: block the reload
+/// signals around `mark_ready(); send_ready()` (`pthread_sigmask`), so that a SIGHUP in
+/// between runs its handler after the `READY=1`.
+#[test]
+fn a_sighup_while_ready_is_being_sent_is_not_announced_before_ready() {
+    let sb = Sandbox::new("b3-ready-order");
+    let (socket, address) = manager(&sb);
+    let log = sb.path("service.log");
+    let mark = sb.path("mark");
+    let Some(env) = delayed(
+        "send",
+        800,
+        &[
+            ("SHIM_PATH", "READY=1".to_owned()),
+            ("SHIM_NTH", "1".to_owned()),
+            ("SHIM_MARK", mark.to_str().unwrap().to_owned()),
+        ],
+    ) else {
+        return;
+    };
+    let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    env.push(("NOTIFY_SOCKET", &address));
+    let (_child, pid) = spawn_service(&sb, &[], &env);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !mark.exists() {
+        assert!(Instant::now() < deadline, "the start never sent READY=1");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    kill(pid, Signal::SIGHUP).unwrap();
+    let first = recv(&socket, "READY=1", &log);
+    assert_eq!(first, "READY=1", "the manager's first datagram");
     let _ = sb.stop(pid, Signal::SIGTERM);
 }
