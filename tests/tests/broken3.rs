@@ -289,3 +289,36 @@ fn a_sighup_while_ready_is_being_sent_is_not_announced_before_ready() {
     assert_eq!(first, "READY=1", "the manager's first datagram");
     let _ = sb.stop(pid, Signal::SIGTERM);
 }
+
+/// Broken3 5: the notification socket is connected once, at the start, and every later
+/// notification (`RELOADING=1`, `READY=1`, `WATCHDOG=1`, `STOPPING=1`) goes to the socket that
+/// was at `$NOTIFY_SOCKET` then. A manager that binds its socket again at the same path (it
+/// restarted; `sd_notify(3)` sends each message to the path, so its clients follow) never
+/// hears from the daemon again: a reload is never announced, and under a watchdog the daemon
+/// is killed for pings that went nowhere. Should: the datagram reaches whatever socket is at
+/// the path now, as `sd_notify` does. Fix: on `ECONNREFUSED`, send with `sendto` to the
+/// address recorded at the start (async-signal-safe, so the handlers can too).
+#[test]
+fn notifications_reach_a_manager_that_bound_its_socket_again() {
+    let sb = Sandbox::new("b3-rebind");
+    let (socket, address) = manager(&sb);
+    let log = sb.path("service.log");
+    let (_child, pid) = spawn_service(&sb, &[], &[("NOTIFY_SOCKET", &address)]);
+    assert_eq!(recv(&socket, "READY=1", &log), "READY=1");
+    // The manager restarts: its old socket is gone, a new one is bound at the same path.
+    drop(socket);
+    fs::remove_file(&address).unwrap();
+    let (socket, _) = manager(&sb);
+    kill(pid, Signal::SIGHUP).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let got = socket.recv(&mut buf).map(|n| String::from_utf8_lossy(&buf[..n]).into_owned());
+    assert!(alive(pid), "SIGHUP ended the daemon");
+    assert!(
+        got.as_ref().is_ok_and(|m| m.starts_with("RELOADING=1\n")),
+        "the new socket got {got:?}"
+    );
+    let _ = sb.stop(pid, Signal::SIGTERM);
+}
