@@ -314,11 +314,32 @@ fn notifications_reach_a_manager_that_bound_its_socket_again() {
         .set_read_timeout(Some(Duration::from_secs(2)))
         .unwrap();
     let mut buf = [0u8; 4096];
-    let got = socket.recv(&mut buf).map(|n| String::from_utf8_lossy(&buf[..n]).into_owned());
+    let got = socket
+        .recv(&mut buf)
+        .map(|n| String::from_utf8_lossy(&buf[..n]).into_owned());
     assert!(alive(pid), "SIGHUP ended the daemon");
     assert!(
         got.as_ref().is_ok_and(|m| m.starts_with("RELOADING=1\n")),
         "the new socket got {got:?}"
     );
     let _ = sb.stop(pid, Signal::SIGTERM);
+}
+
+/// Broken3 6: the forwarder is a child of the daemon, which never made it. A daemon that
+/// waits for its children (a pre-forking server that ends with `while wait() != ECHILD`, a
+/// supervisor that reaps with `waitpid(-1)` and treats every exit as one of its workers') now
+/// has one more, which ends only when the daemon closes its standard output: at shutdown the
+/// two wait for each other forever. Should: the body starts with no child it did not start
+/// (`waitpid(-1, WNOHANG)` is `ECHILD`). Fix: fork the forwarder from a short-lived child
+/// (fork twice, reap the middle one), so that it is no child of the daemon.
+#[test]
+fn the_daemon_has_no_child_it_did_not_start() {
+    if !can_run() {
+        return;
+    }
+    let (sandbox, syslog, pid) = start("b3-child");
+    let _ = until(&syslog, b"after");
+    let children = fs::read_to_string(sandbox.path("lines3.pid.children")).unwrap();
+    assert_eq!(children, "none");
+    let _ = sandbox.stop(pid, Signal::SIGTERM);
 }

@@ -2,7 +2,8 @@
 //!
 //! It writes a line of exactly 8 KiB in two writes (the bytes, then a while later the
 //! newline, as `print!` in parts or a `LineWriter` writing a long line does), then `after`,
-//! then `tick` every 100 ms until SIGTERM.
+//! then `tick` every 100 ms until SIGTERM. Before that it writes into `PIDFILE.children`
+//! whether it has a child process at all (`waitpid(-1, WNOHANG)`): it started none.
 
 use std::io::Write as _;
 use std::time::Duration;
@@ -13,6 +14,11 @@ fn pidfile() -> String {
 
 #[daemon_rt::daemon(pidfile = pidfile(), stdout = daemon_rt::Output::Syslog)]
 fn main() {
+    let children = match nix::sys::wait::waitpid(None, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
+        Err(nix::errno::Errno::ECHILD) => "none".to_owned(),
+        other => format!("some: {other:?}"),
+    };
+    let _ = std::fs::write(format!("{}.children", pidfile()), children);
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(&[b'a'; 8192]);
     let _ = out.flush();
