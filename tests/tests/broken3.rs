@@ -409,3 +409,23 @@ fn a_name_shared_by_sockets_of_two_kinds_finds_the_one_of_the_kind_asked_for() {
         "{stdout}"
     );
 }
+
+/// Broken3 8: `extend_timeout(Duration::MAX)` (or any extension past 584 542 years, the "as
+/// long as it takes" a program may ask for) sends `EXTEND_TIMEOUT_USEC=` with the µs of the
+/// whole `u128`, `18446744073709551615999999`, which no manager parses as a `u64`: systemd
+/// logs "failed to parse" and drops it, so the start that asked for more time gets none, and
+/// is killed at `TimeoutStartSec=`. Should: saturate at `u64::MAX` (systemd's infinity),
+/// `EXTEND_TIMEOUT_USEC=18446744073709551615`. Fix:
+/// `u64::try_from(by.as_micros()).unwrap_or(u64::MAX)`.
+#[test]
+fn extend_timeout_forever_is_a_number_the_manager_can_read() {
+    let sb = Sandbox::new("b3-extend");
+    let (socket, address) = manager(&sb);
+    let log = sb.path("service.log");
+    let (_child, pid) = spawn_service(&sb, &["--extend-ms", "max"], &[("NOTIFY_SOCKET", &address)]);
+    let got = recv(&socket, "EXTEND_TIMEOUT_USEC=", &log);
+    let value = got.strip_prefix("EXTEND_TIMEOUT_USEC=").unwrap_or(&got);
+    assert!(value.parse::<u64>().is_ok(), "sent {got:?}");
+    assert_eq!(recv(&socket, "READY=1", &log), "READY=1");
+    let _ = sb.stop(pid, Signal::SIGTERM);
+}
