@@ -429,3 +429,55 @@ fn extend_timeout_forever_is_a_number_the_manager_can_read() {
     assert_eq!(recv(&socket, "READY=1", &log), "READY=1");
     let _ = sb.stop(pid, Signal::SIGTERM);
 }
+
+/// Broken3 9: a daemon that stays in the foreground (under `$NOTIFY_SOCKET`: systemd's
+/// `Type=notify-reload`, the very unit type reloads are for) dies of a SIGHUP that comes
+/// during its start: the steps reset SIGHUP to its default action and install the reload
+/// handler only at their end, with nothing blocked in between. A daemon that forks survives
+/// the same SIGHUP (the starter blocks the interrupts across the fork, and the daemon meets
+/// the signal once its handler is in place). `killall -HUP` from a logrotate script, or a
+/// supervisor's reload sent as soon as it sees the process, ends the service. The delay shim
+/// holds the steps' `chdir` open. Should: the SIGHUP waits for the handler, the start ends
+/// with `READY=1`, the daemon runs on. Fix: block the interrupts (`sys::block_interrupts()`)
+/// before `steps.run` in the foreground branch too; `Steps::run` clears the mask once every
+/// handler is in place.
+#[test]
+fn a_sighup_during_a_foreground_start_does_not_end_the_daemon() {
+    let sb = Sandbox::new("b3-fg-hup");
+    let (socket, address) = manager(&sb);
+    let log = sb.path("service.log");
+    let mark = sb.path("mark");
+    let Some(env) = delayed(
+        "chdir",
+        800,
+        &[("SHIM_MARK", mark.to_str().unwrap().to_owned())],
+    ) else {
+        return;
+    };
+    let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    env.push(("NOTIFY_SOCKET", &address));
+    let (mut child, pid) = spawn_service(&sb, &[], &env);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !mark.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the start never changed directory"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    kill(pid, Signal::SIGHUP).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let got = socket
+        .recv(&mut buf)
+        .map(|n| String::from_utf8_lossy(&buf[..n]).into_owned());
+    let status = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    assert!(
+        got.as_deref().is_ok_and(|m| m == "READY=1") && alive(pid),
+        "the manager got {got:?}; the daemon: {status:?}; its output: {:?}",
+        fs::read_to_string(&log).unwrap_or_default()
+    );
+    let _ = sb.stop(pid, Signal::SIGTERM);
+}
