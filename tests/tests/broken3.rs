@@ -1,6 +1,9 @@
-//! What a fourth hostile campaign found, against reload, the watchdog, the forwarder to
-//! syslog and the journal, and the activation helpers: each test FAILS on the code it was
-//! written against and shows one defect, checked from outside the process.
+//! What a fourth hostile campaign found, against reload (SIGHUP), the notification socket,
+//! `extend_timeout`, the forwarder to syslog and the journal, and the activation helpers:
+//! each test FAILS on the code it was written against and shows one defect, checked from
+//! outside the process (the datagrams a test-made manager socket receives, a test-made
+//! `/dev/log` in a private mount namespace, `/proc`, the daemon's output). Race windows are
+//! opened every time by the delay shim (`tests/shim/delay.c`, which can now hold a `send`).
 
 mod support;
 
