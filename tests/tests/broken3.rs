@@ -36,7 +36,7 @@ fn can_run() -> bool {
         eprintln!("skipped: needs root for a private mount namespace");
         return false;
     }
-    let ok = std::process::Command::new("unshare")
+    let ok = Command::new("unshare")
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
@@ -139,7 +139,7 @@ fn the_daemon_outlives_its_forwarder() {
     }
     let (sandbox, syslog, pid) = start("b3-fwd");
     let _ = until(&syslog, b"tick");
-    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
+    let children = fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
     let forwarder: Vec<i32> = children
         .split_whitespace()
         .map(|p| p.parse().unwrap())
@@ -150,7 +150,7 @@ fn the_daemon_outlives_its_forwarder() {
     assert!(
         alive(pid),
         "the daemon died with its forwarder: {:?}",
-        std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()
+        fs::read_to_string(format!("/proc/{pid}/stat")).ok()
     );
     let _ = sandbox.stop(pid, Signal::SIGTERM);
 }
@@ -459,7 +459,7 @@ fn a_sighup_during_a_foreground_start_does_not_end_the_daemon() {
     };
     let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     env.push(("NOTIFY_SOCKET", &address));
-    let (mut child, pid) = spawn_service(&sb, &[], &env);
+    let (_child, pid) = spawn_service(&sb, &[], &env);
     let deadline = Instant::now() + Duration::from_secs(10);
     while !mark.exists() {
         assert!(
