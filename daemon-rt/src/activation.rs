@@ -275,25 +275,33 @@ fn take(which: &dyn Which, kind: Kind) -> Result<Option<OwnedFd>, Error> {
         let indexes = which
             .indexes(&names)
             .map_err(|why| invalid(format!("cannot find {}: {why}", which.describe(None))))?;
-        // Sockets may share a name: the first one not taken yet.
-        let Some((index, fd)) = indexes
+        // Sockets may share a name (systemd names every socket of `web.socket` `web`): the
+        // first one not taken yet that is of the kind asked for; if none is, the first one
+        // not taken says what it is instead.
+        let left: Vec<(usize, RawFd)> = indexes
             .into_iter()
-            .find_map(|i| passed.left[i].map(|fd| (i, fd)))
-        else {
+            .filter_map(|i| passed.left[i].map(|fd| (i, fd)))
+            .collect();
+        let Some(&(first, first_fd)) = left.first() else {
             return Ok(None);
         };
-        if let Err(found) = check(fd, kind) {
+        let fits = left
+            .iter()
+            .copied()
+            .find(|&(_, fd)| check(fd, kind).is_ok());
+        let Some((index, fd)) = fits else {
+            let found = check(first_fd, kind).err().unwrap_or_default();
             let name = passed
                 .names
                 .as_ref()
                 .filter(|names| names.len() == passed.left.len())
-                .map(|names| names[index].as_str());
+                .map(|names| names[first].as_str());
             return Err(invalid(format!(
-                "{}, descriptor {fd}, is {found}, not {}",
+                "{}, descriptor {first_fd}, is {found}, not {}",
                 which.describe(name),
                 kind.describe()
             )));
-        }
+        };
         passed.left[index] = None;
         // As in `listen_fds`: checked open, passed to this process, and no longer listed.
         Ok(Some(sys::own(fd)))

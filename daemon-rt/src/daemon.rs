@@ -752,12 +752,21 @@ impl Daemon {
         if foreground {
             let pid = std::process::id();
             keep.extend(pidfile.iter().flat_map(Pidfile::fds));
+            // The manager's reload or stop signal during the steps (they reset every
+            // disposition) waits for the handlers, which the steps install before they
+            // clear the mask: it never meets the default action halfway.
+            let blocked = sys::block_interrupts().ok();
             return match steps.run(pidfile.as_mut(), keep, pid) {
                 Ok(()) => {
                     lifecycle::started(pid, None, manual);
                     Ok(Running { pid, pidfile })
                 }
-                Err(err) => Err(abandon(pidfile.as_ref(), &created, err)),
+                Err(err) => {
+                    if let Some(mask) = &blocked {
+                        sys::restore_mask(mask);
+                    }
+                    Err(abandon(pidfile.as_ref(), &created, err))
+                }
             };
         }
 

@@ -184,10 +184,18 @@ impl Forwarder {
         // The start checked it at its beginning; checked again at the fork itself, which
         // must happen while the process has one thread.
         let single = crate::threads::ensure_single_threaded()?;
+        // Forked twice, the middle process reaped at once: the forwarder is no child of the
+        // daemon, whose body may wait for every child it started (`wait` until `ECHILD`),
+        // and would wait for ever for one that ends only when the daemon's output does.
         match sys::fork(&single).context(Step::Fork, None)? {
-            nix::unistd::ForkResult::Parent { .. } => Ok(()),
+            nix::unistd::ForkResult::Parent { child } => {
+                sys::reap(child);
+                Ok(())
+            }
             nix::unistd::ForkResult::Child => {
-                self.run(pid);
+                if let Ok(nix::unistd::ForkResult::Child) = sys::fork(&single) {
+                    self.run(pid);
+                }
                 sys::exit_now(0)
             }
         }
@@ -281,7 +289,9 @@ impl Lines {
             start += end + 1;
         }
         self.buf.drain(..start);
-        while self.buf.len() >= LINE_MAX {
+        // More than a line's worth without a newline: cut. Exactly a line's worth waits, as
+        // its newline may be the next byte (an 8 KiB line written apart from its newline).
+        while self.buf.len() > LINE_MAX {
             let line: Vec<u8> = self.buf.drain(..LINE_MAX).collect();
             self.send(&line, tag, pid);
         }

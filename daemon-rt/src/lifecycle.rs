@@ -58,8 +58,13 @@ pub(crate) fn started(pid: u32, reporter: Option<Reporter>, manual: bool) {
         }
         sys::disarm_created_logs();
         // Before `READY=1`: a manager that has it may send the reload signal at once.
+        // No reload may be announced between the two: its RELOADING=1 would come first.
+        let blocked = sys::block_all_signals();
         sys::mark_ready();
         let _ = manager::send_ready();
+        if let Some(mask) = &blocked {
+            sys::restore_mask(mask);
+        }
         crate::notify_fd::announce();
         state().phase = Phase::Ready;
         return;
@@ -109,8 +114,13 @@ pub fn ready() {
     if let Some((reporter, pid)) = reporter {
         reporter.ready(pid);
     }
+    // No reload may be announced between the two: its RELOADING=1 would come first.
+    let blocked = sys::block_all_signals();
     sys::mark_ready();
     let _ = manager::send_ready();
+    if let Some(mask) = &blocked {
+        sys::restore_mask(mask);
+    }
     crate::notify_fd::announce();
 }
 

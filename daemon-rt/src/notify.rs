@@ -108,6 +108,8 @@ fn connect(value: &std::ffi::OsStr) -> Result<RawFd, Error> {
         .context(Step::Notify, Some(shown))?;
     let fd = socket.as_raw_fd();
     sys::set_notify_socket(fd);
+    // For a manager that binds its socket again (a restart): connected again on refusal.
+    sys::set_notify_address(bytes);
     // A second start in one process cannot happen (the PID file and fork forbid it), but if
     // it did, the first socket stays in use.
     let _ = SOCKET.set(socket);
@@ -120,7 +122,7 @@ pub(crate) fn send(state: &str) -> io::Result<bool> {
     let Some(socket) = SOCKET.get() else {
         return Ok(false);
     };
-    socket.send(state.as_bytes())?;
+    sys::notify_send(socket.as_raw_fd(), state.as_bytes())?;
     Ok(true)
 }
 

@@ -160,6 +160,11 @@ pub fn reload_fd() -> BorrowedFd<'static> {
 /// }
 /// ```
 pub fn reloaded() {
+    // A request that came during this reload is not done: its `READY=1` stays owed until the
+    // body has seen it and calls this again.
+    if sys::reload_count() != SEEN.load(Ordering::SeqCst) {
+        return;
+    }
     if sys::take_reloading() {
         let _ = manager::send("READY=1");
     }

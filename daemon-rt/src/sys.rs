@@ -255,16 +255,7 @@ pub(crate) fn notify_stopping() {
         return;
     }
     const MSG: &[u8] = b"STOPPING=1";
-    // SAFETY: `send` is async-signal-safe; `MSG` is a valid static buffer of that length.
-    // MSG_NOSIGNAL: a manager that is gone must not kill us with SIGPIPE.
-    unsafe {
-        libc::send(
-            fd,
-            MSG.as_ptr().cast(),
-            MSG.len(),
-            libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
-        )
-    };
+    let _ = notify_send(fd, MSG);
 }
 
 /// The log files reopened by [`reopen_logs_on`]'s handler: leaked C strings, null for none.
@@ -426,16 +417,7 @@ fn notify_raw(message: &[u8]) {
     if fd < 0 {
         return;
     }
-    // SAFETY: `send` is async-signal-safe; `message` is a valid buffer of that length.
-    // MSG_NOSIGNAL: a manager that is gone must not kill us with SIGPIPE.
-    unsafe {
-        libc::send(
-            fd,
-            message.as_ptr().cast(),
-            message.len(),
-            libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
-        )
-    };
+    let _ = notify_send(fd, message);
 }
 
 /// Opens `path` for appending and moves it onto each of `targets`. Async-signal-safe.
@@ -1109,6 +1091,15 @@ pub(crate) fn block_interrupts() -> io::Result<SignalMask> {
     Ok(SignalMask(old))
 }
 
+/// Blocks every signal that can be blocked; returns the mask to restore, `None` if it could
+/// not be changed.
+pub(crate) fn block_all_signals() -> Option<SignalMask> {
+    use nix::sys::signal::{SigSet, SigmaskHow, sigprocmask};
+    let mut old = SigSet::empty();
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), Some(&mut old)).ok()?;
+    Some(SignalMask(old))
+}
+
 /// Restores a mask [`block_interrupts`] returned: a signal that came meanwhile is delivered
 /// now, to the handler then in place.
 pub(crate) fn restore_mask(mask: &SignalMask) {
@@ -1294,4 +1285,69 @@ fn lease_fd(fd: RawFd) -> bool {
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 fn lease_fd(_fd: RawFd) -> bool {
     false
+}
+
+/// The service manager's socket address, as `$NOTIFY_SOCKET` gave it, and its length: set
+/// once at the start, read by [`notify_send`] (from signal handlers too).
+static NOTIFY_ADDRESS: std::sync::OnceLock<(libc::sockaddr_un, libc::socklen_t)> =
+    std::sync::OnceLock::new();
+
+/// Records the address `$NOTIFY_SOCKET` names (a path, or `@name` for Linux's abstract
+/// namespace), already checked to fit a `sockaddr_un`.
+pub(crate) fn set_notify_address(value: &[u8]) {
+    // SAFETY: `sockaddr_un` is plain data; all-zero is valid and is filled in below.
+    let mut address: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    address.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let abstract_name = value.first() == Some(&b'@');
+    let name = if abstract_name { &value[1..] } else { value };
+    let start = usize::from(abstract_name);
+    if start + name.len() >= address.sun_path.len() {
+        return;
+    }
+    for (slot, &byte) in address.sun_path[start..].iter_mut().zip(name) {
+        *slot = byte as libc::c_char;
+    }
+    let offset = std::mem::offset_of!(libc::sockaddr_un, sun_path);
+    // A path with its NUL; an abstract name without one, after its leading zero byte.
+    let length = offset + start + name.len() + usize::from(!abstract_name);
+    let _ = NOTIFY_ADDRESS.set((address, length as libc::socklen_t));
+}
+
+/// Sends one datagram to the service manager on the connected socket `fd`, never waiting,
+/// never raising SIGPIPE. A socket the manager closed (`ECONNREFUSED`: it bound its socket
+/// again, as after a restart) is connected again to the address of the start, once, as
+/// `sd_notify` sends to the path every time. Async-signal-safe: `send`, `connect`.
+pub(crate) fn notify_send(fd: RawFd, message: &[u8]) -> io::Result<()> {
+    let send = || {
+        // SAFETY: `send` is async-signal-safe; `message` is a valid buffer of that length.
+        let n = unsafe {
+            libc::send(
+                fd,
+                message.as_ptr().cast(),
+                message.len(),
+                libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+            )
+        };
+        if n == -1 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    };
+    match send() {
+        Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => {
+            let Some((address, length)) = NOTIFY_ADDRESS.get() else {
+                return Err(e);
+            };
+            // SAFETY: `address` is a valid `sockaddr_un` of `length` bytes, alive for the
+            // process; `connect` is async-signal-safe.
+            let rc =
+                unsafe { libc::connect(fd, (address as *const libc::sockaddr_un).cast(), *length) };
+            if rc == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            send()
+        }
+        other => other,
+    }
 }

@@ -134,5 +134,7 @@ pub fn watchdog_ping() {
 /// }
 /// ```
 pub fn extend_timeout(by: Duration) {
-    let _ = manager::send(&format!("EXTEND_TIMEOUT_USEC={}", by.as_micros()));
+    // A longer time than a u64 of microseconds holds is "as long as can be said".
+    let usec = u64::try_from(by.as_micros()).unwrap_or(u64::MAX);
+    let _ = manager::send(&format!("EXTEND_TIMEOUT_USEC={usec}"));
 }

@@ -4,8 +4,10 @@
  * Configured by the environment, read at each call:
  *   SHIM_CALL    the call to delay: open (open, open64, openat, openat64), chdir, fork, or
  *                fstat (statx on a descriptor, as Rust's File::metadata calls it), or
- *                unlock (flock with LOCK_UN: the window in which a lock is still held)
- *   SHIM_PATH    only calls whose path contains this string (open, chdir)
+ *                unlock (flock with LOCK_UN: the window in which a lock is still held), or
+ *                send (`send` or `write`: std's `UnixDatagram::send` is a `write`)
+ *   SHIM_PATH    only calls whose path contains this string (open, chdir), or whose
+ *                message's first 255 bytes do (send)
  *   SHIM_RDONLY  only opens for reading alone (O_RDONLY)
  *   SHIM_NTH     only the Nth matching call of the process (counted across forks, from 1)
  *   SHIM_MS      how long to wait, in milliseconds
@@ -67,6 +69,8 @@ typedef pid_t (*fork_fn)(void);
 struct statx;
 typedef int (*statx_fn)(int, const char *, int, unsigned int, struct statx *);
 typedef int (*flock_fn)(int, int);
+typedef ssize_t (*send_fn)(int, const void *, size_t, int);
+typedef ssize_t (*write_fn)(int, const void *, size_t);
 
 static mode_t mode_of(int flags, va_list ap) {
     return (flags & (O_CREAT | O_TMPFILE)) ? (mode_t)va_arg(ap, int) : 0;
@@ -132,4 +136,26 @@ int statx(int dir, const char *path, int flags, unsigned int mask, struct statx 
     NEXT("statx", statx_fn);
     if (flags & AT_EMPTY_PATH) delay("fstat", NULL, 0, 0);
     return real(dir, path, flags, mask, buf);
+}
+
+static void delay_message(const void *buf, size_t len) {
+    const char *want = getenv("SHIM_CALL");
+    if (!want || strcmp(want, "send") != 0) return;
+    char text[256];
+    size_t n = len < sizeof text - 1 ? len : sizeof text - 1;
+    memcpy(text, buf, n);
+    text[n] = 0;
+    delay("send", text, 0, 0);
+}
+
+ssize_t send(int fd, const void *buf, size_t len, int flags) {
+    NEXT("send", send_fn);
+    delay_message(buf, len);
+    return real(fd, buf, len, flags);
+}
+
+ssize_t write(int fd, const void *buf, size_t len) {
+    NEXT("write", write_fn);
+    delay_message(buf, len);
+    return real(fd, buf, len);
 }
