@@ -14,15 +14,11 @@ use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use support::{
-    NO_HANG, SERVICE, Sandbox, as_env, delayed, is_root, one_line, read_pid, service_env,
-    wait_until,
+    NO_HANG, SERVICE, Sandbox, as_env, children, delayed, is_root, one_line, read_pid, s,
+    service_env, wait_until,
 };
 
 const NOBODY: u32 = 65534;
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 fn mode(p: &Path, m: u32) {
     fs::set_permissions(p, fs::Permissions::from_mode(m)).unwrap();
@@ -236,28 +232,6 @@ fn a_missing_directory_in_a_sticky_one_is_a_race_root_loses() {
     assert_ne!(start.code, Some(0), "{start:?}");
 }
 
-/// The processes whose parent is `parent`, from `/proc/<pid>/stat`.
-fn children_of(parent: u32) -> Vec<u32> {
-    let mut found = Vec::new();
-    for entry in fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        let rest = &stat[stat.rfind(')').unwrap() + 2..];
-        if rest.split(' ').nth(1).and_then(|p| p.parse().ok()) == Some(parent) {
-            found.push(pid);
-        }
-    }
-    found
-}
-
 /// Broken 4: with `ready = "manual"`, a start that times out before it learned the daemon's
 /// PID assumes that "the intermediate child ended without naming a daemon, so none was
 /// forked". An intermediate child killed (SIGKILL: the OOM killer, an operator's `kill -9`)
@@ -294,7 +268,7 @@ fn a_timeout_after_the_intermediate_child_died_leaves_a_daemon_and_no_pid_file()
         let start = scope.spawn(|| service_env(&sb, &args, &as_env(&env)));
         wait_until("the intermediate child forked the daemon", || mark.exists());
         let intermediate: u32 = fs::read_to_string(&mark).unwrap().trim().parse().unwrap();
-        let daemon = children_of(intermediate);
+        let daemon = children(intermediate);
         assert_eq!(daemon.len(), 1, "the daemon, child of {intermediate}");
         let daemon = nix::unistd::Pid::from_raw(daemon[0] as i32);
         sb.track(daemon);
@@ -528,7 +502,7 @@ fn interrupting_a_start_leaves_an_unready_daemon_nobody_will_stop() {
         // parent is this test.
         let starter = support::tagged(sb.dir())
             .into_iter()
-            .find(|&p| p != daemon.as_raw() as u32 && children_of(std::process::id()).contains(&p))
+            .find(|&p| p != daemon.as_raw() as u32 && children(std::process::id()).contains(&p))
             .expect("the starting command");
         kill(nix::unistd::Pid::from_raw(starter as i32), Signal::SIGINT).unwrap();
         start.join().unwrap()

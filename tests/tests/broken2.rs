@@ -17,13 +17,9 @@ use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use support::{
-    NO_HANG, SERVICE, Sandbox, alive, as_env, delayed, inherit_fd_as, is_root, read_pid,
-    service_env, wait_until,
+    NO_HANG, SERVICE, Sandbox, alive, as_env, can_unshare, children, delayed, inherit_fd_as,
+    is_root, read_pid, s, service_env, wait_until,
 };
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// A pipe whose buffer is full: a blocking write to `write` waits until someone reads
 /// `read`, which nobody does.
@@ -237,39 +233,6 @@ fn an_interrupt_just_after_the_fork_leaves_an_unready_daemon_nobody_will_stop() 
         }
         None => assert_eq!(sb.leftovers(), Vec::<u32>::new(), "{start:?}"),
     }
-}
-
-/// The host PIDs of the children of `pid`.
-fn children(pid: u32) -> Vec<u32> {
-    let mut found = Vec::new();
-    for task in fs::read_dir(format!("/proc/{pid}/task"))
-        .into_iter()
-        .flatten()
-    {
-        let Ok(task) = task else { continue };
-        let text = fs::read_to_string(task.path().join("children")).unwrap_or_default();
-        found.extend(
-            text.split_whitespace()
-                .filter_map(|p| p.parse::<u32>().ok()),
-        );
-    }
-    found
-}
-
-/// Whether this process may make a PID namespace with `unshare`.
-fn can_unshare() -> bool {
-    if !is_root() {
-        eprintln!("skipped: PID namespaces need root");
-        return false;
-    }
-    let works = Command::new("unshare")
-        .args(["--pid", "--fork", "--mount-proc", "true"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !works {
-        eprintln!("skipped: `unshare --pid --fork --mount-proc` does not work here");
-    }
-    works
 }
 
 /// Broken2 4: as PID 1, the start blocks the signals it forwards before forking the daemon,

@@ -10,12 +10,12 @@ mod support;
 use std::fs;
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use support::{SERVICE, Sandbox, alive, delayed, is_root, read_pid};
+use support::{Sandbox, alive, delayed, is_root, read_pid, spawn_service};
 
 const LINES3: &str = env!("CARGO_BIN_EXE_lines3");
 
@@ -158,16 +158,6 @@ fn the_daemon_outlives_its_forwarder() {
     let _ = sandbox.stop(pid, Signal::SIGTERM);
 }
 
-/// Variables through which a service manager talks to the process: removed from every
-/// command, so a test run under a service manager is not confused by its own.
-const MANAGER_ENV: [&str; 5] = [
-    "NOTIFY_SOCKET",
-    "LISTEN_PID",
-    "LISTEN_FDS",
-    "WATCHDOG_USEC",
-    "WATCHDOG_PID",
-];
-
 /// A notification socket bound in the sandbox, as a service manager binds it.
 fn manager(sb: &Sandbox) -> (UnixDatagram, String) {
     let path = sb.path("notify.sock");
@@ -187,24 +177,6 @@ fn recv(socket: &UnixDatagram, what: &str, log: &Path) -> String {
             fs::read_to_string(log).unwrap_or_default()
         ),
     }
-}
-
-/// Starts the service fixture in the foreground of the test, its output in `service.log`.
-fn spawn_service(sb: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> (Child, Pid) {
-    let log = fs::File::create(sb.path("service.log")).unwrap();
-    let mut cmd = Command::new(SERVICE);
-    cmd.args(args).arg("--tag").arg(sb.dir());
-    for key in MANAGER_ENV {
-        cmd.env_remove(key);
-    }
-    cmd.envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log);
-    let child = cmd.spawn().expect("spawn the service");
-    let pid = Pid::from_raw(child.id() as i32);
-    sb.track(pid);
-    (child, pid)
 }
 
 /// When the daemon's output first had a line equal to `line`.

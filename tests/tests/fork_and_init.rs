@@ -18,14 +18,10 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::WaitStatus;
 use nix::unistd::Pid;
-use support::{Sandbox, alive, inherit_fd_as, is_root, read_pid};
+use support::{MANAGER_ENV, Sandbox, alive, can_unshare, children, inherit_fd_as, read_pid};
 
 /// How long the test waits for anything the daemon or a peer should do.
 const DEADLINE: Duration = Duration::from_secs(10);
-
-/// Variables through which a service manager talks to the process: removed from every command
-/// the tests run, so a test run under a service manager is not confused by its own.
-const MANAGER_ENV: [&str; 3] = ["NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS"];
 
 fn service(sb: &Sandbox, args: &[&str]) -> Command {
     let mut cmd = Command::new(support::SERVICE);
@@ -383,22 +379,6 @@ fn s6_svwait_returns_once_ready_with_notify_fd_and_times_out_without() {
     }
 }
 
-/// Whether this process may make a PID namespace with `unshare`; says why not when it cannot.
-fn can_unshare() -> bool {
-    if !is_root() {
-        eprintln!("skipped: PID namespaces need root");
-        return false;
-    }
-    let works = Command::new("unshare")
-        .args(["--pid", "--fork", "--mount-proc", "true"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !works {
-        eprintln!("skipped: `unshare --pid --fork --mount-proc` does not work here");
-    }
-    works
-}
-
 /// `unshare --pid --fork --mount-proc SERVICE ARGS`: the service is PID 1 of a new PID
 /// namespace. Its output is piped.
 fn in_namespace(sb: &Sandbox, args: &[&str]) -> Child {
@@ -422,23 +402,6 @@ fn in_namespace_with(sb: &Sandbox, args: &[&str], setup: impl FnOnce(&mut Comman
     let child = cmd.spawn().unwrap();
     sb.track(Pid::from_raw(child.id() as i32));
     child
-}
-
-/// The host PIDs of the children of `pid`.
-fn children(pid: u32) -> Vec<u32> {
-    let mut found = Vec::new();
-    for task in fs::read_dir(format!("/proc/{pid}/task"))
-        .into_iter()
-        .flatten()
-    {
-        let Ok(task) = task else { continue };
-        let text = fs::read_to_string(task.path().join("children")).unwrap_or_default();
-        found.extend(
-            text.split_whitespace()
-                .filter_map(|p| p.parse::<u32>().ok()),
-        );
-    }
-    found
 }
 
 #[test]

@@ -16,12 +16,8 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use support::{
     FIXTURE, NO_HANG, SERVICE, Sandbox, Start, alive, as_env, delayed, is_root, one_line, read_pid,
-    service_env, wait_until,
+    s, service_env, wait_until,
 };
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// A `sleep` child, killed and reaped by PID when dropped; `stdin` becomes its standard
 /// input (so it can hold a locked file open).

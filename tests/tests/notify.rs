@@ -7,35 +7,19 @@ mod support;
 
 use std::fs;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
-use support::{Manager, Sandbox, alive, read_pid};
+use support::{
+    MANAGER_ENV, Manager, Sandbox, alive, installed, read_pid, spawn_logged, spawn_service,
+};
 
 /// How long the test waits for anything the daemon should do.
 const DEADLINE: Duration = Duration::from_secs(10);
-
-/// Variables through which a service manager talks to the process: removed from every command
-/// the tests run, so a test run under a service manager is not confused by its own.
-const MANAGER_ENV: [&str; 5] = [
-    "NOTIFY_SOCKET",
-    "LISTEN_PID",
-    "LISTEN_FDS",
-    "WATCHDOG_USEC",
-    "WATCHDOG_PID",
-];
-
-/// Whether `program` is on `PATH`.
-fn installed(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths)
-            .any(|dir| fs::metadata(dir.join(program)).is_ok_and(|m| m.is_file()))
-    })
-}
 
 /// Runs `start-stop-daemon --start --background --notify-await` on `program` with `args`, and reaps the process it started (re-parented to this subreaper); returns what
 /// start-stop-daemon did and how the process ended. start-stop-daemon finds instances only by
@@ -147,29 +131,6 @@ fn start_stop_daemon_shows_the_honest_reason_of_a_failed_start() {
         assert_eq!(read_pid(&pidfile), Some(running));
     }
     sb.stop(running, Signal::SIGTERM);
-}
-
-/// Starts the service fixture with `args` as a child the test keeps, with `env` set, stdin on
-/// `/dev/null` and its output in the sandbox's `service.log`; records it for the sandbox to end.
-fn spawn_service(sb: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> (Child, Pid) {
-    let mut cmd = Command::new(support::SERVICE);
-    cmd.args(args).arg("--tag").arg(sb.dir());
-    spawn(sb, cmd, env)
-}
-
-fn spawn(sb: &Sandbox, mut cmd: Command, env: &[(&str, &str)]) -> (Child, Pid) {
-    let log = fs::File::create(sb.path("service.log")).unwrap();
-    for key in MANAGER_ENV {
-        cmd.env_remove(key);
-    }
-    cmd.envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log);
-    let child = cmd.spawn().expect("spawn the service");
-    let pid = Pid::from_raw(child.id() as i32);
-    sb.track(pid);
-    (child, pid)
 }
 
 /// Waits until the daemon's output has a line equal to `line`.
@@ -358,7 +319,7 @@ fn watchdog_pings_and_extend_timeout_reach_the_manager() {
         "--tag",
     ])
     .arg(sb.dir());
-    let (_child, pid) = spawn(
+    let (_child, pid) = spawn_logged(
         &sb,
         cmd,
         &[

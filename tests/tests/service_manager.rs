@@ -9,46 +9,20 @@ mod support;
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
-use support::{Manager, Sandbox, Start, alive, inherit_fd_as, read_pid, stat};
+use support::{
+    MANAGER_ENV, Manager, Sandbox, Start, alive, inherit_fd_as, installed, read_pid, spawn_logged,
+    spawn_service, stat,
+};
 
 /// How long the test waits for anything the daemon or a peer should do.
 const DEADLINE: Duration = Duration::from_secs(10);
-
-/// Variables through which a service manager talks to the process: removed from every command
-/// the tests run, so a test run under a service manager is not confused by its own.
-const MANAGER_ENV: [&str; 3] = ["NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS"];
-
-/// Starts the service fixture with `args` (and its `--tag`) as a child the test keeps, with
-/// `env` set, stdin on `/dev/null` and its output in the sandbox's `service.log`; records it
-/// for the sandbox to end.
-fn spawn_service(sb: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> (Child, Pid) {
-    let mut cmd = Command::new(support::SERVICE);
-    cmd.args(args).arg("--tag").arg(sb.dir());
-    spawn(sb, cmd, env)
-}
-
-/// Spawns `cmd` as [`spawn_service`] does.
-fn spawn(sb: &Sandbox, mut cmd: Command, env: &[(&str, &str)]) -> (Child, Pid) {
-    let log = fs::File::create(sb.path("service.log")).unwrap();
-    for key in MANAGER_ENV {
-        cmd.env_remove(key);
-    }
-    cmd.envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log);
-    let child = cmd.spawn().expect("spawn the service");
-    let pid = Pid::from_raw(child.id() as i32);
-    sb.track(pid);
-    (child, pid)
-}
 
 /// Runs `start-stop-daemon` with `args` under the sandbox's watchdog, without a service
 /// manager's variables of its own.
@@ -57,14 +31,6 @@ fn ssd(sb: &Sandbox, args: &[&str]) -> Start {
         for key in MANAGER_ENV {
             cmd.env_remove(key);
         }
-    })
-}
-
-/// Whether `program` is on `PATH`.
-fn installed(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths)
-            .any(|dir| fs::metadata(dir.join(program)).is_ok_and(|m| m.is_file()))
     })
 }
 
@@ -486,7 +452,7 @@ fn socket_activation_fds_are_kept() {
         .args(["--pidfile", pidfile.to_str().unwrap(), "--tag"])
         .arg(sb.dir());
     inherit_fd_as(&mut cmd, copy.as_raw_fd(), &[3]);
-    let (_child, pid) = spawn(&sb, cmd, &[("LISTEN_FDS", "1")]);
+    let (_child, pid) = spawn_logged(&sb, cmd, &[("LISTEN_FDS", "1")]);
     drop(copy);
 
     wait_for("the PID file is written", || read_pid(&pidfile).is_some());

@@ -17,18 +17,10 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
-use support::{Sandbox, alive, fds, read_pid, stat};
+use support::{Sandbox, alive, fds, installed, read_pid, stat};
 
 /// How long the test waits for anything a supervisor or the daemon should do.
 const DEADLINE: Duration = Duration::from_secs(15);
-
-/// Whether `program` is on `PATH`.
-fn installed(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths)
-            .any(|dir| fs::metadata(dir.join(program)).is_ok_and(|m| m.is_file()))
-    })
-}
 
 /// Polls `check` every few milliseconds until it holds or the deadline passes.
 fn wait_for(what: &str, mut check: impl FnMut() -> bool) {

@@ -511,3 +511,93 @@ impl Manager {
         got
     }
 }
+
+/// `path` as the `&str` a command line takes (the tests' paths are UTF-8).
+pub fn s(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// Variables through which a service manager talks to the process: removed from every command
+/// the tests run, so a test run under a service manager is not confused by its own.
+pub const MANAGER_ENV: [&str; 5] = [
+    "NOTIFY_SOCKET",
+    "LISTEN_PID",
+    "LISTEN_FDS",
+    "WATCHDOG_USEC",
+    "WATCHDOG_PID",
+];
+
+/// Whether `program` is on `PATH`.
+pub fn installed(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths)
+            .any(|dir| std::fs::metadata(dir.join(program)).is_ok_and(|m| m.is_file()))
+    })
+}
+
+/// Starts the service fixture with `args` (and its `--tag`) as a child the test keeps, with
+/// `env` set, stdin on `/dev/null` and its output in the sandbox's `service.log`; records it
+/// for the sandbox to end.
+pub fn spawn_service(
+    sb: &Sandbox,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (std::process::Child, Pid) {
+    let mut cmd = Command::new(SERVICE);
+    cmd.args(args).arg("--tag").arg(sb.dir());
+    spawn_logged(sb, cmd, env)
+}
+
+/// Spawns `cmd` as [`spawn_service`] does: without the manager's variables, with `env`, its
+/// output in the sandbox's `service.log`, recorded for the sandbox to end.
+pub fn spawn_logged(
+    sb: &Sandbox,
+    mut cmd: Command,
+    env: &[(&str, &str)],
+) -> (std::process::Child, Pid) {
+    let log = std::fs::File::create(sb.path("service.log")).unwrap();
+    for key in MANAGER_ENV {
+        cmd.env_remove(key);
+    }
+    cmd.envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log);
+    let child = cmd.spawn().expect("spawn the service");
+    let pid = Pid::from_raw(child.id() as i32);
+    sb.track(pid);
+    (child, pid)
+}
+
+/// The PIDs of the children of `pid` (`/proc/<pid>/task/*/children`).
+pub fn children(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let text = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        found.extend(
+            text.split_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok()),
+        );
+    }
+    found
+}
+
+/// Whether this process may make a PID namespace with `unshare`; says why not when it cannot.
+pub fn can_unshare() -> bool {
+    if !is_root() {
+        eprintln!("skipped: PID namespaces need root");
+        return false;
+    }
+    let works = Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !works {
+        eprintln!("skipped: `unshare --pid --fork --mount-proc` does not work here");
+    }
+    works
+}
