@@ -121,9 +121,9 @@ impl Stdio {
         let wanted = |path: Option<&Path>| path.is_some() || !keep_unset;
         if wanted(stdin) {
             let path = stdin.unwrap_or(Path::new(DEV_NULL));
-            let file = open_input(path)?;
+            let (file, meta) = open_input(path)?;
             if let Some(path) = stdin {
-                self.name("stdin", path, &file, Step::OpenStdin)?;
+                self.named.push(("stdin", path.to_path_buf(), meta));
             }
             self.stdin = Some(file);
         }
@@ -217,21 +217,9 @@ impl Stdio {
         let file = blocking(file, &meta)
             .and_then(above_stdio)
             .context(step, Some(path))?;
-        self.name(step_option(step), path, &file, step)?;
+        // The metadata of the open, which a move above 2 does not change: no second fstat.
+        self.named.push((step_option(step), path.to_path_buf(), meta));
         Ok(file)
-    }
-
-    /// Records `file`, given as `path` by `option`, for [`Stdio::check_distinct`].
-    fn name(
-        &mut self,
-        option: &'static str,
-        path: &Path,
-        file: &File,
-        step: Step,
-    ) -> Result<(), Error> {
-        let meta = file.metadata().context(step, Some(path))?;
-        self.named.push((option, path.to_path_buf(), meta));
-        Ok(())
     }
 
     /// Refuses two roles on one file: the PID file (device and inode `pidfile`) as a standard
@@ -319,17 +307,19 @@ fn step_option(step: Step) -> &'static str {
     }
 }
 
-/// Opens the file that becomes standard input, without waiting for a FIFO's writer.
-fn open_input(path: &Path) -> Result<File, Error> {
+/// Opens the file that becomes standard input, without waiting for a FIFO's writer; returns
+/// it with its metadata.
+fn open_input(path: &Path) -> Result<(File, Metadata), Error> {
     let file = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
         .open(path)
         .context(Step::OpenStdin, Some(path))?;
     let meta = file.metadata().context(Step::OpenStdin, Some(path))?;
-    blocking(file, &meta)
+    let file = blocking(file, &meta)
         .and_then(above_stdio)
-        .context(Step::OpenStdin, Some(path))
+        .context(Step::OpenStdin, Some(path))?;
+    Ok((file, meta))
 }
 
 /// Clears `O_NONBLOCK`, which only the open needed, from a file that is not a regular file
