@@ -53,19 +53,12 @@ fn state() -> MutexGuard<'static, State> {
 /// [`ready`]; otherwise it is reported now, through `reporter` and the service manager.
 pub(crate) fn started(pid: u32, reporter: Option<Reporter>, manual: bool) {
     if !manual {
+        // The start is done: the logs it created are the daemon's now.
+        sys::disarm_created_logs();
         if let Some(reporter) = reporter {
             reporter.ready(pid);
         }
-        sys::disarm_created_logs();
-        // Before `READY=1`: a manager that has it may send the reload signal at once.
-        // No reload may be announced between the two: its RELOADING=1 would come first.
-        let blocked = sys::block_all_signals();
-        sys::mark_ready();
-        let _ = manager::send_ready();
-        if let Some(mask) = &blocked {
-            sys::restore_mask(mask);
-        }
-        crate::notify_fd::announce();
+        announce_ready();
         state().phase = Phase::Ready;
         return;
     }
@@ -114,7 +107,13 @@ pub fn ready() {
     if let Some((reporter, pid)) = reporter {
         reporter.ready(pid);
     }
-    // No reload may be announced between the two: its RELOADING=1 would come first.
+    announce_ready();
+}
+
+/// The service manager and a supervisor's descriptor hear `READY=1`. Reloads are announced from then on: marked
+/// before `READY=1` (a manager that has it may send the reload signal at once), with every
+/// signal blocked across the two, so that no RELOADING=1 comes first.
+fn announce_ready() {
     let blocked = sys::block_all_signals();
     sys::mark_ready();
     let _ = manager::send_ready();

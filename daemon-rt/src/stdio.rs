@@ -218,7 +218,8 @@ impl Stdio {
             .and_then(above_stdio)
             .context(step, Some(path))?;
         // The metadata of the open, which a move above 2 does not change: no second fstat.
-        self.named.push((step_option(step), path.to_path_buf(), meta));
+        self.named
+            .push((step_option(step), path.to_path_buf(), meta));
         Ok(file)
     }
 
