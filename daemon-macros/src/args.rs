@@ -152,6 +152,8 @@ const UNCATCHABLE_SIGNALS: &[&str] = &["KILL", "STOP"];
 pub(crate) struct Setting {
     pub(crate) name: Ident,
     pub(crate) value: Expr,
+    /// The option's kind: a path or an ID named by a parameter's field is borrowed.
+    pub(crate) kind: Kind,
 }
 
 /// The checked arguments.
@@ -159,6 +161,9 @@ pub(crate) struct Setting {
 pub(crate) struct Args {
     /// `crate = "path"`: where the runtime is, for crates that re-export it.
     pub(crate) krate: Option<Path>,
+    /// `args = EXPR`: the value of the function's one parameter, computed before daemonizing
+    /// (`main` cannot take parameters), with the `args` name for errors.
+    pub(crate) args: Option<(Ident, Expr)>,
     pub(crate) settings: Vec<Setting>,
 }
 
@@ -182,9 +187,16 @@ impl Parse for RawArg {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         // `crate` is a keyword; `parse_any` takes it as a name like any other.
         let name = Ident::parse_any(input).map_err(|e| {
+            let written = input
+                .cursor()
+                .token_tree()
+                .map(|(tree, _)| tree.to_string())
+                .unwrap_or_default();
             syn::Error::new(
                 e.span(),
-                "expected `name = value`, such as `pidfile = \"/run/name.pid\"`",
+                format!(
+                    "expected `name = value`, such as `pidfile = \"/run/name.pid\"`, not `{written}`"
+                ),
             )
         })?;
         if !input.peek(Token![=]) {
@@ -206,7 +218,7 @@ pub(crate) fn parse(tokens: TokenStream) -> Result<Args, syn::Error> {
     let mut args = Args::default();
     let mut errors = Errors::default();
     let mut seen: Vec<Ident> = Vec::new();
-    let mut checked: Vec<(Ident, Expr, Checked)> = Vec::new();
+    let mut checked: Vec<(Ident, Expr, Checked, Kind)> = Vec::new();
     for RawArg { name, value } in raw {
         let key = name.to_string();
         if let Some(first) = seen.iter().find(|s| **s == name) {
@@ -228,12 +240,16 @@ pub(crate) fn parse(tokens: TokenStream) -> Result<Args, syn::Error> {
             }
             continue;
         }
+        if key == "args" {
+            args.args = Some((name, value));
+            continue;
+        }
         let Some(&(_, kind, example)) = OPTIONS.iter().find(|(n, ..)| *n == key) else {
             errors.push(unknown(&name));
             continue;
         };
         match check_value(&key, kind, example, &value) {
-            Ok(check) => checked.push((name, value, check)),
+            Ok(check) => checked.push((name, value, check, kind)),
             Err(e) => errors.push(e),
         }
     }
@@ -242,7 +258,7 @@ pub(crate) fn parse(tokens: TokenStream) -> Result<Args, syn::Error> {
     let krate = args.runtime();
     args.settings = checked
         .into_iter()
-        .map(|(name, value, check)| {
+        .map(|(name, value, check, kind)| {
             let value = match check {
                 Checked::AsWritten => value,
                 Checked::Replaced(expr) => expr,
@@ -253,7 +269,7 @@ pub(crate) fn parse(tokens: TokenStream) -> Result<Args, syn::Error> {
                     parse_quote_spanned!(variant.span()=> #krate::__private::Fork::#variant)
                 }
             };
-            Setting { name, value }
+            Setting { name, value, kind }
         })
         .collect();
     Ok(args)
@@ -293,12 +309,15 @@ impl Errors {
 fn crate_path(value: &Expr) -> syn::Result<Path> {
     match value {
         Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => s.parse().map_err(|_| {
-            syn::Error::new(s.span(), "`crate` takes the path of the runtime crate, such as `crate = \"my_crate::daemon_rt\"`")
+            syn::Error::new(s.span(), format!("`crate` takes the path of the runtime crate, not {}: `crate = \"my_crate::daemon_rt\"`", written(s)))
         }),
         Expr::Path(p) if p.qself.is_none() => Ok(p.path.clone()),
         other => Err(syn::Error::new(
             other.span(),
-            "`crate` takes the path of the runtime crate, such as `crate = \"my_crate::daemon_rt\"`",
+            format!(
+                "`crate` takes the path of the runtime crate, not {}: `crate = \"my_crate::daemon_rt\"`",
+                written(other)
+            ),
         )),
     }
 }
@@ -324,13 +343,19 @@ fn check_value(name: &str, kind: Kind, example: &str, value: &Expr) -> syn::Resu
         // Spanned over the whole expression: `span()` alone would mark the `-` only.
         return Err(syn::Error::new_spanned(
             value,
-            format!("`{name}` cannot be negative: `{example}`"),
+            format!(
+                "`{name}` cannot be negative, not {}: `{example}`",
+                written(value)
+            ),
         ));
     }
     let not_a_string = || {
         Err(syn::Error::new_spanned(
             value,
-            format!("`ready` takes a string literal, {READY_VALUES}: `{example}`"),
+            format!(
+                "`ready` takes a string literal, {READY_VALUES}, not {}: `{example}`",
+                written(value)
+            ),
         ))
     };
     let Expr::Lit(ExprLit { lit, .. }) = value else {
@@ -339,7 +364,13 @@ fn check_value(name: &str, kind: Kind, example: &str, value: &Expr) -> syn::Resu
         }
         return Ok(Checked::AsWritten);
     };
-    let wrong = |what: &str| error(lit.span(), format!("`{name}` takes {what}: `{example}`"));
+    let wrong = |what: &str| {
+        let lit = written(lit);
+        error(
+            value.span(),
+            format!("`{name}` takes {what}, not {lit}: `{example}`"),
+        )
+    };
     match (kind, lit) {
         (Kind::Path, Lit::Str(s)) if s.value().is_empty() => {
             error(s.span(), format!("`{name}` is an empty path: `{example}`"))
@@ -357,7 +388,6 @@ fn check_value(name: &str, kind: Kind, example: &str, value: &Expr) -> syn::Resu
                 format!("`umask` must be at most 0o777, not {i}: `{example}`"),
             ),
         },
-        (Kind::Umask, Lit::Str(_)) => wrong("an integer, written in octal (not a string)"),
         (Kind::Umask, _) => wrong("an integer, written in octal"),
         (Kind::Fds, _) => wrong("a list of file descriptors"),
         (Kind::Hook, _) => wrong("a function or closure"),
@@ -366,9 +396,10 @@ fn check_value(name: &str, kind: Kind, example: &str, value: &Expr) -> syn::Resu
         (Kind::Ready, Lit::Str(s)) if matches!(s.value().as_str(), "started" | "manual") => {
             Ok(Checked::AsWritten)
         }
-        (Kind::Ready, Lit::Str(s)) => {
-            error(s.span(), format!("`ready` is {READY_VALUES}: `{example}`"))
-        }
+        (Kind::Ready, Lit::Str(s)) => error(
+            s.span(),
+            format!("`ready` is {READY_VALUES}, not {}: `{example}`", written(s)),
+        ),
         (Kind::Ready, _) => not_a_string(),
         (Kind::Duration, Lit::Int(i)) => seconds(name, i).map(Checked::Replaced),
         (Kind::Duration, Lit::Float(f)) => {
@@ -389,9 +420,6 @@ fn check_value(name: &str, kind: Kind, example: &str, value: &Expr) -> syn::Resu
                 ),
             };
             error(f.span(), message)
-        }
-        (Kind::Duration, Lit::Str(_)) => {
-            wrong("a number of seconds or a `Duration` (not a string)")
         }
         (Kind::Duration, _) => wrong("a number of seconds or a `Duration`"),
         (Kind::Signal, Lit::Str(s)) => signal_by_name(name, s).map(Checked::Signal),
@@ -428,7 +456,10 @@ fn check_value(name: &str, kind: Kind, example: &str, value: &Expr) -> syn::Resu
             "auto" => Ok(Checked::Fork(Ident::new("Auto", s.span()))),
             "always" => Ok(Checked::Fork(Ident::new("Always", s.span()))),
             "never" => Ok(Checked::Fork(Ident::new("Never", s.span()))),
-            _ => error(s.span(), format!("`fork` is {FORK_VALUES}: `{example}`")),
+            _ => error(
+                s.span(),
+                format!("`fork` is {FORK_VALUES}, not {}: `{example}`", written(s)),
+            ),
         },
         (Kind::Fork, _) => wrong(&format!("{FORK_VALUES}, or a `Fork`")),
         (Kind::Fd, Lit::Int(i)) => match i.base10_parse::<i32>() {
@@ -526,6 +557,35 @@ fn id_name(name: &str, lit: &LitStr) -> syn::Result<()> {
     Err(syn::Error::new(lit.span(), message))
 }
 
+/// The tokens as written, in backticks, for a message that names them.
+/// The spaces that printing tokens puts around punctuation are taken out again, so that
+/// `cli.pidfile` reads as the user wrote it, not as `cli . pidfile`.
+pub(crate) fn written(tokens: &dyn quote::ToTokens) -> String {
+    let mut text = tokens.to_token_stream().to_string();
+    for (spaced, tight) in [
+        (" :: ", "::"),
+        (":: ", "::"),
+        (" . ", "."),
+        ("& ", "&"),
+        (" (", "("),
+        ("( ", "("),
+        (" )", ")"),
+        (" [", "["),
+        ("[ ", "["),
+        (" ]", "]"),
+        (" ,", ","),
+        ("< ", "<"),
+        (" <", "<"),
+        (" >", ">"),
+        (" :", ":"),
+        ("! ", "!"),
+        ("- ", "-"),
+    ] {
+        text = text.replace(spaced, tight);
+    }
+    format!("`{text}`")
+}
+
 fn example_for(name: &str) -> String {
     OPTIONS
         .iter()
@@ -543,7 +603,7 @@ fn unknown(name: &Ident) -> syn::Error {
         .join(", ");
     let message = match suggest(&key) {
         Some(option) => format!("unknown argument `{key}`; did you mean `{option}`?"),
-        None => format!("unknown argument `{key}`; the arguments are {valid} and `crate`"),
+        None => format!("unknown argument `{key}`; the arguments are {valid}, `crate` and `args`"),
     };
     syn::Error::new(name.span(), message)
 }
@@ -558,7 +618,7 @@ fn suggest(key: &str) -> Option<&'static str> {
     {
         return Some(option);
     }
-    let names = OPTIONS.iter().map(|(n, ..)| *n).chain(["crate"]);
+    let names = OPTIONS.iter().map(|(n, ..)| *n).chain(["crate", "args"]);
     names
         .map(|n| (n, edit_distance(&squash(key), &squash(n))))
         .filter(|(_, d)| *d <= 2)
@@ -654,7 +714,7 @@ mod tests {
         for (option, ..) in OPTIONS {
             assert!(message.contains(&format!("`{option}`")), "{message}");
         }
-        assert!(message.ends_with("and `crate`"), "{message}");
+        assert!(message.ends_with("`crate` and `args`"), "{message}");
     }
 
     /// The one error `args` gives, or a panic.
@@ -685,12 +745,13 @@ mod tests {
         assert_eq!(value("fork = cli.fork"), "cli . fork");
         assert_eq!(
             error("fork = \"sometimes\""),
-            "`fork` is \"auto\" (the default), \"always\" or \"never\": `fork = \"always\"`"
+            "`fork` is \"auto\" (the default), \"always\" or \"never\", not `\"sometimes\"`: \
+             `fork = \"always\"`"
         );
         assert_eq!(
             error("fork = true"),
-            "`fork` takes \"auto\" (the default), \"always\" or \"never\", or a `Fork`: \
-             `fork = \"always\"`"
+            "`fork` takes \"auto\" (the default), \"always\" or \"never\", or a `Fork`, not \
+             `true`: `fork = \"always\"`"
         );
     }
 
@@ -701,11 +762,11 @@ mod tests {
         assert!(error("notify_fd = 1").starts_with("`notify_fd` cannot be 1, a standard stream"));
         assert_eq!(
             error("notify_fd = -3"),
-            "`notify_fd` cannot be negative: `notify_fd = 3`"
+            "`notify_fd` cannot be negative, not `-3`: `notify_fd = 3`"
         );
         assert_eq!(
             error("notify_fd = \"3\""),
-            "`notify_fd` takes a descriptor number: `notify_fd = 3`"
+            "`notify_fd` takes a descriptor number, not `\"3\"`: `notify_fd = 3`"
         );
     }
 
@@ -713,11 +774,11 @@ mod tests {
     fn bools() {
         assert_eq!(
             error("foreground = \"yes\""),
-            "`foreground` takes a bool: `foreground = cli.foreground`"
+            "`foreground` takes a bool, not `\"yes\"`: `foreground = cli.foreground`"
         );
         assert_eq!(
             error("print_pid = 1"),
-            "`print_pid` takes a bool: `print_pid = true`"
+            "`print_pid` takes a bool, not `1`: `print_pid = true`"
         );
         assert_eq!(value("control = false"), "false");
         assert_eq!(value("foreground = !cli.daemon"), "! cli . daemon");
@@ -727,14 +788,25 @@ mod tests {
     fn ready_is_one_of_two_literals() {
         assert_eq!(value("ready = \"manual\""), "\"manual\"");
         assert_eq!(value("ready = \"started\""), "\"started\"");
-        let listed = "`ready` is \"started\" (the default) or \"manual\": `ready = \"manual\"`";
-        assert_eq!(error("ready = \"Manual\""), listed);
-        assert_eq!(error("ready = \"soon\""), listed);
-        let literal = "`ready` takes a string literal, \"started\" (the default) or \"manual\": \
-                       `ready = \"manual\"`";
-        assert_eq!(error("ready = MODE"), literal);
-        assert_eq!(error("ready = daemon_rt::Ready::Manual"), literal);
-        assert_eq!(error("ready = true"), literal);
+        let listed = |v: &str| {
+            format!(
+                "`ready` is \"started\" (the default) or \"manual\", not `{v}`: `ready = \"manual\"`"
+            )
+        };
+        assert_eq!(error("ready = \"Manual\""), listed("\"Manual\""));
+        assert_eq!(error("ready = \"soon\""), listed("\"soon\""));
+        let literal = |v: &str| {
+            format!(
+                "`ready` takes a string literal, \"started\" (the default) or \"manual\", not \
+                 `{v}`: `ready = \"manual\"`"
+            )
+        };
+        assert_eq!(error("ready = MODE"), literal("MODE"));
+        assert_eq!(
+            error("ready = daemon_rt::Ready::Manual"),
+            literal("daemon_rt::Ready::Manual")
+        );
+        assert_eq!(error("ready = true"), literal("true"));
     }
 
     #[test]
@@ -753,7 +825,7 @@ mod tests {
             "`ready_timeout` is whole seconds or a `Duration`: for 1.5 seconds, \
              `ready_timeout = std::time::Duration::from_millis(1500)`"
         );
-        assert!(error("ready_timeout = \"30s\"").contains("not a string"));
+        assert!(error("ready_timeout = \"30s\"").contains("not `\"30s\"`"));
         assert!(error("ready_timeout = 1500ms").contains("not `1500ms`"));
         assert!(error("ready_timeout = -1").contains("cannot be negative"));
         assert!(error("ready_timeout = 99999999999999999999").contains("at most"));
@@ -831,7 +903,7 @@ mod tests {
         assert!(error("group = -1").contains("cannot be negative"));
         assert_eq!(
             error("user = 1.5"),
-            "`user` takes a name or a numeric ID: `user = \"www-data\"`"
+            "`user` takes a name or a numeric ID, not `1.5`: `user = \"www-data\"`"
         );
     }
 

@@ -18,6 +18,11 @@
 //!                                           }
 //! ```
 //!
+//! A function with parameters (`fn serve(args: A)`) is called as `serve(args)` inside: the
+//! arguments read the parameters first, borrowing a path or a user named as a field
+//! (`&(args.pidfile)`). With `args = EXPR`, the outer function has no parameters and begins
+//! with `let cli: Cli = EXPR;`, so `main` can have one.
+//!
 //! An `async fn` keeps its runtime attribute (such as `#[tokio::main]`, below `#[daemon]`) on
 //! the inner function, called after daemonizing, so the runtime and its threads start in the
 //! daemon. With the runtime attribute above `#[daemon]`, that attribute has already made the
@@ -27,8 +32,8 @@ use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned as _;
 
-use crate::args::Args;
-use crate::func::{DaemonFn, stays_outside};
+use crate::args::{Args, Kind};
+use crate::func::{DaemonFn, Param, stays_outside};
 
 /// The whole attribute: on any error, the item as written plus the errors, so the function
 /// still exists for the IDE and no unrelated errors follow.
@@ -41,9 +46,15 @@ pub(crate) fn daemon(args: TokenStream, item: TokenStream) -> TokenStream {
                 .into_iter()
                 .next()
                 .map_or_else(Span::call_site, |t| t.span());
+            let first = item
+                .clone()
+                .into_iter()
+                .next()
+                .map(|t| t.to_string())
+                .unwrap_or_default();
             let err = syn::Error::new(
                 span,
-                "`#[daemon]` goes on a function without parameters, such as `fn main()`",
+                format!("`#[daemon]` goes on a function, such as `fn main()`, not `{first}`"),
             );
             let mut out = item;
             out.extend(err.into_compile_error());
@@ -54,9 +65,10 @@ pub(crate) fn daemon(args: TokenStream, item: TokenStream) -> TokenStream {
         Ok(args) => (args, None),
         Err(err) => (Args::default(), Some(err)),
     };
+    let args_name = args.args.as_ref().map(|(name, _)| name);
     let errors = arg_errors
         .into_iter()
-        .chain(func.check())
+        .chain(func.check(args_name))
         .reduce(|mut all, err| {
             all.combine(err);
             all
@@ -76,15 +88,33 @@ fn expand(args: &Args, func: &DaemonFn) -> TokenStream {
     // Names the body cannot see or clash with (mixed-site hygiene).
     let builder = syn::Ident::new("__daemon", Span::mixed_site());
     let running = syn::Ident::new("__daemon_running", Span::mixed_site());
+    let params = func.params();
     let settings = args.settings.iter().map(|setting| {
         let name = &setting.name;
         let value = &setting.value;
+        let span = value.span();
+        // A path or a name read from a parameter (`cli.pidfile`) is borrowed, not moved out
+        // of it: the body receives the parameter whole, and the builder copies what it needs.
+        let value = if matches!(setting.kind, Kind::Path | Kind::Id) && reads_param(value, &params)
+        {
+            quote_spanned!(span=> &(#value))
+        } else {
+            quote!(#value)
+        };
         // The call carries the value's span: a type error points at what the user wrote.
-        quote_spanned! {value.span()=>
+        quote_spanned! {span=>
             let #builder = #krate::__private::options::#name(#builder, #value);
         }
     });
+    // `args = EXPR`: the parameter's value, computed first, under the parameter's own name,
+    // so that the other arguments can read it; the function is then called without it.
+    let computed = args.args.as_ref().and_then(|(_, expr)| {
+        let param = params.first()?;
+        let (name, ty) = (param.name, param.ty);
+        Some(quote_spanned!(expr.span()=> let #name: #ty = #expr;))
+    });
     let start = quote! {
+        #computed
         let #running = #krate::__private::start({
             let #builder = #krate::__private::Daemon::new();
             #(#settings)*
@@ -114,16 +144,36 @@ fn expand(args: &Args, func: &DaemonFn) -> TokenStream {
     };
     let mut outer_sig = sig.clone();
     outer_sig.asyncness = None;
+    if computed.is_some() {
+        outer_sig.inputs.clear();
+    }
+    // The outer function only passes its parameters on: `mut` stays on the inner one.
+    for input in &mut outer_sig.inputs {
+        if let syn::FnArg::Typed(typed) = input
+            && let syn::Pat::Ident(ident) = &mut *typed.pat
+        {
+            ident.mutability = None;
+        }
+    }
+    let passed = params.iter().map(|p| p.name);
+    // `#[tokio::main]` refuses a function named `main` that takes parameters: with `args`,
+    // an `async fn main` is called under another name inside.
+    let mut inner_sig = sig.clone();
+    if sig.asyncness.is_some() && !params.is_empty() && sig.ident == "main" {
+        inner_sig.ident = syn::Ident::new("__daemon_main", Span::mixed_site());
+    }
+    let sig = &inner_sig;
     let name = &sig.ident;
     let result = syn::Ident::new("__daemon_result", Span::mixed_site());
     // A `-> !` body never returns, and code after it would be unreachable.
     let never =
         matches!(&sig.output, syn::ReturnType::Type(_, ty) if matches!(**ty, syn::Type::Never(_)));
+    let call = quote!(#name(#(#passed),*));
     let finish = if never {
-        quote!(#name())
+        call
     } else {
         quote! {
-            let #result = #name();
+            let #result = #call;
             {
                 use #krate::__private::{
                     ReportDebug as _, ReportDisplay as _, ReportExit as _, ReportOther as _,
@@ -144,6 +194,22 @@ fn expand(args: &Args, func: &DaemonFn) -> TokenStream {
             }
             #finish
         }
+    }
+}
+
+/// Whether `value` is a place in a parameter: the parameter itself or a field of it, such as
+/// `cli.pidfile` or `args.log.path`.
+fn reads_param(value: &syn::Expr, params: &[Param<'_>]) -> bool {
+    match value {
+        syn::Expr::Path(path) => {
+            path.path
+                .get_ident()
+                .is_some_and(|ident| params.iter().any(|p| p.name == ident))
+                && path.qself.is_none()
+        }
+        syn::Expr::Field(field) => reads_param(&field.base, params),
+        syn::Expr::Paren(paren) => reads_param(&paren.expr, params),
+        _ => false,
     }
 }
 

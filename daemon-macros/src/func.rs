@@ -5,7 +5,9 @@
 
 use proc_macro2::{Delimiter, Group, TokenStream};
 use syn::parse::{Parse, ParseStream};
-use syn::{Attribute, FnArg, Signature, Visibility};
+use syn::{Attribute, FnArg, Ident, Pat, PatIdent, PatType, Signature, Type, Visibility};
+
+use crate::args::written;
 
 /// `#[attrs] vis sig { body }`, the body kept as tokens.
 pub(crate) struct DaemonFn {
@@ -47,12 +49,48 @@ impl Parse for DaemonFn {
     }
 }
 
+/// One parameter of the function: a simple name and its type.
+pub(crate) struct Param<'a> {
+    pub(crate) name: &'a Ident,
+    pub(crate) ty: &'a Type,
+}
+
 impl DaemonFn {
+    /// The parameters, for those that are simple names (`name: Type`, `mut name: Type`);
+    /// [`check`](Self::check) reports the others.
+    pub(crate) fn params(&self) -> Vec<Param<'_>> {
+        self.sig
+            .inputs
+            .iter()
+            .filter_map(|input| match input {
+                FnArg::Typed(PatType { pat, ty, .. }) => match &**pat {
+                    Pat::Ident(PatIdent {
+                        by_ref: None,
+                        subpat: None,
+                        ident,
+                        ..
+                    }) => Some(Param { name: ident, ty }),
+                    _ => None,
+                },
+                FnArg::Receiver(_) => None,
+            })
+            .collect()
+    }
+
     /// The signature problems that make the function unusable as a daemon's entry point,
-    /// each on the offending tokens.
-    pub(crate) fn check(&self) -> Vec<syn::Error> {
+    /// each on the offending tokens. `args` is the `args = ...` argument's name, if given.
+    pub(crate) fn check(&self, args: Option<&Ident>) -> Vec<syn::Error> {
         let sig = &self.sig;
         let mut errors = Vec::new();
+        if let Some(second) = self.attrs.iter().find(|a| is_daemon_attr(a)) {
+            errors.push(syn::Error::new_spanned(
+                second,
+                format!(
+                    "`#[daemon]` is given twice: remove {}, a function daemonizes once",
+                    written(second)
+                ),
+            ));
+        }
         if let Some(token) = &sig.constness {
             errors.push(syn::Error::new(
                 token.span,
@@ -60,29 +98,93 @@ impl DaemonFn {
             ));
         }
         if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+            let generics = &sig.generics;
+            let where_clause = &generics.where_clause;
+            let text = quote::quote!(#generics #where_clause);
             errors.push(syn::Error::new_spanned(
                 &sig.generics,
-                "a `#[daemon]` function cannot be generic: it is an entry point, called as `name()`",
+                format!(
+                    "a `#[daemon]` function cannot be generic: {}; it is called once, with \
+                     the types its parameters name",
+                    written(&text)
+                ),
             ));
         }
         for input in &sig.inputs {
-            let what = match input {
-                FnArg::Receiver(_) => "`self`",
-                FnArg::Typed(_) => "parameters",
-            };
-            errors.push(syn::Error::new_spanned(
-                input,
-                format!(
-                    "a `#[daemon]` function takes no {what}: compute values in the attribute's \
-                     arguments (they run before daemonizing) or in the body"
-                ),
-            ));
+            match input {
+                FnArg::Receiver(receiver) => errors.push(syn::Error::new_spanned(
+                    receiver,
+                    format!(
+                        "a `#[daemon]` function cannot take {}: it is a free function, such as \
+                         `fn serve(args: Args)`",
+                        written(receiver)
+                    ),
+                )),
+                FnArg::Typed(PatType { pat, .. }) => {
+                    if !matches!(
+                        &**pat,
+                        Pat::Ident(PatIdent {
+                            by_ref: None,
+                            subpat: None,
+                            ..
+                        })
+                    ) {
+                        errors.push(syn::Error::new_spanned(
+                            pat,
+                            format!(
+                                "a `#[daemon]` function's parameters are simple names, such as \
+                                 `args: Args`, not {}: the attribute's arguments read them by \
+                                 name; destructure in the body",
+                                written(pat)
+                            ),
+                        ));
+                    }
+                }
+            }
         }
         if let Some(variadic) = &sig.variadic {
             errors.push(syn::Error::new_spanned(
                 variadic,
-                "a `#[daemon]` function takes no parameters",
+                format!(
+                    "a `#[daemon]` function cannot be variadic: {}",
+                    written(variadic)
+                ),
             ));
+        }
+        let count = sig.inputs.len();
+        match args {
+            Some(args) if count != 1 => {
+                let has = match count {
+                    0 => "none".to_owned(),
+                    n => format!("{n}"),
+                };
+                errors.push(syn::Error::new(
+                    args.span(),
+                    format!(
+                        "`args` gives the value of the function's one parameter, and `{}` has \
+                         {has}: write `fn {}(cli: Cli)` to receive it",
+                        sig.ident, sig.ident
+                    ),
+                ));
+            }
+            None if sig.ident == "main" && count > 0 => {
+                if let Some(first) = sig.inputs.first() {
+                    let ty = match first {
+                        FnArg::Typed(typed) => written(&typed.ty).replace('`', ""),
+                        FnArg::Receiver(_) => "Cli".to_owned(),
+                    };
+                    errors.push(syn::Error::new_spanned(
+                        first,
+                        format!(
+                            "`main` is called without arguments, so {} needs `args` to compute \
+                             it before daemonizing, such as `#[daemon(args = {ty}::parse())]` \
+                             for a `{ty}` that derives `clap::Parser`",
+                            written(first)
+                        ),
+                    ));
+                }
+            }
+            _ => {}
         }
         if let Some(token) = &sig.asyncness
             && !self.attrs.iter().any(is_runtime_attr)
@@ -96,6 +198,15 @@ impl DaemonFn {
         }
         errors
     }
+}
+
+/// Another `#[daemon]` below the one expanding: `#[daemon]`, `#[daemon_rt::daemon]`, or the
+/// attribute under any path that ends in `daemon`.
+fn is_daemon_attr(attr: &Attribute) -> bool {
+    attr.path()
+        .segments
+        .last()
+        .is_some_and(|s| s.ident == "daemon")
 }
 
 /// An attribute that turns an `async fn` into a sync one by starting a runtime: its path ends

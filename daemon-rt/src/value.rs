@@ -73,11 +73,22 @@ path_values!(
     ['a] &'a Path,
     [] OsString,
     ['a] &'a OsStr,
+    ['a] &'a OsString,
 );
 
 impl<T> Sealed for &Option<T> {}
 
-/// `&cli.pidfile`, where the tool keeps an optional path.
+/// `&cli.pidfile`, where the tool keeps an optional path, which
+/// `#[daemon(pidfile = cli.pidfile)]` passes for a parameter's field.
+///
+/// ```
+/// use std::path::PathBuf;
+/// use daemon_rt::value::PathValue;
+///
+/// let pidfile: Option<PathBuf> = Some("/run/a.pid".into());
+/// assert_eq!((&pidfile).into_path(), Some("/run/a.pid".into()));
+/// assert_eq!((&None::<PathBuf>).into_path(), None);
+/// ```
 impl<T: AsRef<Path>> PathValue for &Option<T> {
     fn into_path(self) -> Option<PathBuf> {
         self.as_ref().map(|p| p.as_ref().to_path_buf())
@@ -190,9 +201,63 @@ id_values!(
 impl Sealed for u32 {}
 impl Sealed for Option<u32> {}
 
-/// `&cli.user`, where the tool keeps an optional name.
-impl<T: AsRef<str>> IdValue for &Option<T> {
+impl Sealed for &u32 {}
+
+/// `&cli.uid`, which `#[daemon(user = cli.uid)]` passes for a parameter's field.
+///
+/// ```
+/// use daemon_rt::value::IdValue;
+///
+/// let uid: u32 = 33;
+/// assert_eq!((&uid).into_id(), Some("33".to_owned()));
+/// ```
+impl IdValue for &u32 {
     fn into_id(self) -> Option<String> {
-        self.as_ref().map(|s| s.as_ref().to_owned())
+        Some(self.to_string())
+    }
+}
+
+mod id_text {
+    /// What an optional name or ID behind a reference can hold: `&Option<T>` for these `T`.
+    pub trait IdText {
+        fn id_text(&self) -> String;
+    }
+}
+use id_text::IdText;
+
+macro_rules! id_texts {
+    ($($ty:ty),* $(,)?) => {$(
+        impl IdText for $ty {
+            fn id_text(&self) -> String {
+                self.to_string()
+            }
+        }
+    )*};
+}
+
+id_texts!(
+    String,
+    &str,
+    Box<str>,
+    std::borrow::Cow<'_, str>,
+    std::rc::Rc<str>,
+    std::sync::Arc<str>,
+    u32
+);
+
+/// `&cli.user`, where the tool keeps an optional name or ID, which
+/// `#[daemon(user = cli.user)]` passes for a parameter's field.
+///
+/// ```
+/// use daemon_rt::value::IdValue;
+///
+/// let user: Option<String> = Some("www-data".to_owned());
+/// let uid: Option<u32> = None;
+/// assert_eq!((&user).into_id(), Some("www-data".to_owned()));
+/// assert_eq!((&uid).into_id(), None);
+/// ```
+impl<T: IdText> IdValue for &Option<T> {
+    fn into_id(self) -> Option<String> {
+        self.as_ref().map(IdText::id_text)
     }
 }

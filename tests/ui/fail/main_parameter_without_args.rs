@@ -1,0 +1,6 @@
+struct Cli;
+
+#[daemon_rt::daemon(pidfile = "/run/a.pid")]
+fn main(cli: Cli) {
+    let Cli = cli;
+}

@@ -1,0 +1,8 @@
+struct Server;
+
+impl Server {
+    #[daemon_rt::daemon]
+    fn serve(&self) {}
+}
+
+fn main() {}
