@@ -16,6 +16,8 @@ use nix::unistd::Pid;
 const ECHO: &str = env!("CARGO_BIN_EXE_echo");
 const TICKER: &str = env!("CARGO_BIN_EXE_ticker");
 const CLOCK: &str = env!("CARGO_BIN_EXE_clock");
+const FILESERVE: &str = env!("CARGO_BIN_EXE_fileserve");
+const PROXY: &str = env!("CARGO_BIN_EXE_proxy");
 
 /// How long a starting command may take before the watchdog kills it.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -61,9 +63,21 @@ impl Guard {
     /// Runs `program` with `args` and the directory as its last argument; returns once it has
     /// exited, killing it (by PID) and failing the test if that takes over [`START_TIMEOUT`].
     fn run(&mut self, program: &str, args: &[&str]) -> Output {
-        let child = Command::new(program)
-            .args(args)
-            .arg(&self.dir)
+        let mut command = Command::new(program);
+        command.args(args).arg(&self.dir);
+        self.run_command(command, program, args)
+    }
+
+    /// Runs `program` with `args` only, started in the directory, as a user runs a tool with
+    /// relative paths; as [`run`](Self::run) otherwise.
+    fn run_here(&mut self, program: &str, args: &[&str]) -> Output {
+        let mut command = Command::new(program);
+        command.args(args).current_dir(&self.dir);
+        self.run_command(command, program, args)
+    }
+
+    fn run_command(&mut self, mut command: Command, program: &str, args: &[&str]) -> Output {
+        let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -142,7 +156,12 @@ impl Guard {
             let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
             // One whole argument: a test whose directory extends this one's name (`ticker`
             // and `ticker-full`) is another test.
-            if cmdline.split(|&b| b == 0).any(|arg| arg == tag) {
+            // Or a path inside it (`--pidfile DIR/x.pid`).
+            let inside = |arg: &[u8]| arg.strip_prefix(tag).is_some_and(|r| r.starts_with(b"/"));
+            if cmdline
+                .split(|&b| b == 0)
+                .any(|arg| arg == tag || inside(arg))
+            {
                 found.push(pid_of(pid));
             }
         }
@@ -533,5 +552,334 @@ fn echo_refuses_a_passed_socket_that_is_not_a_tcp_listener() {
         "{stderr}"
     );
     assert!(!guard.path("echo.pid").exists(), "a PID file was left");
+    assert_eq!(guard.leftovers(), [], "processes left running");
+}
+
+/// Reads the PID that `pidfile` holds once a start returned, and records it for the guard.
+fn adopt(guard: &mut Guard, pidfile: &Path) -> Pid {
+    let text = std::fs::read_to_string(pidfile)
+        .unwrap_or_else(|e| panic!("no PID file {pidfile:?} when the start returned: {e}"));
+    let pid = pid_of(text.trim_end().parse().expect("a PID in the PID file"));
+    guard.pids.push(pid);
+    pid
+}
+
+/// `GET path` over HTTP/1.0 on 127.0.0.1:`port`: the status code and the body.
+fn http_get(port: u16, path: &str) -> (u16, Vec<u8>) {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\n\r\n").expect("send the request");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).expect("read the answer");
+    let end = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(&answer)));
+    let head = String::from_utf8_lossy(&answer[..end]).into_owned();
+    let code = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {head:?}"));
+    (code, answer[end + 4..].to_vec())
+}
+
+/// The port of fileserve's "serving DIR on http://127.0.0.1:PORT" line.
+fn serving_port(line: &str) -> Option<u16> {
+    line.strip_prefix("serving ")?
+        .rsplit_once("http://127.0.0.1:")?
+        .1
+        .parse()
+        .ok()
+}
+
+#[test]
+fn fileserve_serves_a_relative_directory_and_answers_status_and_stop() {
+    let mut guard = Guard::new("fileserve");
+    // The directory is `etc`, relative: served from the daemon, it must be the one under the
+    // starting directory, not the host's `/etc`.
+    std::fs::create_dir(guard.path("etc")).unwrap();
+    std::fs::write(guard.path("etc/hostname"), "served by fileserve\n").unwrap();
+    let pidfile = guard.path("fs.pid");
+    let log = guard.path("fs.log");
+    let (p, l) = (pidfile.to_str().unwrap(), log.to_str().unwrap());
+    let out = guard.run_here(
+        FILESERVE,
+        &["serve", "--pidfile", p, "--log", l, "--port", "0", "etc"],
+    );
+    assert_eq!(out.status.code(), Some(0), "start failed: {out:?}");
+    assert!(out.stderr.is_empty(), "{out:?}");
+    let pid = adopt(&mut guard, &pidfile);
+    let ours = stat(pid_of(std::process::id())).expect("our stat").session;
+    assert_ne!(
+        stat(pid).expect("the daemon runs").session,
+        ours,
+        "not detached"
+    );
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap(),
+        guard.path("etc"),
+        "the daemon's working directory"
+    );
+
+    let port = wait_for_line(&log, serving_port);
+    let (code, body) = http_get(port, "/hostname");
+    assert_eq!(code, 200);
+    assert_eq!(body, b"served by fileserve\n", "not the sandbox's file");
+    assert_eq!(http_get(port, "/missing").0, 404);
+    assert_eq!(http_get(port, "/../etc/hostname").0, 403, "`..` escapes");
+    assert_eq!(
+        http_get(port, "/%2e%2e/etc/hostname").0,
+        403,
+        "`..` escapes"
+    );
+    wait_for_line(&log, |line| {
+        line.ends_with("GET /hostname 200").then_some(())
+    });
+
+    // `status` and `stop` answer from the PID file, and never daemonize.
+    let out = guard.run_here(FILESERVE, &["status", "--pidfile", p]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("running as PID {pid}\n")
+    );
+    let out = guard.run_here(FILESERVE, &["stop", "--pidfile", p]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("stopped PID {pid}\n")
+    );
+    assert!(!pidfile.exists(), "the PID file outlived the daemon");
+    let ended = waitpid(pid, None).expect("reap the daemon");
+    assert!(
+        matches!(ended, WaitStatus::Signaled(_, Signal::SIGTERM, _)),
+        "{ended:?}"
+    );
+    guard.pids.retain(|p| *p != pid);
+    let out = guard.run_here(FILESERVE, &["status", "--pidfile", p]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "not running\n");
+    assert_eq!(guard.leftovers(), [], "processes left running");
+}
+
+#[test]
+fn fileserve_fails_the_start_when_the_port_is_taken() {
+    let mut guard = Guard::new("fileserve-taken");
+    let taken = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+    let port = taken.local_addr().unwrap().port().to_string();
+    let pidfile = guard.path("fs.pid");
+    let log = guard.path("fs.log");
+    let (p, l) = (pidfile.to_str().unwrap(), log.to_str().unwrap());
+    let out = guard.run_here(
+        FILESERVE,
+        &["serve", "--pidfile", p, "--log", l, "--port", &port],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot listen on 127.0.0.1:{port}: Address already in use"
+        )),
+        "{stderr:?}"
+    );
+    assert!(!pidfile.exists(), "a PID file was left");
+    assert_eq!(guard.leftovers(), [], "processes left running");
+}
+
+#[test]
+fn fileserve_stays_attached_with_foreground() {
+    let mut guard = Guard::new("fileserve-fg");
+    std::fs::write(guard.path("index.html"), "home\n").unwrap();
+    let pidfile = guard.path("fs.pid");
+    let mut child = Command::new(FILESERVE)
+        .args(["serve", "--foreground", "--port", "0", "--pidfile"])
+        .arg(&pidfile)
+        .current_dir(&guard.dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn fileserve");
+    let pid = pid_of(child.id());
+    guard.pids.push(pid);
+    // Its own output stays on the pipe it was given: the first line says where it serves.
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).expect("read its first line");
+    let port = serving_port(line.trim_end()).unwrap_or_else(|| panic!("{line:?}"));
+    assert!(child.try_wait().unwrap().is_none(), "it returned");
+    assert_eq!(
+        std::fs::read_to_string(&pidfile).unwrap(),
+        format!("{pid}\n"),
+        "the PID file names the process started, not a child"
+    );
+    let ours = stat(pid_of(std::process::id())).expect("our stat").session;
+    assert_eq!(
+        stat(pid).expect("it runs").session,
+        ours,
+        "it left the session"
+    );
+    assert_eq!(http_get(port, "/"), (200, b"home\n".to_vec()));
+    assert_eq!(
+        guard.terminate(pid),
+        WaitStatus::Signaled(pid, Signal::SIGTERM, false)
+    );
+    assert!(!pidfile.exists(), "the PID file outlived the server");
+}
+
+/// The port of the proxy's "listening on 127.0.0.1:PORT, forwarding to ..." log line.
+fn proxy_port(line: &str) -> Option<u16> {
+    line.split_once("listening on 127.0.0.1:")?
+        .1
+        .split(',')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// A server on loopback that answers one connection: reads 5 bytes, sends them back in upper
+/// case, and closes.
+fn upper_case_server() -> u16 {
+    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("accept");
+        let mut word = [0; 5];
+        stream.read_exact(&mut word).expect("read 5 bytes");
+        stream
+            .write_all(&word.to_ascii_uppercase())
+            .expect("answer");
+    });
+    port
+}
+
+/// Sends "hello" through the proxy on `port` and returns what comes back.
+fn through_proxy(port: u16) -> Vec<u8> {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream.write_all(b"hello").expect("send");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).expect("read the answer");
+    answer
+}
+
+#[test]
+fn proxy_converted_daemonizes_logs_to_the_file_and_forwards() {
+    let mut guard = Guard::new("proxy");
+    let server = format!("127.0.0.1:{}", upper_case_server());
+    let pidfile = guard.path("proxy.pid");
+    let log = guard.path("proxy.log");
+    let (p, l) = (pidfile.to_str().unwrap(), log.to_str().unwrap());
+    let out = guard.run_here(
+        PROXY,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--server",
+            &server,
+            "--pidfile",
+            p,
+            "--log",
+            l,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "start failed: {out:?}");
+    assert!(out.stdout.is_empty() && out.stderr.is_empty(), "{out:?}");
+    let pid = adopt(&mut guard, &pidfile);
+    let ours = stat(pid_of(std::process::id())).expect("our stat").session;
+    assert_ne!(
+        stat(pid).expect("the daemon runs").session,
+        ours,
+        "not detached"
+    );
+    // env_logger writes to stderr, which `stderr = cli.log` made the log file.
+    let port = wait_for_line(&log, proxy_port);
+    assert_eq!(through_proxy(port), b"HELLO");
+    wait_for_line(&log, |line| {
+        line.contains("closed, 5 bytes up, 5 bytes down")
+            .then_some(())
+    });
+    assert!(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("[INFO  proxy] listening on"),
+        "not env_logger's lines"
+    );
+    assert_eq!(
+        guard.terminate(pid),
+        WaitStatus::Signaled(pid, Signal::SIGTERM, false)
+    );
+    assert!(!pidfile.exists(), "the PID file outlived the proxy");
+    assert_eq!(guard.leftovers(), [], "processes left running");
+}
+
+#[test]
+fn proxy_converted_stays_attached_with_foreground() {
+    let mut guard = Guard::new("proxy-fg");
+    let server = format!("127.0.0.1:{}", upper_case_server());
+    let pidfile = guard.path("proxy.pid");
+    let mut child = Command::new(PROXY)
+        .args([
+            "--foreground",
+            "--listen",
+            "127.0.0.1:0",
+            "--server",
+            &server,
+        ])
+        .arg("--pidfile")
+        .arg(&pidfile)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the proxy");
+    let pid = pid_of(child.id());
+    guard.pids.push(pid);
+    // Its log lines stay on the stderr it was given.
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut line).expect("read its first line");
+    let port = proxy_port(&line).unwrap_or_else(|| panic!("{line:?}"));
+    assert!(child.try_wait().unwrap().is_none(), "it returned");
+    assert_eq!(
+        std::fs::read_to_string(&pidfile).unwrap(),
+        format!("{pid}\n")
+    );
+    let ours = stat(pid_of(std::process::id())).expect("our stat").session;
+    assert_eq!(
+        stat(pid).expect("it runs").session,
+        ours,
+        "it left the session"
+    );
+    assert_eq!(through_proxy(port), b"HELLO");
+    assert_eq!(
+        guard.terminate(pid),
+        WaitStatus::Signaled(pid, Signal::SIGTERM, false)
+    );
+    assert!(!pidfile.exists(), "the PID file outlived the proxy");
+}
+
+#[test]
+fn proxy_converted_fails_the_start_when_the_port_is_taken() {
+    let mut guard = Guard::new("proxy-taken");
+    let taken = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+    let listen = taken.local_addr().unwrap().to_string();
+    let pidfile = guard.path("proxy.pid");
+    let log = guard.path("proxy.log");
+    let (p, l) = (pidfile.to_str().unwrap(), log.to_str().unwrap());
+    let out = guard.run_here(PROXY, &["--listen", &listen, "--pidfile", p, "--log", l]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
+    assert!(stderr.contains("Address already in use"), "{stderr:?}");
+    assert!(!pidfile.exists(), "a PID file was left");
     assert_eq!(guard.leftovers(), [], "processes left running");
 }
