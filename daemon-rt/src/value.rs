@@ -125,6 +125,36 @@ impl<T: PathValue> OutputValue for T {
 
 impl Sealed for crate::Output {}
 impl Sealed for Option<crate::Output> {}
+impl Sealed for &crate::Output {}
+
+/// `&cli.log`, where the tool keeps an [`Output`](crate::Output), which
+/// `#[daemon(stdout = cli.log)]` passes for a parameter's field.
+///
+/// ```
+/// use daemon_rt::{Output, value::OutputValue};
+///
+/// let log = Output::Syslog;
+/// assert_eq!((&log).into_output(), Some(Output::Syslog));
+/// ```
+impl OutputValue for &crate::Output {
+    fn into_output(self) -> Option<crate::Output> {
+        Some(self.clone())
+    }
+}
+
+/// `&cli.log`, where the tool keeps an optional [`Output`](crate::Output).
+///
+/// ```
+/// use daemon_rt::{Output, value::OutputValue};
+///
+/// let log: Option<Output> = None;
+/// assert_eq!((&log).into_output(), None);
+/// ```
+impl OutputValue for &Option<crate::Output> {
+    fn into_output(self) -> Option<crate::Output> {
+        self.clone()
+    }
+}
 
 /// A value the `reopen_logs` option takes: a signal, or an `Option` of one (`None` turns the
 /// reopening off).

@@ -883,3 +883,24 @@ fn proxy_converted_fails_the_start_when_the_port_is_taken() {
     assert!(!pidfile.exists(), "a PID file was left");
     assert_eq!(guard.leftovers(), [], "processes left running");
 }
+
+#[test]
+fn proxy_converted_parses_its_command_line_before_the_fork() {
+    let mut guard = Guard::new("proxy-help");
+    let pidfile = guard.path("proxy.pid");
+    let p = pidfile.to_str().unwrap();
+    // `--help` prints on the terminal and exits 0: nothing was daemonized.
+    let out = guard.run_here(PROXY, &["--help", "--pidfile", p]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("--foreground"), "{help}");
+    // A usage error is clap's, on the terminal, with clap's status.
+    let out = guard.run_here(PROXY, &["--colour", "--pidfile", p]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--colour"),
+        "{out:?}"
+    );
+    assert!(!pidfile.exists(), "a PID file was created");
+    assert_eq!(guard.leftovers(), [], "processes left running");
+}

@@ -53,6 +53,16 @@ async fn serve_async(args: ServeArgs) {
     drop(args.log);
 }
 
+struct Sinks {
+    out: daemon_rt::Output,
+    err: Option<daemon_rt::Output>,
+}
+
+#[daemon_rt::daemon(stdout = sinks.out, stderr = sinks.err)]
+fn outputs(sinks: Sinks) {
+    drop((sinks.out, sinks.err));
+}
+
 #[daemon_rt::daemon(pidfile = args.pidfile)]
 fn never_returns(args: ServeArgs) -> ! {
     drop(args);
@@ -87,6 +97,10 @@ fn main() {
         serve_async(ServeArgs::default());
         sync_main::main();
         let _ = async_main::main();
+        outputs(Sinks {
+            out: daemon_rt::Output::Syslog,
+            err: None,
+        });
         never_returns(ServeArgs::default());
     }
 }
