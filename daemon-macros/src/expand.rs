@@ -40,6 +40,12 @@ use crate::func::{DaemonFn, Param, stays_outside};
 pub(crate) fn daemon(args: TokenStream, item: TokenStream) -> TokenStream {
     let func: DaemonFn = match syn::parse2(item.clone()) {
         Ok(func) => func,
+        // A function that does not parse (`fn main();`): what is wrong with it, where.
+        Err(err) if is_fn(&item) => {
+            let mut out = item;
+            out.extend(err.into_compile_error());
+            return out;
+        }
         Err(_) => {
             let span = item
                 .clone()
@@ -195,6 +201,14 @@ fn expand(args: &Args, func: &DaemonFn) -> TokenStream {
             #finish
         }
     }
+}
+
+/// Whether the item is a function, by its `fn` keyword before any body or other item.
+fn is_fn(item: &TokenStream) -> bool {
+    item.clone().into_iter().any(|token| match token {
+        proc_macro2::TokenTree::Ident(ident) => ident == "fn",
+        _ => false,
+    })
 }
 
 /// Whether `value` is a place in a parameter: the parameter itself or a field of it, such as

@@ -25,12 +25,24 @@ impl Parse for DaemonFn {
         let attrs = input.call(Attribute::parse_outer)?;
         let vis = input.parse()?;
         let sig = input.parse()?;
-        let group: Group = input.parse()?;
+        let body_error = |span, written: String| {
+            syn::Error::new(
+                span,
+                format!("expected the function's body, `{{ ... }}`, not `{written}`"),
+            )
+        };
+        let group: Group = match input.parse() {
+            Ok(group) => group,
+            Err(err) => {
+                let written = input
+                    .cursor()
+                    .token_tree()
+                    .map_or_else(|| "nothing".to_owned(), |(tree, _)| tree.to_string());
+                return Err(body_error(err.span(), written));
+            }
+        };
         if group.delimiter() != Delimiter::Brace {
-            return Err(syn::Error::new(
-                group.span(),
-                "expected the function's body",
-            ));
+            return Err(body_error(group.span(), group.to_string()));
         }
         let (inner_attrs, body) = syn::parse::Parser::parse2(
             |content: ParseStream<'_>| {

@@ -1,0 +1,2 @@
+#[daemon_rt::daemon(pidfile = "/run/a.pid")]
+fn main();
