@@ -251,6 +251,44 @@ mod tests {
         assert!(out.contains(":: daemon_rt :: __private :: start"), "{out}");
     }
 
+    /// A path or a user read from a parameter's field is borrowed, a `bool` is copied, and
+    /// the inner function is called with the parameters.
+    #[test]
+    fn parameters_are_borrowed_then_passed() {
+        let out = daemon(
+            tokens("pidfile = args.pidfile, user = args.user, foreground = args.foreground"),
+            tokens("fn serve(mut args: Args) { args.port += 1; }"),
+        )
+        .to_string();
+        assert!(
+            out.contains("pidfile (__daemon , & (args . pidfile))"),
+            "{out}"
+        );
+        assert!(out.contains("user (__daemon , & (args . user))"), "{out}");
+        assert!(
+            out.contains("foreground (__daemon , args . foreground)"),
+            "{out}"
+        );
+        assert!(out.contains("fn serve (args : Args)"), "{out}");
+        assert!(out.contains("fn serve (mut args : Args)"), "{out}");
+        assert!(out.contains("serve (args)"), "{out}");
+    }
+
+    /// `args = EXPR` is bound to the parameter first; the outer function takes nothing.
+    #[test]
+    fn args_computes_the_parameter_first() {
+        let out = daemon(
+            tokens("args = Cli::parse(), stdout = cli.log"),
+            tokens("fn main(cli: Cli) {}"),
+        )
+        .to_string();
+        let bound = out.find("let cli : Cli = Cli :: parse () ;").expect(&out);
+        let started = out.find(":: daemon_rt :: __private :: start").expect(&out);
+        assert!(bound < started, "{out}");
+        assert!(out.starts_with("fn main () {"), "{out}");
+        assert!(out.contains("stdout (__daemon , & (cli . log))"), "{out}");
+    }
+
     /// On an error the function is emitted unchanged next to the errors.
     #[test]
     fn errors_keep_the_function() {
