@@ -20,6 +20,7 @@ mod fork;
 mod forward;
 mod init;
 mod lifecycle;
+mod logtail;
 mod notify;
 mod notify_fd;
 mod output;
