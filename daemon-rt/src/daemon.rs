@@ -137,6 +137,8 @@ pub struct Daemon {
     strict_paths: bool,
     fork: Fork,
     notify_fd: Option<RawFd>,
+    /// Whether `working_directory` was given: the default `/` warns about relative arguments.
+    working_directory_set: bool,
 }
 
 impl Default for Daemon {
@@ -207,6 +209,7 @@ impl Daemon {
             strict_paths: true,
             fork: Fork::Auto,
             notify_fd: None,
+            working_directory_set: false,
         }
     }
 
@@ -292,9 +295,9 @@ impl Daemon {
     /// ```
     #[must_use = "a `Daemon` does nothing until `start` is called"]
     pub fn working_directory(mut self, path: impl PathValue) -> Daemon {
-        self.working_directory = path
-            .into_path()
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_WORKING_DIRECTORY));
+        let path = path.into_path();
+        self.working_directory_set = path.is_some();
+        self.working_directory = path.unwrap_or_else(|| PathBuf::from(DEFAULT_WORKING_DIRECTORY));
         self
     }
 
@@ -730,8 +733,20 @@ impl Daemon {
             strict_paths,
             fork: _,
             notify_fd: _,
+            working_directory_set,
         } = self;
 
+        // The path options' values, which the start resolves itself: not warned about as
+        // relative arguments. Only gathered when the warning may be given.
+        let warn_relative = !working_directory_set && chroot.is_none();
+        let named: Vec<PathBuf> = match warn_relative {
+            true => [&pidfile, &stdin, &stdout, &stderr]
+                .into_iter()
+                .flatten()
+                .cloned()
+                .collect(),
+            false => Vec::new(),
+        };
         // Everything that can fail for a reason the user can fix fails here, in the process
         // whose stderr the user sees, and before anything is created.
         let credentials = privileges::resolve(user.as_deref(), group.as_deref())?;
@@ -783,6 +798,11 @@ impl Daemon {
             Ready::After(period) => Some(period),
             _ => None,
         };
+        // Relative arguments of the program's own name files here, not in `/`: said once,
+        // before the daemon leaves this directory. Nothing to look at when it stays.
+        if warn_relative {
+            crate::relative::warn_about_arguments(&named);
+        }
 
         if foreground {
             let pid = std::process::id();

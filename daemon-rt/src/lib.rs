@@ -28,6 +28,7 @@ mod paths;
 mod pidfile;
 mod privileges;
 mod readiness;
+mod relative;
 mod reload;
 mod signal;
 mod stdio;
