@@ -63,3 +63,38 @@ impl LogMark {
         Some(quoted)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The note for a file that held `earlier` at the open and `now` after it; the file is
+    /// removed again.
+    fn note(name: &str, earlier: &str, now: &str) -> String {
+        let path = std::env::temp_dir().join(format!("logtail-{}-{name}", std::process::id()));
+        std::fs::write(&path, format!("{earlier}{now}")).unwrap();
+        let note = LogMark::new(&path, earlier.len() as u64).note();
+        std::fs::remove_file(&path).unwrap();
+        note
+    }
+
+    #[test]
+    fn only_the_last_line_this_start_wrote_is_quoted() {
+        let n = note("last", "Error: an earlier run\n", "first\nlast one\n\n  \n");
+        assert!(n.ends_with(" ends: \"last one\""), "{n}");
+        let n = note("none", "Error: an earlier run\n", "");
+        assert!(n.starts_with("nothing new in /"), "{n}");
+        let n = note("blank", "old\n", "\n \n");
+        assert!(n.starts_with("nothing new in /"), "{n}");
+        // A line without its newline counts.
+        let n = note("partial", "", "Error: cut");
+        assert!(n.ends_with(" ends: \"Error: cut\""), "{n}");
+    }
+
+    #[test]
+    fn a_long_line_is_cut() {
+        let n = note("long", "", &format!("{}\n", "x".repeat(5000)));
+        let quoted = n.split_once(" ends: \"").unwrap().1;
+        assert_eq!(quoted, format!("{}…\"", "x".repeat(QUOTE_AT_MOST)));
+    }
+}

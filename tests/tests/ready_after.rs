@@ -251,3 +251,50 @@ fn sigterm_to_the_starting_command_while_it_watches_stops_the_daemon() {
 fn libc_sigterm() -> i32 {
     Signal::SIGTERM as i32
 }
+
+#[test]
+fn a_manual_daemon_that_fails_before_ready_points_at_its_log_too() {
+    // `ready = "manual"` (the service fixture): an `Err` from `main`, which Rust's `main`
+    // also prints on stderr, the log.
+    let sb = Sandbox::new("manual-log");
+    let pidfile = sb.path("d.pid");
+    let log = sb.path("err.log");
+    let start = sb.service(&[
+        "--pidfile",
+        s(&pidfile),
+        "--stderr",
+        s(&log),
+        "--before-ready",
+        "fail",
+    ]);
+    assert_eq!(start.code, Some(69), "{start:?}");
+    assert_eq!(
+        one_line(&start),
+        format!(
+            "service: daemon failed before it was ready: cannot load the configuration: line 3 \
+             is broken; {} ends: \"Error: \"cannot load the configuration: line 3 is broken\"\"",
+            log.display()
+        )
+    );
+    nothing_left(&sb, &pidfile);
+
+    // An exit before `ready()` that wrote nothing there: the file is named, nothing quoted.
+    let start = sb.service(&[
+        "--pidfile",
+        s(&pidfile),
+        "--stderr",
+        s(&log),
+        "--before-ready",
+        "exit",
+    ]);
+    assert_eq!(start.code, Some(69), "{start:?}");
+    assert_eq!(
+        one_line(&start),
+        format!(
+            "service: daemon failed before it was ready: the daemon exited before it called \
+             `daemon_rt::ready()`; nothing new in {}",
+            log.display()
+        )
+    );
+    nothing_left(&sb, &pidfile);
+}
