@@ -396,6 +396,25 @@ fn check_value(name: &str, kind: Kind, example: &str, value: &Expr) -> syn::Resu
         (Kind::Ready, Lit::Str(s)) if matches!(s.value().as_str(), "started" | "manual") => {
             Ok(Checked::AsWritten)
         }
+        (Kind::Ready, Lit::Str(s)) if s.value().starts_with(|c: char| c.is_ascii_digit()) => {
+            match after(&s.value()) {
+                Some(0) => error(
+                    s.span(),
+                    format!(
+                        "`ready` {} is zero; a daemon must stay up a while: `ready = \"500ms\"`",
+                        s.token()
+                    ),
+                ),
+                Some(_) => Ok(Checked::AsWritten),
+                None => error(
+                    s.span(),
+                    format!(
+                        "`ready` {} is not a time: a number and `ms`, `s` or `m`, such as `ready = \"500ms\"`",
+                        s.token()
+                    ),
+                ),
+            }
+        }
         (Kind::Ready, Lit::Str(s)) => error(
             s.span(),
             format!("`ready` is {READY_VALUES}, not {}: `{example}`", written(s)),
@@ -483,8 +502,30 @@ fn check_value(name: &str, kind: Kind, example: &str, value: &Expr) -> syn::Resu
 /// The three values of `fork`, for its messages.
 const FORK_VALUES: &str = "\"auto\" (the default), \"always\" or \"never\"";
 
-/// The two values of `ready`, for its messages.
-const READY_VALUES: &str = "\"started\" (the default) or \"manual\"";
+/// The values of `ready`, for its messages.
+const READY_VALUES: &str = "\"started\" (the default), \"manual\" or a time such as \"500ms\"";
+
+/// `ready = "500ms"`: the time in nanoseconds, if the literal is a number (with an optional
+/// fraction) and `ms`, `s` or `m`; the runtime reads it by the same rule.
+fn after(text: &str) -> Option<u128> {
+    let (number, unit) = if let Some(n) = text.strip_suffix("ms") {
+        (n, 1_000_000u128)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1_000_000_000)
+    } else {
+        (text.strip_suffix('m')?, 60_000_000_000)
+    };
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || (number.contains('.') && !digits(fraction)) || fraction.len() > 9 {
+        return None;
+    }
+    let scale = 10u128.pow(fraction.len() as u32);
+    let value =
+        whole.parse::<u128>().ok()?.checked_mul(scale)? + fraction.parse::<u128>().unwrap_or(0);
+    let nanos = value.checked_mul(unit)? / scale;
+    (nanos / 1_000_000_000 <= u128::from(u64::MAX)).then_some(nanos)
+}
 
 /// `ready_timeout = 30`: thirty seconds, as a `Duration`.
 fn seconds(name: &str, lit: &LitInt) -> syn::Result<Expr> {
@@ -790,15 +831,16 @@ mod tests {
         assert_eq!(value("ready = \"started\""), "\"started\"");
         let listed = |v: &str| {
             format!(
-                "`ready` is \"started\" (the default) or \"manual\", not `{v}`: `ready = \"manual\"`"
+                "`ready` is \"started\" (the default), \"manual\" or a time such as \"500ms\", \
+                 not `{v}`: `ready = \"manual\"`"
             )
         };
         assert_eq!(error("ready = \"Manual\""), listed("\"Manual\""));
         assert_eq!(error("ready = \"soon\""), listed("\"soon\""));
         let literal = |v: &str| {
             format!(
-                "`ready` takes a string literal, \"started\" (the default) or \"manual\", not \
-                 `{v}`: `ready = \"manual\"`"
+                "`ready` takes a string literal, \"started\" (the default), \"manual\" or a time \
+                 such as \"500ms\", not `{v}`: `ready = \"manual\"`"
             )
         };
         assert_eq!(error("ready = MODE"), literal("MODE"));
@@ -807,6 +849,26 @@ mod tests {
             literal("daemon_rt::Ready::Manual")
         );
         assert_eq!(error("ready = true"), literal("true"));
+    }
+
+    #[test]
+    fn ready_after_a_time() {
+        assert_eq!(value("ready = \"500ms\""), "\"500ms\"");
+        assert_eq!(value("ready = \"1.5s\""), "\"1.5s\"");
+        assert_eq!(value("ready = \"1m\""), "\"1m\"");
+        assert_eq!(
+            error("ready = \"0s\""),
+            "`ready` \"0s\" is zero; a daemon must stay up a while: `ready = \"500ms\"`"
+        );
+        for bad in ["5", "5h", "1.s", "1 s", "2sec"] {
+            assert_eq!(
+                error(&format!("ready = \"{bad}\"")),
+                format!(
+                    "`ready` \"{bad}\" is not a time: a number and `ms`, `s` or `m`, such as \
+                     `ready = \"500ms\"`"
+                )
+            );
+        }
     }
 
     #[test]

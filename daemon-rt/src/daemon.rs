@@ -66,6 +66,7 @@ pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(90);
 /// }
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Ready {
     /// Once every step of the start succeeded, just before the body of `main` runs. The
     /// default.
@@ -75,6 +76,24 @@ pub enum Ready {
     /// loaded its configuration. A failure before that (an `Err` returned from `main`, a
     /// panic, an exit) fails the start with the body's own message.
     Manual,
+    /// When the daemon still runs this long after its steps succeeded (supervisord's
+    /// `startsecs`): for a program that cannot call [`ready`](crate::ready), one that `exec`s
+    /// another, say. The starting command watches the daemon from outside for that long; an
+    /// end before then (an exit, a signal, an `Err` from `main`) fails the start with how it
+    /// ended. Not zero, and not longer than [`Daemon::ready_timeout`]. A service manager hears
+    /// `READY=1` at once: it watches the daemon by itself.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    ///
+    /// #[daemon_rt::daemon(pidfile = "/run/web.pid", ready = "500ms")]
+    /// fn main() {
+    ///     // Ready::After(Duration::from_millis(500)): a start whose body dies within
+    ///     // half a second fails.
+    ///     daemon_rt::wait_for_stop();
+    /// }
+    /// ```
+    After(Duration),
 }
 
 /// The hook [`Daemon::on_started`] runs in the starting process.
@@ -118,6 +137,8 @@ pub struct Daemon {
     strict_paths: bool,
     fork: Fork,
     notify_fd: Option<RawFd>,
+    /// Whether `working_directory` was given: the default `/` warns about relative arguments.
+    working_directory_set: bool,
 }
 
 impl Default for Daemon {
@@ -188,6 +209,7 @@ impl Daemon {
             strict_paths: true,
             fork: Fork::Auto,
             notify_fd: None,
+            working_directory_set: false,
         }
     }
 
@@ -273,9 +295,9 @@ impl Daemon {
     /// ```
     #[must_use = "a `Daemon` does nothing until `start` is called"]
     pub fn working_directory(mut self, path: impl PathValue) -> Daemon {
-        self.working_directory = path
-            .into_path()
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_WORKING_DIRECTORY));
+        let path = path.into_path();
+        self.working_directory_set = path.is_some();
+        self.working_directory = path.unwrap_or_else(|| PathBuf::from(DEFAULT_WORKING_DIRECTORY));
         self
     }
 
@@ -366,6 +388,15 @@ impl Daemon {
     /// # drop((running, listener));
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    ///
+    /// A program that cannot say when it is ready is up if it still runs after a while:
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    ///
+    /// let daemon = daemon_rt::Daemon::new().ready(daemon_rt::Ready::After(Duration::from_millis(500)));
+    /// # drop(daemon);
+    /// ```
     #[must_use = "a `Daemon` does nothing until `start` is called"]
     pub fn ready(mut self, when: Ready) -> Daemon {
         self.ready = when;
@@ -376,6 +407,8 @@ impl Daemon {
     /// [`ready`](crate::ready), [`DEFAULT_READY_TIMEOUT`] by default. On timeout it stops
     /// the daemon (SIGTERM, then SIGKILL after 5 s), says so, and exits with
     /// [`ErrorKind::Timeout`]'s status. A service manager applies its own timeout instead.
+    /// It is also the longest [`Ready::After`] time: a longer one fails the start with
+    /// [`ErrorKind::InvalidConfig`].
     ///
     /// ```no_run
     /// use std::time::Duration;
@@ -700,8 +733,20 @@ impl Daemon {
             strict_paths,
             fork: _,
             notify_fd: _,
+            working_directory_set,
         } = self;
 
+        // The path options' values, which the start resolves itself: not warned about as
+        // relative arguments. Only gathered when the warning may be given.
+        let warn_relative = !working_directory_set && chroot.is_none();
+        let named: Vec<PathBuf> = match warn_relative {
+            true => [&pidfile, &stdin, &stdout, &stderr]
+                .into_iter()
+                .flatten()
+                .cloned()
+                .collect(),
+            false => Vec::new(),
+        };
         // Everything that can fail for a reason the user can fix fails here, in the process
         // whose stderr the user sees, and before anything is created.
         let credentials = privileges::resolve(user.as_deref(), group.as_deref())?;
@@ -733,6 +778,7 @@ impl Daemon {
             .check_distinct(pidfile.as_ref().map(Pidfile::identity))
             .and_then(|()| pidfile.as_mut().map_or(Ok(()), Pidfile::claim))
             .map_err(|e| abandon(pidfile.as_ref(), &created, e))?;
+        let log = stdio.log_mark();
         let mut keep = preserve_fds;
         keep.extend(activated);
         keep.extend(notify);
@@ -748,6 +794,15 @@ impl Daemon {
             forward,
         };
         let manual = ready == Ready::Manual;
+        let after = match ready {
+            Ready::After(period) => Some(period),
+            _ => None,
+        };
+        // Relative arguments of the program's own name files here, not in `/`: said once,
+        // before the daemon leaves this directory. Nothing to look at when it stays.
+        if warn_relative {
+            crate::relative::warn_about_arguments(&named);
+        }
 
         if foreground {
             let pid = std::process::id();
@@ -776,7 +831,7 @@ impl Daemon {
         // daemon running, since only this process enforces the timeout. What can fail (the
         // pipe) is made before the fork, and the interrupts are blocked from before the fork
         // until their handlers are in place, so that none ends this process in between.
-        let interrupts = match manual {
+        let interrupts = match manual || after.is_some() {
             true => Some(
                 waiter
                     .prepare_interrupts()
@@ -786,10 +841,16 @@ impl Daemon {
         };
         // Output buffered now would otherwise be written again by the daemon.
         let _ = std::io::stdout().flush();
+        // With `Ready::After`, the daemon becomes this process's child once the intermediate
+        // child has exited, so that its end can be reaped and told.
+        let subreaper = after.map(|_| readiness::adopt_orphans(true));
         let forked = sys::fork(&single).context(Step::Fork, None);
         let forked = forked.map_err(|e| {
             if let Some(mask) = &interrupts {
                 sys::restore_mask(mask);
+            }
+            if let Some(was) = subreaper {
+                readiness::adopt_orphans(was);
             }
             abandon(pidfile.as_ref(), &created, e)
         })?;
@@ -827,10 +888,19 @@ impl Daemon {
                     },
                     outcome => outcome,
                 };
+                let outcome = match (outcome, after) {
+                    (Outcome::Ready(pid), Some(period)) => waiter.probation(pid, period),
+                    (outcome, _) => outcome,
+                };
+                if let Some(was) = subreaper {
+                    readiness::adopt_orphans(was);
+                }
                 let finish = Finish {
                     on_started,
                     print_pid,
                     timeout: ready_timeout,
+                    after,
+                    log,
                 };
                 return finish.run(outcome, pidfile, &created);
             }
@@ -847,7 +917,7 @@ impl Daemon {
             Ok(ForkResult::Parent { child }) => {
                 // A starter that waits for `ready()` may give up before the daemon reports:
                 // it must know whom to stop. Said here, off the daemon's path.
-                if manual {
+                if manual || after.is_some() {
                     reporter.daemon(child.as_raw() as u32);
                 }
                 sys::exit_now(0)
@@ -868,7 +938,10 @@ impl Daemon {
         keep.extend(pidfile.iter().flat_map(Pidfile::fds));
         match steps.run(pidfile.as_mut(), keep, pid) {
             Ok(()) => {
-                lifecycle::started(pid, Some(reporter), manual);
+                match after {
+                    Some(_) => lifecycle::on_probation(pid, reporter),
+                    None => lifecycle::started(pid, Some(reporter), manual),
+                }
                 Ok(Running { pid, pidfile })
             }
             Err(err) => {
@@ -955,6 +1028,18 @@ impl Daemon {
         }
         if self.ready_timeout.is_zero() {
             return invalid("`ready_timeout` is zero".to_owned());
+        }
+        if let Ready::After(period) = self.ready {
+            if period.is_zero() {
+                return invalid("`ready` waits zero seconds".to_owned());
+            }
+            if period > self.ready_timeout {
+                return invalid(format!(
+                    "`ready` waits {} s, longer than `ready_timeout` ({} s)",
+                    period.as_secs_f64(),
+                    self.ready_timeout.as_secs_f64()
+                ));
+            }
         }
         if let Some(fd) = self.notify_fd {
             notify_fd::check(fd)?;
@@ -1070,6 +1155,10 @@ struct Finish {
     on_started: Option<StartedHook>,
     print_pid: bool,
     timeout: Duration,
+    /// `Ready::After`'s time.
+    after: Option<Duration>,
+    /// The daemon's stderr (or stdout) file, which a failure before ready points at.
+    log: Option<crate::logtail::LogMark>,
 }
 
 impl Finish {
@@ -1099,13 +1188,31 @@ impl Finish {
                 let _ = std::io::stdout().flush();
                 std::process::exit(0);
             }
+            Outcome::Failed(err) if err.step() == Step::Initialize => self.pointed(err),
             Outcome::Failed(err) => err,
-            Outcome::Vanished => Error::new(
+            Outcome::Vanished => self.pointed(Error::new(
                 Step::AwaitReadiness,
                 ErrorKind::DiedBeforeReady,
                 None,
                 "the daemon exited before it reported that it is up",
-            ),
+            )),
+            Outcome::Exited(ended) => {
+                let how = match ended {
+                    Some(readiness::Ended::Status(code)) => format!("exited with status {code}"),
+                    Some(readiness::Ended::Signal(signo)) => match Signal::from_raw(signo) {
+                        Some(signal) => format!("was killed by {signal}"),
+                        None => format!("was killed by signal {signo}"),
+                    },
+                    None => "exited".to_owned(),
+                };
+                let secs = self.after.unwrap_or_default().as_secs_f64();
+                self.pointed(Error::new(
+                    Step::AwaitReadiness,
+                    ErrorKind::DiedBeforeReady,
+                    None,
+                    format!("the daemon {how} within the {secs} s it had to stay up"),
+                ))
+            }
             Outcome::TimedOut(pid) => {
                 let secs = self.timeout.as_secs_f64();
                 let late = format!("it did not call `daemon_rt::ready()` within {secs} s");
@@ -1169,6 +1276,16 @@ impl Finish {
             }
         };
         Err(abandon(pidfile.as_ref(), created, err))
+    }
+}
+
+impl Finish {
+    /// A failure of the daemon before it was ready, pointing at its log file if it has one.
+    fn pointed(&self, err: Error) -> Error {
+        match &self.log {
+            Some(log) => err.with_note(&log.note()),
+            None => err,
+        }
     }
 }
 

@@ -341,6 +341,15 @@ impl Error {
         }
     }
 
+    /// The same failure with `note` after its reason: where to look for more. An OS error
+    /// keeps its errno and gets no note.
+    pub(crate) fn with_note(mut self, note: &str) -> Error {
+        if self.source.raw_os_error().is_none() {
+            self.source = io::Error::other(format!("{}; {note}", self.source));
+        }
+        self
+    }
+
     /// The step that failed.
     ///
     /// ```

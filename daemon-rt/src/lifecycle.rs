@@ -26,6 +26,10 @@ enum Phase {
     Ready,
     /// A failure before ready was reported; nothing more is sent.
     Failed,
+    /// Started with [`Ready::After`](crate::Ready::After): up as far as the daemon knows,
+    /// while the starting command watches that it stays up. A failure of the body is still
+    /// sent through the pipe, with its message; an exit is seen by the starting command.
+    Probation,
 }
 
 struct State {
@@ -72,6 +76,25 @@ pub(crate) fn started(pid: u32, reporter: Option<Reporter>, manual: bool) {
     report_panics();
     static ATEXIT: Once = Once::new();
     sys::at_exit(&ATEXIT, on_exit);
+}
+
+/// The start succeeded in the daemon with `pid`, started with
+/// [`Ready::After`](crate::Ready::After): the starting command learns the PID now and counts
+/// the daemon as up if it still runs after the duration; the service manager hears `READY=1`
+/// now. Until the process ends, a failure of the body goes through `reporter`, whose reader
+/// is gone once the duration has passed.
+pub(crate) fn on_probation(pid: u32, mut reporter: Reporter) {
+    sys::disarm_created_logs();
+    reporter.probation(pid);
+    announce_ready();
+    {
+        let mut state = state();
+        state.phase = Phase::Probation;
+        state.pid = pid;
+        state.reporter = Some(reporter);
+    }
+    let _ = MAIN_THREAD.set(std::thread::current().id());
+    report_panics();
 }
 
 /// Tells whoever started the daemon that it is ready: the starting command exits 0, a
@@ -162,6 +185,20 @@ pub fn notify(state: &str) -> io::Result<bool> {
 pub(crate) fn failed(message: &str, errno: Option<i32>) {
     {
         let mut state = state();
+        if state.phase == Phase::Probation {
+            // The manager has heard `READY=1`: only the starting command, if it still
+            // watches, learns why.
+            state.phase = Phase::Failed;
+            if let Some(reporter) = &mut state.reporter {
+                reporter.fail(&Error::new(
+                    Step::Initialize,
+                    ErrorKind::DiedBeforeReady,
+                    None,
+                    message,
+                ));
+            }
+            return;
+        }
         if state.phase != Phase::Starting {
             return;
         }
@@ -186,12 +223,20 @@ const EXITED_UNREADY: &str = "the daemon exited before it called `daemon_rt::rea
 /// The body of `main` ended (returned, or `Running` was dropped): if it never called
 /// [`ready`], that is a failure to start. Then `STOPPING=1`.
 pub(crate) fn ending() {
-    failed(EXITED_UNREADY, None);
+    exited_unready();
     sys::notify_stopping();
 }
 
 extern "C" fn on_exit() {
-    failed(EXITED_UNREADY, None);
+    exited_unready();
+}
+
+/// An end before [`ready`]; on probation, the starting command sees the exit and its status
+/// by itself, which says more than this.
+fn exited_unready() {
+    if state().phase != Phase::Probation {
+        failed(EXITED_UNREADY, None);
+    }
 }
 
 /// A panic on the main thread before [`ready`] fails the start with the panic's message.

@@ -116,12 +116,16 @@ pub mod options {
         daemon.preserve_fds(value)
     }
 
-    /// The `ready` argument; the attribute has checked the literal.
+    /// The `ready` argument; the attribute has checked the literal (`"500ms"` is
+    /// `Ready::After`).
     #[must_use]
     pub fn ready(daemon: Daemon, value: &str) -> Daemon {
         match value {
             "manual" => daemon.ready(Ready::Manual),
-            _ => daemon.ready(Ready::Started),
+            time => match crate::readiness::parse_after(time) {
+                Some(period) => daemon.ready(Ready::After(period)),
+                None => daemon.ready(Ready::Started),
+            },
         }
     }
 }

@@ -58,6 +58,18 @@ pub(crate) enum Outcome {
     /// A signal (its number) interrupted the starting process while it waited; the daemon
     /// said it runs with this PID, if it got that far.
     Interrupted(i32, Option<u32>),
+    /// With [`Ready::After`](crate::Ready::After): the daemon ended before the
+    /// time was up, with this status if the starting process could reap it.
+    Exited(Option<Ended>),
+}
+
+/// How a daemon the starting process reaped ended.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Ended {
+    /// It exited with this status.
+    Status(i32),
+    /// A signal, with this number, killed it.
+    Signal(i32),
 }
 
 /// Makes the pipe; both ends are close-on-exec and above descriptor 2.
@@ -210,6 +222,172 @@ impl Waiter {
     }
 }
 
+/// How often a starter without `pidfd_open(2)` looks whether the daemon still runs.
+const WATCH_PERIOD: Duration = Duration::from_millis(10);
+
+impl Waiter {
+    /// [`Ready::After`](crate::Ready::After): the daemon `pid` finished its steps; it counts
+    /// as up if it still runs after `period`. Returns [`Outcome::Ready`] then; the body's own
+    /// failure ([`Outcome::Failed`]) or [`Outcome::Exited`] if it ends first; or
+    /// [`Outcome::Interrupted`].
+    ///
+    /// The end is seen from outside, not through the pipe, which an `exec` closes: on Linux
+    /// by `pidfd_open(2)` and `poll`, elsewhere by looking every [`WATCH_PERIOD`]. A daemon
+    /// whose body failed but which still runs when the time is up is stopped.
+    pub(crate) fn probation(&mut self, pid: u32, period: Duration) -> Outcome {
+        let deadline = Instant::now().checked_add(period);
+        let pidfd = crate::sys::pidfd_open(pid);
+        let mut pipe_open = true;
+        let mut failed = None;
+        let mut chunk = [0u8; 512];
+        loop {
+            if let Some(ended) = ended(pid) {
+                // What the body said before it ended is in the pipe now, or never.
+                while pipe_open && let Read::Data(n) = self.read(&mut chunk, Some(Instant::now())) {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                }
+                while let Some(message) = self.decode() {
+                    if let Message::Done(Outcome::Failed(err)) = message {
+                        failed = Some(err);
+                    }
+                }
+                return match failed {
+                    Some(err) => Outcome::Failed(err),
+                    None => Outcome::Exited(ended),
+                };
+            }
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if left.is_some_and(|left| left.is_zero()) {
+                return match failed {
+                    Some(err) => {
+                        stop_unready(pid);
+                        // Reaped, if this process is its parent: no zombie is left.
+                        let _ = ended(pid);
+                        Outcome::Failed(err)
+                    }
+                    None => Outcome::Ready(pid),
+                };
+            }
+            let wait = match pidfd {
+                Some(_) => left,
+                None => Some(left.map_or(WATCH_PERIOD, |left| left.min(WATCH_PERIOD))),
+            };
+            let timeout = wait.map_or(PollTimeout::NONE, |wait| {
+                PollTimeout::from(
+                    u16::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(u16::MAX),
+                )
+            });
+            let mut fds = Vec::with_capacity(3);
+            if pipe_open {
+                fds.push(PollFd::new(self.pipe.as_fd(), PollFlags::POLLIN));
+            }
+            if let Some(interrupt) = &self.interrupt {
+                fds.push(PollFd::new(interrupt.as_fd(), PollFlags::POLLIN));
+            }
+            if let Some(pidfd) = &pidfd {
+                fds.push(PollFd::new(pidfd.as_fd(), PollFlags::POLLIN));
+            }
+            match poll(&mut fds, timeout) {
+                Ok(0) | Err(_) => continue,
+                Ok(_) => {}
+            }
+            let ready: Vec<bool> = fds
+                .iter()
+                .map(|fd| fd.revents().is_some_and(|r| !r.is_empty()))
+                .collect();
+            drop(fds);
+            let (pipe_ready, interrupted) = match (pipe_open, &self.interrupt) {
+                (true, Some(_)) => (ready[0], ready[1]),
+                (true, None) => (ready[0], false),
+                (false, Some(_)) => (false, ready[0]),
+                (false, None) => (false, false),
+            };
+            if interrupted && let Some(interrupt) = &self.interrupt {
+                let mut signo = [0u8; 1];
+                if (&*interrupt).read(&mut signo).is_ok_and(|n| n == 1) {
+                    return Outcome::Interrupted(i32::from(signo[0]), Some(pid));
+                }
+            }
+            if pipe_ready {
+                match self.pipe.read(&mut chunk) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    // Closed by an `exec`, or by the end, which `ended` tells.
+                    Ok(0) | Err(_) => pipe_open = false,
+                    Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                }
+                while let Some(message) = self.decode() {
+                    if let Message::Done(Outcome::Failed(err)) = message {
+                        failed.get_or_insert(err);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether the daemon `pid` has ended, and how, if this process could reap it (it is the
+/// daemon's parent once [`adopt_orphans`] made it a subreaper).
+fn ended(pid: u32) -> Option<Option<Ended>> {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    let target = nix::unistd::Pid::from_raw(pid as i32);
+    match waitpid(target, Some(WaitPidFlag::WNOHANG)) {
+        Ok(WaitStatus::Exited(_, code)) => Some(Some(Ended::Status(code))),
+        Ok(WaitStatus::Signaled(_, signal, _)) => Some(Some(Ended::Signal(signal as i32))),
+        Ok(_) => None,
+        Err(_) => (!alive(pid)).then_some(None),
+    }
+}
+
+/// Makes the starting process, with `yes`, the parent of the daemon once the intermediate
+/// child has exited (`PR_SET_CHILD_SUBREAPER`), so that it can reap the daemon and say how
+/// it ended; returns the setting before, to restore. Linux only; elsewhere the end is seen
+/// without a status.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn adopt_orphans(yes: bool) -> bool {
+    let was = nix::sys::prctl::get_child_subreaper().unwrap_or(false);
+    let _ = nix::sys::prctl::set_child_subreaper(yes);
+    was
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn adopt_orphans(_yes: bool) -> bool {
+    false
+}
+
+/// Parses `ready = "500ms"`: a number, with an optional fraction, and the unit `ms`, `s` or
+/// `m`. `None` for anything else, and for zero. The attribute checks the same rule at
+/// compile time.
+pub(crate) fn parse_after(text: &str) -> Option<Duration> {
+    let (number, unit_nanos) = if let Some(n) = text.strip_suffix("ms") {
+        (n, 1_000_000u128)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1_000_000_000)
+    } else if let Some(n) = text.strip_suffix('m') {
+        (n, 60_000_000_000)
+    } else {
+        return None;
+    };
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !digits(whole) || !digits(fraction) || fraction.len() > 9 {
+        return None;
+    }
+    if number.ends_with('.') {
+        return None;
+    }
+    let whole: u128 = whole.parse().ok()?;
+    let scale = 10u128.pow(fraction.len() as u32);
+    let fraction: u128 = if fraction.is_empty() {
+        0
+    } else {
+        fraction.parse().ok()?
+    };
+    let nanos = (whole.checked_mul(scale)?.checked_add(fraction)?).checked_mul(unit_nanos)? / scale;
+    let secs = u64::try_from(nanos / 1_000_000_000).ok()?;
+    let duration = Duration::new(secs, (nanos % 1_000_000_000) as u32);
+    (!duration.is_zero()).then_some(duration)
+}
+
 /// What a starter that gave up knows of the daemon it started.
 pub(crate) enum Forked {
     /// The daemon runs, or ran, with this PID.
@@ -273,6 +451,14 @@ impl Reporter {
         let mut msg = vec![b'R'];
         msg.extend_from_slice(&pid.to_le_bytes());
         // A starter that is gone (killed while it waited) has no one to tell: not an error.
+        let _ = self.0.write_all(&msg);
+    }
+
+    /// Tells the starting process, with [`Ready::After`](crate::Ready::After), that the
+    /// daemon with `pid` finished its steps; the pipe stays open for a failure of its body.
+    pub(crate) fn probation(&mut self, pid: u32) {
+        let mut msg = vec![b'R'];
+        msg.extend_from_slice(&pid.to_le_bytes());
         let _ = self.0.write_all(&msg);
     }
 
@@ -422,6 +608,20 @@ mod tests {
         let (mut waiter, reporter) = channel().unwrap();
         drop(reporter);
         assert!(matches!(waiter.wait(None), Outcome::Vanished));
+    }
+
+    #[test]
+    fn after_takes_a_number_and_a_unit() {
+        assert_eq!(parse_after("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_after("2s"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_after("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_after("1m"), Some(Duration::from_secs(60)));
+        assert_eq!(parse_after("0.25m"), Some(Duration::from_secs(15)));
+        for bad in [
+            "", "0s", "0.0ms", "5", "5h", "s", ".5s", "5.s", "-1s", "1 s", "1e3ms",
+        ] {
+            assert_eq!(parse_after(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -251,6 +251,17 @@ impl Stdio {
         Ok(())
     }
 
+    /// The file a failed start points at: the stderr file, else the stdout file, if it is a
+    /// regular file, with its size at the open.
+    pub(crate) fn log_mark(&self) -> Option<crate::logtail::LogMark> {
+        ["stderr", "stdout"].into_iter().find_map(|option| {
+            self.named
+                .iter()
+                .find(|(o, _, meta)| *o == option && meta.is_file())
+                .map(|(_, path, meta)| crate::logtail::LogMark::new(path, meta.len()))
+        })
+    }
+
     /// The log files this start created.
     pub(crate) fn created(&self) -> Vec<Created> {
         self.created.clone()

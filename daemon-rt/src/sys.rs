@@ -1351,3 +1351,22 @@ pub(crate) fn notify_send(fd: RawFd, message: &[u8]) -> io::Result<()> {
         other => other,
     }
 }
+
+/// A descriptor that becomes readable when process `pid` ends (`pidfd_open(2)`, Linux 5.3
+/// and later); `None` where the call is missing or fails. libc has the number but `nix` no
+/// wrapper.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn pidfd_open(pid: u32) -> Option<std::os::fd::OwnedFd> {
+    let pid = libc::pid_t::try_from(pid).ok().filter(|&p| p > 0)?;
+    // SAFETY: `pidfd_open` takes a PID and flags, no pointer; on success it returns a new
+    // descriptor that nothing else owns, which the `OwnedFd` below takes.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0 as libc::c_uint) };
+    let fd = RawFd::try_from(fd).ok().filter(|&fd| fd >= 0)?;
+    // Close-on-exec is what `pidfd_open` gives every new descriptor.
+    Some(own(fd))
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn pidfd_open(_pid: u32) -> Option<std::os::fd::OwnedFd> {
+    None
+}

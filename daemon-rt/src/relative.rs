@@ -1,0 +1,93 @@
+//! Relative paths on the program's own command line, which stop naming the same files once
+//! the daemon runs in `/`.
+//!
+//! The path options are resolved against the directory the start ran in before any step; a
+//! program's own arguments are not the crate's to resolve. So when the working directory is
+//! left at its default `/` and the start does not run in `/`, the starting process looks at
+//! its arguments, and for the first that is a relative path naming an existing file or
+//! directory here, prints one warning line, with the fix. One `fstatat` per argument, and
+//! none when the working directory was set.
+
+use std::ffi::{OsStr, OsString};
+use std::io::Write as _;
+use std::os::unix::ffi::OsStrExt as _;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Escaped, program_name};
+
+/// Prints the warning, if an argument calls for it, on stderr. An argument that is the value
+/// of a path option (`named`: the PID file, a log) is resolved by the start: it is skipped.
+pub(crate) fn warn_about_arguments(named: &[PathBuf]) {
+    if let Some(line) = warning(std::env::args_os().skip(1), named) {
+        let _ = std::io::stderr().write_all(line.as_bytes());
+    }
+}
+
+/// The warning line for `args`, if one of them is a relative path that names something in
+/// the current directory and that directory is not `/`.
+fn warning(args: impl Iterator<Item = OsString>, named: &[PathBuf]) -> Option<String> {
+    let mut found: Option<OsString> = None;
+    let mut more = 0usize;
+    for arg in args {
+        let Some(path) = candidate(&arg) else {
+            continue;
+        };
+        if named.iter().any(|n| n.as_os_str() == path) {
+            continue;
+        }
+        if std::fs::symlink_metadata(Path::new(path)).is_err() {
+            continue;
+        }
+        match found {
+            None => found = Some(path.to_os_string()),
+            Some(_) => more += 1,
+        }
+    }
+    let found = found?;
+    let here = std::env::current_dir().ok()?;
+    if here == Path::new("/") {
+        return None;
+    }
+    let here = Escaped(here.as_os_str());
+    let others = match more {
+        0 => String::new(),
+        1 => " (and 1 more)".to_owned(),
+        n => format!(" (and {n} more)"),
+    };
+    Some(format!(
+        "{}: warning: argument \"{}\"{others} is relative to {here}, but the daemon runs in / \
+         (set working_directory = \".\" to stay in {here})\n",
+        program_name(),
+        Escaped(&found),
+    ))
+}
+
+/// The relative path an argument may be: the argument itself, or the value of `--flag=value`;
+/// never a flag, and never an absolute path.
+fn candidate(arg: &OsStr) -> Option<&OsStr> {
+    let bytes = arg.as_bytes();
+    let value = if bytes.starts_with(b"-") {
+        let at = bytes.iter().position(|&b| b == b'=')?;
+        &bytes[at + 1..]
+    } else {
+        bytes
+    };
+    (!value.is_empty() && !value.starts_with(b"/")).then(|| OsStr::from_bytes(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_and_absolute_paths_are_not_candidates() {
+        let c = |s: &str| candidate(OsStr::new(s)).map(|p| p.to_str().unwrap().to_owned());
+        assert_eq!(c("site"), Some("site".to_owned()));
+        assert_eq!(c("--root=site"), Some("site".to_owned()));
+        assert_eq!(c("-v"), None);
+        assert_eq!(c("--root="), None);
+        assert_eq!(c("/srv/site"), None);
+        assert_eq!(c("--root=/srv"), None);
+        assert_eq!(c(""), None);
+    }
+}

@@ -1,0 +1,300 @@
+//! `ready = "300ms"` (`Ready::After`), with the `after` fixture: the start succeeds only if the
+//! daemon still runs 300 ms after its steps; an end before then fails it with how the daemon
+//! ended and, when it has a log file, that file's last line. Checked from outside: the
+//! starting command's exit status, its one stderr line, the PID file, `/proc/<pid>`.
+
+mod support;
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::WaitStatus;
+use nix::unistd::Pid;
+use support::{Sandbox, Start, alive, one_line, read_pid, s, wait_until};
+
+const AFTER: &str = env!("CARGO_BIN_EXE_after");
+
+/// The fixture's `ready` time.
+const PERIOD: Duration = Duration::from_millis(300);
+
+/// Runs the fixture with `args` and its tag; returns what it did and how long it took.
+fn after(sb: &Sandbox, args: &[&str]) -> (Start, Duration) {
+    let began = Instant::now();
+    let start = sb.run(AFTER, &[args, &["--tag", s(sb.dir())]].concat(), |_| {});
+    (start, began.elapsed())
+}
+
+/// A failed start left nothing behind: no process of the sandbox, no PID file.
+fn nothing_left(sb: &Sandbox, pidfile: &Path) {
+    let left = sb.leftovers();
+    assert!(left.is_empty(), "processes left at return: {left:?}");
+    assert!(!pidfile.exists(), "a PID file was left behind");
+}
+
+#[test]
+fn a_daemon_still_running_after_the_time_is_up_is_started() {
+    let sb = Sandbox::new("after-up");
+    let pidfile = sb.path("d.pid");
+    let (start, took) = after(&sb, &["--pidfile", s(&pidfile)]);
+    assert_eq!(start.code, Some(0), "{start:?}");
+    assert_eq!(start.stderr, "", "{start:?}");
+    assert!(
+        took >= PERIOD,
+        "returned after {took:?}, before the {PERIOD:?}"
+    );
+    let pid = read_pid(&pidfile).expect("a PID in the PID file");
+    sb.track(pid);
+    assert!(alive(pid), "the daemon is gone");
+    assert_eq!(sb.stop(pid, Signal::SIGTERM), WaitStatus::Exited(pid, 0));
+    assert!(!pidfile.exists(), "the PID file stays after the stop");
+}
+
+#[test]
+fn an_exit_within_the_time_fails_the_start_and_quotes_the_log() {
+    let sb = Sandbox::new("after-exit");
+    let pidfile = sb.path("d.pid");
+    let log = sb.path("err.log");
+    fs::write(&log, "a line of an earlier run\n").unwrap();
+    let (start, _) = after(
+        &sb,
+        &[
+            "--pidfile",
+            s(&pidfile),
+            "--stderr",
+            s(&log),
+            "--then",
+            "exit:3",
+        ],
+    );
+    assert_eq!(start.code, Some(69), "{start:?}");
+    assert_eq!(
+        one_line(&start),
+        format!(
+            "after: daemon did not start: the daemon exited with status 3 within the 0.3 s it \
+             had to stay up; {} ends: \"exiting with 3\"",
+            log.display()
+        )
+    );
+    nothing_left(&sb, &pidfile);
+}
+
+#[test]
+fn a_body_error_within_the_time_gives_its_message_and_the_log() {
+    let sb = Sandbox::new("after-err");
+    let pidfile = sb.path("d.pid");
+    let log = sb.path("err.log");
+    let (start, _) = after(
+        &sb,
+        &[
+            "--pidfile",
+            s(&pidfile),
+            "--stderr",
+            s(&log),
+            "--then",
+            "fail",
+        ],
+    );
+    assert_eq!(start.code, Some(69), "{start:?}");
+    // Rust's `main` prints the returned error on stderr, the log: its last line.
+    assert_eq!(
+        one_line(&start),
+        format!(
+            "after: daemon failed before it was ready: cannot listen on 127.0.0.1:7: Address \
+             already in use; {} ends: \"Error: \"cannot listen on 127.0.0.1:7: Address already \
+             in use\"\"",
+            log.display()
+        )
+    );
+    nothing_left(&sb, &pidfile);
+}
+
+#[test]
+fn a_program_the_daemon_execs_is_watched_too() {
+    // As a command-line daemonizer does: the steps, then `exec`, which closes the readiness
+    // pipe. The program's end is still seen, and its last line quoted.
+    let sb = Sandbox::new("after-exec-dies");
+    let pidfile = sb.path("d.pid");
+    let log = sb.path("err.log");
+    let (start, _) = after(
+        &sb,
+        &[
+            "--pidfile",
+            s(&pidfile),
+            "--stderr",
+            s(&log),
+            "--then",
+            "exec:echo 'Error: Address in use (os error 98)' >&2; exit 1",
+        ],
+    );
+    assert_eq!(start.code, Some(69), "{start:?}");
+    assert_eq!(
+        one_line(&start),
+        format!(
+            "after: daemon did not start: the daemon exited with status 1 within the 0.3 s it \
+             had to stay up; {} ends: \"Error: Address in use (os error 98)\"",
+            log.display()
+        )
+    );
+    nothing_left(&sb, &pidfile);
+
+    // One that stays up is started, with its PID (the same process) in the PID file.
+    let (start, _) = after(
+        &sb,
+        &["--pidfile", s(&pidfile), "--then", "exec:exec sleep 30"],
+    );
+    assert_eq!(start.code, Some(0), "{start:?}");
+    let pid = read_pid(&pidfile).expect("a PID in the PID file");
+    sb.track(pid);
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    assert!(cmdline.starts_with(b"sleep\x0030"), "{cmdline:?}");
+    assert_eq!(
+        sb.stop(pid, Signal::SIGTERM),
+        WaitStatus::Signaled(pid, Signal::SIGTERM, false)
+    );
+}
+
+#[test]
+fn without_a_log_file_the_line_says_how_it_ended_and_nothing_more() {
+    let sb = Sandbox::new("after-nolog");
+    let pidfile = sb.path("d.pid");
+    let (start, _) = after(
+        &sb,
+        &["--pidfile", s(&pidfile), "--then", "exec:kill -9 $$"],
+    );
+    assert_eq!(start.code, Some(69), "{start:?}");
+    assert_eq!(
+        one_line(&start),
+        "after: daemon did not start: the daemon was killed by SIGKILL within the 0.3 s it had \
+         to stay up"
+    );
+    nothing_left(&sb, &pidfile);
+
+    // A log it wrote nothing to this time is named, and not quoted from.
+    let log = sb.path("err.log");
+    fs::write(&log, "Error: from an earlier run\n").unwrap();
+    let (start, _) = after(
+        &sb,
+        &[
+            "--pidfile",
+            s(&pidfile),
+            "--stderr",
+            s(&log),
+            "--then",
+            "exec:exit 2",
+        ],
+    );
+    assert_eq!(start.code, Some(69), "{start:?}");
+    assert_eq!(
+        one_line(&start),
+        format!(
+            "after: daemon did not start: the daemon exited with status 2 within the 0.3 s it \
+             had to stay up; nothing new in {}",
+            log.display()
+        )
+    );
+    nothing_left(&sb, &pidfile);
+}
+
+#[test]
+fn a_time_longer_than_ready_timeout_is_refused() {
+    let sb = Sandbox::new("after-long");
+    let pidfile = sb.path("d.pid");
+    let (start, _) = after(
+        &sb,
+        &["--pidfile", s(&pidfile), "--ready-timeout-ms", "100"],
+    );
+    assert_eq!(start.code, Some(78), "{start:?}");
+    assert_eq!(
+        one_line(&start),
+        "after: invalid configuration: `ready` waits 0.3 s, longer than `ready_timeout` (0.1 s)"
+    );
+    nothing_left(&sb, &pidfile);
+}
+
+#[test]
+fn sigterm_to_the_starting_command_while_it_watches_stops_the_daemon() {
+    let sb = Sandbox::new("after-term");
+    let pidfile = sb.path("d.pid");
+    let child = Command::new(AFTER)
+        .args(["--pidfile", s(&pidfile), "--tag", s(sb.dir())])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let starter = Pid::from_raw(child.id() as i32);
+    // The PID is written by the steps, before the time starts.
+    wait_until("the PID file holds the PID", || {
+        read_pid(&pidfile).is_some()
+    });
+    let daemon = read_pid(&pidfile).unwrap();
+    sb.track(daemon);
+    kill(starter, Signal::SIGTERM).unwrap();
+    let out = child.wait_with_output().unwrap();
+    use std::os::unix::process::ExitStatusExt as _;
+    assert_eq!(out.status.signal(), Some(libc_sigterm()), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr,
+        format!(
+            "after: daemon did not start: the start was interrupted by SIGTERM before the \
+             daemon was ready; stopped it (PID {daemon})\n"
+        )
+    );
+    assert!(!alive(daemon), "the daemon still runs");
+    nothing_left(&sb, &pidfile);
+}
+
+fn libc_sigterm() -> i32 {
+    Signal::SIGTERM as i32
+}
+
+#[test]
+fn a_manual_daemon_that_fails_before_ready_points_at_its_log_too() {
+    // `ready = "manual"` (the service fixture): an `Err` from `main`, which Rust's `main`
+    // also prints on stderr, the log.
+    let sb = Sandbox::new("manual-log");
+    let pidfile = sb.path("d.pid");
+    let log = sb.path("err.log");
+    let start = sb.service(&[
+        "--pidfile",
+        s(&pidfile),
+        "--stderr",
+        s(&log),
+        "--before-ready",
+        "fail",
+    ]);
+    assert_eq!(start.code, Some(69), "{start:?}");
+    assert_eq!(
+        one_line(&start),
+        format!(
+            "service: daemon failed before it was ready: cannot load the configuration: line 3 \
+             is broken; {} ends: \"Error: \"cannot load the configuration: line 3 is broken\"\"",
+            log.display()
+        )
+    );
+    nothing_left(&sb, &pidfile);
+
+    // An exit before `ready()` that wrote nothing there: the file is named, nothing quoted.
+    let start = sb.service(&[
+        "--pidfile",
+        s(&pidfile),
+        "--stderr",
+        s(&log),
+        "--before-ready",
+        "exit",
+    ]);
+    assert_eq!(start.code, Some(69), "{start:?}");
+    assert_eq!(
+        one_line(&start),
+        format!(
+            "service: daemon failed before it was ready: the daemon exited before it called \
+             `daemon_rt::ready()`; nothing new in {}",
+            log.display()
+        )
+    );
+    nothing_left(&sb, &pidfile);
+}

@@ -1,0 +1,2 @@
+#[daemon_rt::daemon(ready = "5h")]
+fn main() {}

@@ -1,0 +1,2 @@
+#[daemon_rt::daemon(ready = "0ms")]
+fn main() {}
