@@ -23,6 +23,8 @@ use crate::threads::{self, SingleThreaded};
 use crate::value::{IdValue, OutputValue, PathValue, SignalValue};
 use crate::{Signal, activation, control, fds, init, lifecycle, notify, notify_fd, sys};
 
+mod exec;
+
 /// The umask a daemon gets unless told otherwise: `0o022`, as systemd's `UMask=` default.
 ///
 /// Not 0: Rust creates files with mode `0o666`, so a umask of 0 makes every file the daemon
@@ -118,6 +120,8 @@ pub struct Daemon {
     strict_paths: bool,
     fork: Fork,
     notify_fd: Option<RawFd>,
+    /// Set by [`Daemon::exec`]: the daemon becomes a program.
+    exec: Option<exec::Plan>,
 }
 
 impl Default for Daemon {
@@ -151,6 +155,7 @@ impl fmt::Debug for Daemon {
             .field("strict_paths", &self.strict_paths)
             .field("fork", &self.fork)
             .field("notify_fd", &self.notify_fd)
+            .field("exec", &self.exec)
             .finish()
     }
 }
@@ -188,6 +193,7 @@ impl Daemon {
             strict_paths: true,
             fork: Fork::Auto,
             notify_fd: None,
+            exec: None,
         }
     }
 
@@ -700,6 +706,7 @@ impl Daemon {
             strict_paths,
             fork: _,
             notify_fd: _,
+            exec,
         } = self;
 
         // Everything that can fail for a reason the user can fix fails here, in the process
@@ -749,7 +756,10 @@ impl Daemon {
         };
         let manual = ready == Ready::Manual;
 
+        let execs = exec.is_some();
         if foreground {
+            // The daemon's steps close its socket (not kept): no second close.
+            drop(exec);
             let pid = std::process::id();
             keep.extend(pidfile.iter().flat_map(Pidfile::fds));
             // The manager's reload or stop signal during the steps (they reset every
@@ -786,6 +796,9 @@ impl Daemon {
         };
         // Output buffered now would otherwise be written again by the daemon.
         let _ = std::io::stdout().flush();
+        if let Some(plan) = &exec {
+            plan.before_fork();
+        }
         let forked = sys::fork(&single).context(Step::Fork, None);
         let forked = forked.map_err(|e| {
             if let Some(mask) = &interrupts {
@@ -827,6 +840,7 @@ impl Daemon {
                     },
                     outcome => outcome,
                 };
+                let outcome = exec::after_wait(exec, outcome, ready_timeout, &waiter);
                 let finish = Finish {
                     on_started,
                     print_pid,
@@ -834,7 +848,10 @@ impl Daemon {
                 };
                 return finish.run(outcome, pidfile, &created);
             }
-            ForkResult::Child => drop(waiter),
+            ForkResult::Child => {
+                drop(waiter);
+                drop(exec);
+            }
         }
 
         // The intermediate child: a new session, then the fork that leaves the daemon
@@ -867,6 +884,11 @@ impl Daemon {
         keep.push(reporter.fd());
         keep.extend(pidfile.iter().flat_map(Pidfile::fds));
         match steps.run(pidfile.as_mut(), keep, pid) {
+            Ok(()) if execs => {
+                // Readiness is the `exec`'s, reported by `Daemon::exec`.
+                exec::hold(reporter);
+                Ok(Running { pid, pidfile })
+            }
             Ok(()) => {
                 lifecycle::started(pid, Some(reporter), manual);
                 Ok(Running { pid, pidfile })
