@@ -418,3 +418,23 @@ fn usage_errors_are_status_2_and_one_line() {
     assert_eq!(out.status.code(), Some(2));
     assert!(one_line(&out).contains("`9` is not an octal number"));
 }
+
+#[test]
+fn notify_fd_gets_its_newline_once_the_program_runs() {
+    let sb = Sandbox::new("notify-fd");
+    let pidfile = sb.path("fd.pid");
+    // Descriptor 3 is the test's pipe; the command's own stdout goes nowhere.
+    let script = format!(
+        "{DAEMON_RT} --notify-fd 3 --pidfile {} -- sleep 60 3>&1 >/dev/null",
+        s(&pidfile)
+    );
+    let out = Command::new("sh").args(["-c", &script]).output().unwrap();
+    let pid = read_pid(&pidfile);
+    if let Some(pid) = pid {
+        sb.pids.borrow_mut().push(pid);
+    }
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Read to the end: the program does not hold the descriptor, or this would not return.
+    assert_eq!(stdout(&out), "\n");
+    assert!(pid.is_some_and(alive));
+}

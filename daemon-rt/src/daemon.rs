@@ -885,7 +885,10 @@ impl Daemon {
         keep.extend(pidfile.iter().flat_map(Pidfile::fds));
         match steps.run(pidfile.as_mut(), keep, pid) {
             Ok(()) if execs => {
-                // Readiness is the `exec`'s, reported by `Daemon::exec`.
+                // The starting process hears of readiness from the `exec`, through the pipe
+                // `Daemon::exec` keeps; a service manager and a supervisor's descriptor as in
+                // the foreground.
+                lifecycle::started(pid, None, manual);
                 exec::hold(reporter);
                 Ok(Running { pid, pidfile })
             }
