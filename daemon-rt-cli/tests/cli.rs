@@ -276,10 +276,10 @@ fn ready_notify_waits_for_ready_1_from_a_child_of_the_program() {
     );
     assert!(alive(pid));
     assert!(locked(&pidfile));
-    assert_eq!(
-        std::fs::read(format!("/proc/{pid}/cmdline")).unwrap(),
-        b"sleep\x0060\x00"
-    );
+    // READY=1 came from the script before its own `exec sleep 60`.
+    wait_until("the script's exec", || {
+        std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == b"sleep\x0060\x00")
+    });
     // Reparented once the start ended: not the starting command's child.
     let ppid: u32 = stat_field(pid, 1).parse().unwrap();
     assert!(ppid == 1 || status_line(ppid, "Name") != "daemon-rt");
