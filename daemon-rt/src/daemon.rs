@@ -23,6 +23,8 @@ use crate::threads::{self, SingleThreaded};
 use crate::value::{IdValue, OutputValue, PathValue, SignalValue};
 use crate::{Signal, activation, control, fds, init, lifecycle, notify, notify_fd, sys};
 
+mod exec;
+
 /// The umask a daemon gets unless told otherwise: `0o022`, as systemd's `UMask=` default.
 ///
 /// Not 0: Rust creates files with mode `0o666`, so a umask of 0 makes every file the daemon
@@ -139,6 +141,8 @@ pub struct Daemon {
     notify_fd: Option<RawFd>,
     /// Whether `working_directory` was given: the default `/` warns about relative arguments.
     working_directory_set: bool,
+    /// Set by [`Daemon::exec`]: the daemon becomes a program.
+    exec: Option<exec::Plan>,
 }
 
 impl Default for Daemon {
@@ -172,6 +176,7 @@ impl fmt::Debug for Daemon {
             .field("strict_paths", &self.strict_paths)
             .field("fork", &self.fork)
             .field("notify_fd", &self.notify_fd)
+            .field("exec", &self.exec)
             .finish()
     }
 }
@@ -210,6 +215,7 @@ impl Daemon {
             fork: Fork::Auto,
             notify_fd: None,
             working_directory_set: false,
+            exec: None,
         }
     }
 
@@ -734,6 +740,7 @@ impl Daemon {
             fork: _,
             notify_fd: _,
             working_directory_set,
+            exec,
         } = self;
 
         // The path options' values, which the start resolves itself: not warned about as
@@ -801,10 +808,14 @@ impl Daemon {
         // Relative arguments of the program's own name files here, not in `/`: said once,
         // before the daemon leaves this directory. Nothing to look at when it stays.
         if warn_relative {
-            crate::relative::warn_about_arguments(&named);
+            let program = exec.as_ref().map(|plan| plan.arguments.as_slice());
+            crate::relative::warn_about_arguments(&named, program);
         }
 
+        let execs = exec.is_some();
         if foreground {
+            // The daemon's steps close its socket (not kept): no second close.
+            drop(exec);
             let pid = std::process::id();
             keep.extend(pidfile.iter().flat_map(Pidfile::fds));
             // The manager's reload or stop signal during the steps (they reset every
@@ -844,6 +855,9 @@ impl Daemon {
         // With `Ready::After`, the daemon becomes this process's child once the intermediate
         // child has exited, so that its end can be reaped and told.
         let subreaper = after.map(|_| readiness::adopt_orphans(true));
+        if let Some(plan) = &exec {
+            plan.before_fork();
+        }
         let forked = sys::fork(&single).context(Step::Fork, None);
         let forked = forked.map_err(|e| {
             if let Some(mask) = &interrupts {
@@ -888,6 +902,7 @@ impl Daemon {
                     },
                     outcome => outcome,
                 };
+                let outcome = exec::after_wait(exec, outcome, ready_timeout, &waiter);
                 let outcome = match (outcome, after) {
                     (Outcome::Ready(pid), Some(period)) => waiter.probation(pid, period),
                     (outcome, _) => outcome,
@@ -904,7 +919,10 @@ impl Daemon {
                 };
                 return finish.run(outcome, pidfile, &created);
             }
-            ForkResult::Child => drop(waiter),
+            ForkResult::Child => {
+                drop(waiter);
+                drop(exec);
+            }
         }
 
         // The intermediate child: a new session, then the fork that leaves the daemon
@@ -937,6 +955,14 @@ impl Daemon {
         keep.push(reporter.fd());
         keep.extend(pidfile.iter().flat_map(Pidfile::fds));
         match steps.run(pidfile.as_mut(), keep, pid) {
+            Ok(()) if execs => {
+                // The starting process hears of readiness from the `exec`, through the pipe
+                // `Daemon::exec` keeps; a service manager and a supervisor's descriptor as in
+                // the foreground.
+                lifecycle::started(pid, None, manual);
+                exec::hold(reporter);
+                Ok(Running { pid, pidfile })
+            }
             Ok(()) => {
                 match after {
                     Some(_) => lifecycle::on_probation(pid, reporter),

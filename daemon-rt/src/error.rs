@@ -73,6 +73,8 @@ pub enum Step {
     StopDaemon,
     /// Taking over the sockets passed by socket activation (`$LISTEN_FDS`).
     Activation,
+    /// `execve(2)` of the program a daemon becomes ([`Daemon::exec`](crate::Daemon::exec)).
+    Exec,
 }
 
 impl Step {
@@ -105,11 +107,12 @@ impl Step {
             Step::SignalDaemon => "cannot signal the daemon of pidfile",
             Step::StopDaemon => "cannot stop the daemon of pidfile",
             Step::Activation => "cannot take the sockets passed by socket activation",
+            Step::Exec => "exec failed",
         }
     }
 
     /// Every step, in the order of the table used to send a step over the readiness pipe.
-    pub(crate) const ALL: [Step; 27] = [
+    pub(crate) const ALL: [Step; 28] = [
         Step::CheckThreads,
         Step::CheckConfig,
         Step::OpenPidfile,
@@ -137,6 +140,7 @@ impl Step {
         Step::SignalDaemon,
         Step::StopDaemon,
         Step::Activation,
+        Step::Exec,
     ];
 }
 
@@ -182,11 +186,16 @@ pub enum ErrorKind {
     /// The daemon did not report ready, or did not stop, in time. Exit status 124, as
     /// `timeout(1)`.
     Timeout,
+    /// The program to `exec` was not found. Exit status 127, as a shell's.
+    ProgramNotFound,
+    /// The program to `exec` was found but could not be executed (not executable, not a
+    /// program). Exit status 126, as a shell's.
+    CannotExecute,
 }
 
 impl ErrorKind {
     /// Every kind, in the order of the table used to send a kind over the readiness pipe.
-    pub(crate) const ALL: [ErrorKind; 12] = [
+    pub(crate) const ALL: [ErrorKind; 14] = [
         ErrorKind::AlreadyRunning,
         ErrorKind::InvalidConfig,
         ErrorKind::Threads,
@@ -199,6 +208,8 @@ impl ErrorKind {
         ErrorKind::UnknownUser,
         ErrorKind::NotRunning,
         ErrorKind::Timeout,
+        ErrorKind::ProgramNotFound,
+        ErrorKind::CannotExecute,
     ];
 
     /// The exit status the starting process ends with for this kind (sysexits.h values).
@@ -221,6 +232,8 @@ impl ErrorKind {
             ErrorKind::UnknownUser => 67,
             ErrorKind::NotRunning => 7,
             ErrorKind::Timeout => 124,
+            ErrorKind::ProgramNotFound => 127,
+            ErrorKind::CannotExecute => 126,
         }
     }
 
@@ -267,6 +280,10 @@ impl ErrorKind {
             | Step::SignalDaemon
             | Step::StopDaemon => ErrorKind::Os,
             Step::Activation => ErrorKind::InvalidConfig,
+            Step::Exec => match err.kind() {
+                io::ErrorKind::NotFound => ErrorKind::ProgramNotFound,
+                _ => ErrorKind::CannotExecute,
+            },
         }
     }
 }

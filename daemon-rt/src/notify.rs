@@ -25,6 +25,15 @@ pub(crate) const NOTIFY_SOCKET: &str = "NOTIFY_SOCKET";
 /// The connected socket, once the start found one.
 static SOCKET: OnceLock<UnixDatagram> = OnceLock::new();
 
+/// `$NOTIFY_SOCKET` as the start found it: for a program the daemon `exec`s in the foreground
+/// that declares its readiness itself.
+static ADDRESS: OnceLock<std::ffi::OsString> = OnceLock::new();
+
+/// The service manager's socket address, as `$NOTIFY_SOCKET` gave it at the start.
+pub(crate) fn address() -> Option<&'static std::ffi::OsStr> {
+    ADDRESS.get().map(std::ffi::OsString::as_os_str)
+}
+
 /// Takes `$NOTIFY_SOCKET` out of the environment and connects to it. `Ok(None)` when the
 /// variable is not set: no service manager waits for notifications.
 ///
@@ -110,6 +119,7 @@ fn connect(value: &std::ffi::OsStr) -> Result<RawFd, Error> {
     sys::set_notify_socket(fd);
     // For a manager that binds its socket again (a restart): connected again on refusal.
     sys::set_notify_address(bytes);
+    let _ = ADDRESS.set(value.to_owned());
     // A second start in one process cannot happen (the PID file and fork forbid it), but if
     // it did, the first socket stays in use.
     let _ = SOCKET.set(socket);
@@ -147,6 +157,9 @@ pub(crate) fn errno_for(err: &Error) -> i32 {
         ErrorKind::PermissionDenied => libc::EPERM,
         ErrorKind::NotRunning => libc::ESRCH,
         ErrorKind::Timeout => libc::ETIMEDOUT,
+        // The program to exec is missing, or is not one.
+        ErrorKind::ProgramNotFound => libc::ENOENT,
+        ErrorKind::CannotExecute => libc::ENOEXEC,
         // An I/O or system call failed without saying how, or the body's own initialisation
         // failed (an `Err` from `main`, a panic, an exit before `ready()`) for a reason only
         // it knows, which `STATUS=` carries: "Input/output error", the generic failure.

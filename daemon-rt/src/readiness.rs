@@ -11,6 +11,8 @@
 //! Message layout (integers little-endian):
 //! - `R`, pid: u32
 //! - `P`, pid: u32 (then `R` or `E` follows)
+//! - `X`, pid: u32: the daemon is about to `exec` a program; end-of-file after it, with no
+//!   `E`, means the `exec` succeeded (the pipe is close-on-exec)
 //! - `E`, len: u32, then `len` bytes: step: u8, kind: u8, errno: i32, pid: u32,
 //!   path_len: u32, path bytes, reason bytes (UTF-8, empty when errno is set)
 
@@ -36,6 +38,8 @@ pub(crate) struct Waiter {
     buf: Vec<u8>,
     /// The daemon's PID, once a message said it.
     pid: Option<u32>,
+    /// The daemon's PID, once it said that it is about to `exec`.
+    exec: Option<u32>,
 }
 
 /// The daemon's end: reports success or failure, once.
@@ -83,6 +87,7 @@ pub(crate) fn channel() -> Result<(Waiter, Reporter), Error> {
         interrupt_write: None,
         buf: Vec::with_capacity(64),
         pid: None,
+        exec: None,
     };
     Ok((waiter, Reporter(write)))
 }
@@ -103,12 +108,22 @@ impl Waiter {
                     Some(Message::Done(Outcome::Ready(p))) => return Outcome::Ready(p),
                     Some(Message::Done(outcome)) => failed = Some(outcome),
                     Some(Message::Daemon(_)) => continue,
+                    Some(Message::Exec(pid)) => {
+                        self.exec = Some(pid);
+                        continue;
+                    }
                     None => {}
                 }
             }
             match self.read(&mut chunk, deadline) {
                 Read::Data(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Read::End => return failed.unwrap_or(Outcome::Vanished),
+                // End-of-file after `X` and no failure: the close-on-exec pipe closed in a
+                // successful `exec`.
+                Read::End => {
+                    return failed
+                        .or_else(|| self.exec.map(Outcome::Ready))
+                        .unwrap_or(Outcome::Vanished);
+                }
                 Read::Interrupted(signo) => return Outcome::Interrupted(signo, self.pid),
                 // A daemon that reported its failure but did not exit (a panic caught by
                 // the body) is stopped like one that never got ready; its message stands.
@@ -129,7 +144,7 @@ impl Waiter {
     fn decode(&mut self) -> Option<Message> {
         let (message, used) = decode(&self.buf)?;
         self.buf.drain(..used);
-        if let Message::Daemon(pid) = message {
+        if let Message::Daemon(pid) | Message::Exec(pid) = message {
             self.pid = Some(pid);
         }
         Some(message)
@@ -176,6 +191,11 @@ impl Waiter {
         if let Some(write) = self.interrupt_write.take() {
             crate::sys::interrupt_into(std::os::fd::IntoRawFd::into_raw_fd(write));
         }
+    }
+
+    /// The pipe that the prepared signals write their numbers into, once they are caught.
+    pub(crate) fn interrupt(&self) -> Option<&File> {
+        self.interrupt.as_ref()
     }
 
     fn read(&mut self, chunk: &mut [u8], deadline: Option<Instant>) -> Read {
@@ -435,6 +455,8 @@ enum Message {
     Daemon(u32),
     /// `R` or `E`: the last message.
     Done(Outcome),
+    /// `X`: the daemon, with this PID, is about to `exec` a program.
+    Exec(u32),
 }
 
 impl Reporter {
@@ -442,6 +464,14 @@ impl Reporter {
     /// forked has PID `pid`.
     pub(crate) fn daemon(&mut self, pid: u32) {
         let mut msg = vec![b'P'];
+        msg.extend_from_slice(&pid.to_le_bytes());
+        let _ = self.0.write_all(&msg);
+    }
+
+    /// Tells the starting process that the daemon with `pid` is about to `exec`: the end of
+    /// the pipe that follows, with no failure, is its success.
+    pub(crate) fn exec(&mut self, pid: u32) {
+        let mut msg = vec![b'X'];
         msg.extend_from_slice(&pid.to_le_bytes());
         let _ = self.0.write_all(&msg);
     }
@@ -544,6 +574,7 @@ fn decode(buf: &[u8]) -> Option<(Message, usize)> {
     let pid = || Some(u32::from_le_bytes(rest.get(..4)?.try_into().ok()?));
     match tag {
         b'P' => Some((Message::Daemon(pid()?), 5)),
+        b'X' => Some((Message::Exec(pid()?), 5)),
         b'R' => Some((Message::Done(Outcome::Ready(pid()?)), 5)),
         b'E' => {
             let len = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
@@ -622,6 +653,25 @@ mod tests {
         ] {
             assert_eq!(parse_after(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_end_of_the_pipe_after_an_exec_mark_is_success_and_a_failure_still_wins() {
+        let (mut waiter, mut reporter) = channel().unwrap();
+        reporter.exec(4242);
+        drop(reporter); // close-on-exec: the exec succeeded
+        assert!(matches!(waiter.wait(None), Outcome::Ready(4242)));
+
+        let (mut waiter, mut reporter) = channel().unwrap();
+        reporter.exec(4242);
+        let failed = Error::new(Step::Exec, ErrorKind::ProgramNotFound, None, "x: gone");
+        reporter.fail(&failed);
+        drop(reporter);
+        let Outcome::Failed(err) = waiter.wait(None) else {
+            panic!("not a failure")
+        };
+        assert_eq!(err.exit_code(), 127);
+        assert_eq!(format!("{err:#}"), "exec failed: x: gone");
     }
 
     #[test]

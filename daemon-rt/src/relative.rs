@@ -17,15 +17,34 @@ use crate::error::{Escaped, program_name};
 
 /// Prints the warning, if an argument calls for it, on stderr. An argument that is the value
 /// of a path option (`named`: the PID file, a log) is resolved by the start: it is skipped.
-pub(crate) fn warn_about_arguments(named: &[PathBuf]) {
-    if let Some(line) = warning(std::env::args_os().skip(1), named) {
+///
+/// `program`: the arguments of the program a daemon `exec`s ([`Daemon::exec`]), which are
+/// looked at instead of this process's own, since they are what the program will read.
+///
+/// [`Daemon::exec`]: crate::Daemon::exec
+pub(crate) fn warn_about_arguments(named: &[PathBuf], program: Option<&[OsString]>) {
+    let line = match program {
+        Some(args) => warning(args.iter().cloned(), named, Fix::Exec),
+        None => warning(std::env::args_os().skip(1), named, Fix::Attribute),
+    };
+    if let Some(line) = line {
         let _ = std::io::stderr().write_all(line.as_bytes());
     }
 }
 
 /// The warning line for `args`, if one of them is a relative path that names something in
 /// the current directory and that directory is not `/`.
-fn warning(args: impl Iterator<Item = OsString>, named: &[PathBuf]) -> Option<String> {
+/// How the warning says to keep the starting directory.
+#[derive(Clone, Copy)]
+enum Fix {
+    /// An attribute argument (or the builder method of that name).
+    Attribute,
+    /// The working directory of a program run with `Daemon::exec`, such as `daemon-rt`'s
+    /// `--working-directory`.
+    Exec,
+}
+
+fn warning(args: impl Iterator<Item = OsString>, named: &[PathBuf], fix: Fix) -> Option<String> {
     let mut found: Option<OsString> = None;
     let mut more = 0usize;
     for arg in args {
@@ -54,9 +73,13 @@ fn warning(args: impl Iterator<Item = OsString>, named: &[PathBuf]) -> Option<St
         1 => " (and 1 more)".to_owned(),
         n => format!(" (and {n} more)"),
     };
+    let set = match fix {
+        Fix::Attribute => "working_directory = \".\"",
+        Fix::Exec => "the working directory to \".\"",
+    };
     Some(format!(
         "{}: warning: argument \"{}\"{others} is relative to {here}, but the daemon runs in / \
-         (set working_directory = \".\" to stay in {here})\n",
+         (set {set} to stay in {here})\n",
         program_name(),
         Escaped(&found),
     ))

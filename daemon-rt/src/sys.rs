@@ -1370,3 +1370,33 @@ pub(crate) fn pidfd_open(pid: u32) -> Option<std::os::fd::OwnedFd> {
 pub(crate) fn pidfd_open(_pid: u32) -> Option<std::os::fd::OwnedFd> {
     None
 }
+
+/// Clears `FD_CLOEXEC` on `fd`, so that it stays open across `exec`: the PID file's lock of a
+/// daemon that becomes another program ([`Daemon::exec`](crate::Daemon::exec)).
+pub(crate) fn clear_cloexec(fd: RawFd) -> io::Result<()> {
+    // SAFETY: F_GETFD and F_SETFD take and change only the descriptor's flags; no pointer. A
+    // number that is not open makes the calls fail with EBADF.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFD);
+        if flags == -1 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) == -1 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Every signal's disposition to its default, the ignored ones of [`IGNORED`] too: what a
+/// program that is about to be `exec`'d expects to find. Handlers are reset by `exec` itself;
+/// ignored signals are not.
+pub(crate) fn default_dispositions() -> io::Result<()> {
+    for signo in 1..=max_signal() {
+        if signo == libc::SIGKILL || signo == libc::SIGSTOP {
+            continue;
+        }
+        match set_disposition(signo, libc::SIG_DFL) {
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
+            other => other?,
+        }
+    }
+    Ok(())
+}
