@@ -81,7 +81,7 @@ fn programs() -> Vec<Program> {
         ),
         program(
             format!("daemon-rt {}", env!("CARGO_PKG_VERSION")),
-            env!("CARGO_BIN_EXE_daemon-rt"),
+            env!("CARGO_BIN_EXE_daemon-rt-bench"),
             true,
         ),
         program(
