@@ -14,6 +14,7 @@
 pub mod activation;
 pub mod control;
 mod daemon;
+mod dispositions;
 mod error;
 mod fds;
 mod fork;
