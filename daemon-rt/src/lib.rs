@@ -14,7 +14,6 @@
 pub mod activation;
 pub mod control;
 mod daemon;
-mod dispositions;
 mod error;
 mod fds;
 mod fork;

@@ -68,21 +68,16 @@ pub(crate) fn reset_signals() -> io::Result<()> {
 }
 
 /// The first half of [`reset_signals`]: every disposition to its default (but [`IGNORED`]).
-///
-/// Where the process's dispositions can be read in one go (`dispositions`), only the signals
-/// not already as wanted are set: the same end state with a few calls instead of one per
-/// signal.
 pub(crate) fn reset_dispositions() -> io::Result<()> {
-    let changed = crate::dispositions::changed();
     for signo in 1..=max_signal() {
         if signo == libc::SIGKILL || signo == libc::SIGSTOP {
             continue;
         }
-        let ignore = IGNORED.contains(&signo);
-        if changed.is_some_and(|c| !c.needs_reset(signo, ignore, libc::SIGCHLD)) {
-            continue;
-        }
-        let handler = if ignore { libc::SIG_IGN } else { libc::SIG_DFL };
+        let handler = if IGNORED.contains(&signo) {
+            libc::SIG_IGN
+        } else {
+            libc::SIG_DFL
+        };
         match set_disposition(signo, handler) {
             // glibc reserves two realtime signals for itself and refuses them with EINVAL.
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
