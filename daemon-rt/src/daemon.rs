@@ -606,6 +606,7 @@ impl Daemon {
                 std::process::exit(code);
             }
         }
+        crate::timing::mark("start");
         let single = match threads::ensure_single_threaded() {
             Ok(single) => single,
             Err(err) => {
@@ -615,6 +616,7 @@ impl Daemon {
                 return Err(err);
             }
         };
+        crate::timing::mark("threads counted");
         if let Err(err) = self.check() {
             // A manager that waits for `READY=1` (`start-stop-daemon --notify-await`) must
             // hear why it will never come, or it waits for its whole timeout.
@@ -655,6 +657,7 @@ impl Daemon {
         if let Some(fd) = self.notify_fd {
             notify_fd::arm(fd);
         }
+        crate::timing::mark("environment read");
         if pid1 {
             // Returns in the child, which goes on as the daemon; PID 1 stays the init.
             init::become_init(&single)?;
@@ -707,10 +710,12 @@ impl Daemon {
         let credentials = privileges::resolve(user.as_deref(), group.as_deref())?;
         check_root_and_directory(chroot.as_deref(), &working_directory)?;
         let logs = Logs::new(reopen_logs, stdout.as_deref(), stderr.as_deref())?;
+        crate::timing::mark("credentials, directories");
         let mut pidfile = pidfile
             .as_deref()
             .map(|path| Pidfile::acquire(path, strict_paths))
             .transpose()?;
+        crate::timing::mark("pidfile locked");
         let mut stdio = Stdio::open(
             stdin.as_deref(),
             stdout.as_deref(),
@@ -720,6 +725,7 @@ impl Daemon {
         )
         .map_err(|e| abandon(pidfile.as_ref(), &[], e))?;
         let created = stdio.created();
+        crate::timing::mark("stdio opened");
         // Syslog or the journal: pipes whose lines a forked process sends.
         let forward = Forwarder::pipes(stdout_sink, stderr_sink)
             .map_err(|e| abandon(pidfile.as_ref(), &created, e))?
@@ -748,6 +754,7 @@ impl Daemon {
             forward,
         };
         let manual = ready == Ready::Manual;
+        crate::timing::mark("pidfile claimed");
 
         if foreground {
             let pid = std::process::id();
@@ -786,6 +793,7 @@ impl Daemon {
         };
         // Output buffered now would otherwise be written again by the daemon.
         let _ = std::io::stdout().flush();
+        crate::timing::mark("fork");
         let forked = sys::fork(&single).context(Step::Fork, None);
         let forked = forked.map_err(|e| {
             if let Some(mask) = &interrupts {
@@ -795,6 +803,7 @@ impl Daemon {
         })?;
         match forked {
             ForkResult::Parent { child } => {
+                crate::timing::mark("starter forked");
                 drop(reporter);
                 // The daemon's files are its own: this process's copies are closed, so that a
                 // failed start can tell whether anyone else opened a log it created.
@@ -804,7 +813,9 @@ impl Daemon {
                     sys::restore_mask(mask);
                 }
                 let outcome = waiter.wait(manual.then_some(ready_timeout));
+                crate::timing::mark("starter woken");
                 sys::reap(child);
+                crate::timing::mark("starter reaped");
                 // The intermediate child has exited: if the time ran out before its message
                 // naming the daemon was read, it is in the pipe now. If it was killed before
                 // it could say it, the daemon is the one process of its session.
@@ -834,7 +845,10 @@ impl Daemon {
                 };
                 return finish.run(outcome, pidfile, &created);
             }
-            ForkResult::Child => drop(waiter),
+            ForkResult::Child => {
+                crate::timing::mark("intermediate runs");
+                drop(waiter)
+            }
         }
 
         // The intermediate child: a new session, then the fork that leaves the daemon
@@ -850,6 +864,8 @@ impl Daemon {
                 if manual {
                     reporter.daemon(child.as_raw() as u32);
                 }
+                crate::timing::mark("intermediate forked");
+                crate::timing::flush("intermediate");
                 sys::exit_now(0)
             }
             Err(err) => {
@@ -859,6 +875,7 @@ impl Daemon {
         }
 
         // The daemon.
+        crate::timing::mark("daemon runs");
         let pid = std::process::id();
         if notify.is_some() {
             // Forked with `Fork::Always`: systemd learns the main PID from the daemon.
@@ -869,6 +886,8 @@ impl Daemon {
         match steps.run(pidfile.as_mut(), keep, pid) {
             Ok(()) => {
                 lifecycle::started(pid, Some(reporter), manual);
+                crate::timing::mark("daemon reported ready");
+                crate::timing::flush("daemon");
                 Ok(Running { pid, pidfile })
             }
             Err(err) => {
@@ -982,9 +1001,12 @@ impl Steps {
         // A stop signal before the start is done removes the empty logs it created, as a
         // failed start does (absolute: the directory changes below).
         sys::arm_created_logs(&self.stdio.created_paths());
+        crate::timing::mark("cleanup armed");
         sys::reset_dispositions().context(Step::ResetSignals, None)?;
+        crate::timing::mark("signals reset");
         sys::install_stop_handlers().context(Step::ResetSignals, None)?;
         self.stdio.redirect()?;
+        crate::timing::mark("stdio redirected");
         fds::close_inherited(keep)?;
         nix::sys::stat::umask(Mode::from_bits_truncate(self.umask as nix::libc::mode_t));
         let directory = match &self.chroot {
@@ -997,9 +1019,11 @@ impl Steps {
             None => self.working_directory.clone(),
         };
         nix::unistd::chdir(&directory).context(Step::ChangeDirectory, Some(&directory))?;
+        crate::timing::mark("fds, umask, chdir");
         if let Some(pidfile) = pidfile {
             pidfile.write_pid(pid)?;
         }
+        crate::timing::mark("pid written");
         self.logs.install()?;
         // Only now, with every handler in place: a signal blocked until here (PID 1 blocks
         // those it forwards before it forks; a start waiting for `ready()` its interrupts)
@@ -1097,6 +1121,8 @@ impl Finish {
                         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(&started)));
                 }
                 let _ = std::io::stdout().flush();
+                crate::timing::mark("starter exits");
+                crate::timing::flush("starter");
                 std::process::exit(0);
             }
             Outcome::Failed(err) => err,

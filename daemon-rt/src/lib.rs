@@ -33,6 +33,7 @@ mod stdio;
 mod stop;
 mod sys;
 mod threads;
+mod timing;
 pub mod value;
 mod watchdog;
 
