@@ -744,8 +744,15 @@ impl Daemon {
         keep.extend(notify);
         keep.extend(notify_fd::kept());
         keep.extend(forward.iter().flat_map(Forwarder::fds));
-        let steps = Steps {
-            stdio,
+        // What the daemon arms, made here: an allocation in the daemon writes to heap pages
+        // it shares with the starting process, and each costs a copy-on-write fault on the
+        // start's critical path.
+        let cleanup = pidfile.as_ref().map(Pidfile::cleanup_path);
+        let mut created_paths = stdio.created_paths().into_iter();
+        let mut steps = Steps {
+            cleanup,
+            created: [created_paths.next(), created_paths.next()],
+            stdio: Some(stdio),
             umask,
             chroot,
             working_directory,
@@ -763,7 +770,7 @@ impl Daemon {
             // disposition) waits for the handlers, which the steps install before they
             // clear the mask: it never meets the default action halfway.
             let blocked = sys::block_interrupts().ok();
-            return match steps.run(pidfile.as_mut(), keep, pid) {
+            return match steps.run(pidfile.as_mut(), &mut keep, pid) {
                 Ok(()) => {
                     lifecycle::started(pid, None, manual);
                     Ok(Running { pid, pidfile })
@@ -779,6 +786,10 @@ impl Daemon {
 
         let (mut waiter, mut reporter) =
             readiness::channel().map_err(|e| abandon(pidfile.as_ref(), &created, e))?;
+        // The daemon's list, grown here for the same reason as `cleanup` above.
+        keep.push(reporter.fd());
+        keep.extend(pidfile.iter().flat_map(Pidfile::fds));
+        fds::normalize(&mut keep);
         // Waiting for `ready()` may take long: an operator's Ctrl-C must not leave the unready
         // daemon running, since only this process enforces the timeout. What can fail (the
         // pipe) is made before the fork, and the interrupts are blocked from before the fork
@@ -847,7 +858,7 @@ impl Daemon {
             }
             ForkResult::Child => {
                 crate::timing::mark("intermediate runs");
-                drop(waiter)
+                waiter.leave()
             }
         }
 
@@ -881,9 +892,7 @@ impl Daemon {
             // Forked with `Fork::Always`: systemd learns the main PID from the daemon.
             notify::forked(pid);
         }
-        keep.push(reporter.fd());
-        keep.extend(pidfile.iter().flat_map(Pidfile::fds));
-        match steps.run(pidfile.as_mut(), keep, pid) {
+        match steps.run(pidfile.as_mut(), &mut keep, pid) {
             Ok(()) => {
                 lifecycle::started(pid, Some(reporter), manual);
                 crate::timing::mark("daemon reported ready");
@@ -983,8 +992,16 @@ impl Daemon {
 }
 
 /// The daemon's own steps, after the second fork (or at once, in the foreground).
+///
+/// [`Steps::run`] takes what it uses and leaves the rest to be dropped once the daemon
+/// reported ready: freeing memory in the daemon before that is a copy-on-write fault on the
+/// start's critical path.
 struct Steps {
-    stdio: Stdio,
+    /// The PID file's path for its removal at exit, copied before the fork.
+    cleanup: Option<CString>,
+    /// The absolute paths of the logs this start created, made before the fork.
+    created: [Option<CString>; 2],
+    stdio: Option<Stdio>,
     umask: u32,
     chroot: Option<PathBuf>,
     working_directory: PathBuf,
@@ -994,18 +1011,25 @@ struct Steps {
 }
 
 impl Steps {
-    fn run(self, pidfile: Option<&mut Pidfile>, keep: Vec<RawFd>, pid: u32) -> Result<(), Error> {
-        if let Some(pidfile) = &pidfile {
-            pidfile.arm_cleanup();
+    fn run(
+        &mut self,
+        pidfile: Option<&mut Pidfile>,
+        keep: &mut Vec<RawFd>,
+        pid: u32,
+    ) -> Result<(), Error> {
+        if let (Some(pidfile), Some(path)) = (&pidfile, self.cleanup.take()) {
+            pidfile.arm_cleanup(path);
         }
         // A stop signal before the start is done removes the empty logs it created, as a
         // failed start does (absolute: the directory changes below).
-        sys::arm_created_logs(&self.stdio.created_paths());
+        sys::arm_created_logs(std::mem::take(&mut self.created));
         crate::timing::mark("cleanup armed");
         sys::reset_dispositions().context(Step::ResetSignals, None)?;
         crate::timing::mark("signals reset");
         sys::install_stop_handlers().context(Step::ResetSignals, None)?;
-        self.stdio.redirect()?;
+        if let Some(stdio) = &mut self.stdio {
+            stdio.redirect()?;
+        }
         crate::timing::mark("stdio redirected");
         fds::close_inherited(keep)?;
         nix::sys::stat::umask(Mode::from_bits_truncate(self.umask as nix::libc::mode_t));
@@ -1014,11 +1038,11 @@ impl Steps {
                 nix::unistd::chroot(root.as_path()).context(Step::ChangeRoot, Some(root))?;
                 // `chroot` leaves the working directory outside the new root: a relative
                 // path would be resolved there, out of the jail. Inside it, from its `/`.
-                Path::new("/").join(&self.working_directory)
+                std::borrow::Cow::Owned(Path::new("/").join(&self.working_directory))
             }
-            None => self.working_directory.clone(),
+            None => std::borrow::Cow::Borrowed(self.working_directory.as_path()),
         };
-        nix::unistd::chdir(&directory).context(Step::ChangeDirectory, Some(&directory))?;
+        nix::unistd::chdir(&*directory).context(Step::ChangeDirectory, Some(&directory))?;
         crate::timing::mark("fds, umask, chdir");
         if let Some(pidfile) = pidfile {
             pidfile.write_pid(pid)?;
@@ -1033,7 +1057,7 @@ impl Steps {
             credentials.apply()?;
         }
         // Last, so that the forwarding process has the daemon's root, directory and IDs.
-        if let Some(forward) = self.forward {
+        if let Some(forward) = self.forward.take() {
             forward.spawn(pid)?;
         }
         Ok(())
