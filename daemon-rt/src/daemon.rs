@@ -748,6 +748,9 @@ impl Daemon {
         // it shares with the starting process, and each costs a copy-on-write fault on the
         // start's critical path.
         let cleanup = pidfile.as_ref().map(Pidfile::cleanup_path);
+        if cleanup.is_some() {
+            sys::register_pidfile_cleanup();
+        }
         let mut created_paths = stdio.created_paths().into_iter();
         let mut steps = Steps {
             cleanup,

@@ -127,12 +127,22 @@ static CLEANUP_FD: AtomicI32 = AtomicI32::new(-1);
 /// through `exit(3)` (an `atexit` hook) or by [`install_stop_handlers`]' handler, and by
 /// [`remove_armed_pidfile`].
 pub(crate) fn arm_pidfile_cleanup(path: CString, fd: RawFd) {
-    static ATEXIT: Once = Once::new();
     CLEANUP_FD.store(fd, Ordering::SeqCst);
     // Leaked on purpose: a signal handler may read it at any moment until the process ends.
     let old = CLEANUP_PATH.swap(path.into_raw(), Ordering::SeqCst);
     debug_assert!(old.is_null(), "a process holds one PID file");
-    at_exit(&ATEXIT, on_exit);
+    register_pidfile_cleanup();
+}
+
+/// The `atexit` hook of [`arm_pidfile_cleanup`], registered once.
+static CLEANUP_ATEXIT: Once = Once::new();
+
+/// Registers [`arm_pidfile_cleanup`]'s exit hook ahead of time: the starting process does it
+/// before the fork, where the hook does nothing (no PID file is armed there), so that the
+/// daemon finds it registered and writes nothing to libc's list of hooks, a copy-on-write
+/// fault on the start's critical path.
+pub(crate) fn register_pidfile_cleanup() {
+    at_exit(&CLEANUP_ATEXIT, on_exit);
 }
 
 /// Makes SIGTERM and SIGINT stop the daemon cleanly (PEP 3143: terminate cleanly on
