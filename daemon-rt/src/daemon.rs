@@ -645,6 +645,7 @@ impl Daemon {
                 std::process::exit(code);
             }
         }
+        crate::timing::mark("start");
         let single = match threads::ensure_single_threaded() {
             Ok(single) => single,
             Err(err) => {
@@ -654,6 +655,7 @@ impl Daemon {
                 return Err(err);
             }
         };
+        crate::timing::mark("threads counted");
         if let Err(err) = self.check() {
             // A manager that waits for `READY=1` (`start-stop-daemon --notify-await`) must
             // hear why it will never come, or it waits for its whole timeout.
@@ -694,6 +696,7 @@ impl Daemon {
         if let Some(fd) = self.notify_fd {
             notify_fd::arm(fd);
         }
+        crate::timing::mark("environment read");
         if pid1 {
             // Returns in the child, which goes on as the daemon; PID 1 stays the init.
             init::become_init(&single)?;
@@ -759,10 +762,12 @@ impl Daemon {
         let credentials = privileges::resolve(user.as_deref(), group.as_deref())?;
         check_root_and_directory(chroot.as_deref(), &working_directory)?;
         let logs = Logs::new(reopen_logs, stdout.as_deref(), stderr.as_deref())?;
+        crate::timing::mark("credentials, directories");
         let mut pidfile = pidfile
             .as_deref()
             .map(|path| Pidfile::acquire(path, strict_paths))
             .transpose()?;
+        crate::timing::mark("pidfile locked");
         let mut stdio = Stdio::open(
             stdin.as_deref(),
             stdout.as_deref(),
@@ -772,6 +777,7 @@ impl Daemon {
         )
         .map_err(|e| abandon(pidfile.as_ref(), &[], e))?;
         let created = stdio.created();
+        crate::timing::mark("stdio opened");
         // Syslog or the journal: pipes whose lines a forked process sends.
         let forward = Forwarder::pipes(stdout_sink, stderr_sink)
             .map_err(|e| abandon(pidfile.as_ref(), &created, e))?
@@ -791,8 +797,18 @@ impl Daemon {
         keep.extend(notify);
         keep.extend(notify_fd::kept());
         keep.extend(forward.iter().flat_map(Forwarder::fds));
-        let steps = Steps {
-            stdio,
+        // What the daemon arms, made here: an allocation in the daemon writes to heap pages
+        // it shares with the starting process, and each costs a copy-on-write fault on the
+        // start's critical path.
+        let cleanup = pidfile.as_ref().map(Pidfile::cleanup_path);
+        if cleanup.is_some() {
+            sys::register_pidfile_cleanup();
+        }
+        let mut created_paths = stdio.created_paths().into_iter();
+        let mut steps = Steps {
+            cleanup,
+            created: [created_paths.next(), created_paths.next()],
+            stdio: Some(stdio),
             umask,
             chroot,
             working_directory,
@@ -811,6 +827,7 @@ impl Daemon {
             let program = exec.as_ref().map(|plan| plan.arguments.as_slice());
             crate::relative::warn_about_arguments(&named, program);
         }
+        crate::timing::mark("pidfile claimed");
 
         let execs = exec.is_some();
         if foreground {
@@ -822,7 +839,7 @@ impl Daemon {
             // disposition) waits for the handlers, which the steps install before they
             // clear the mask: it never meets the default action halfway.
             let blocked = sys::block_interrupts().ok();
-            return match steps.run(pidfile.as_mut(), keep, pid) {
+            return match steps.run(pidfile.as_mut(), &mut keep, pid) {
                 Ok(()) => {
                     lifecycle::started(pid, None, manual);
                     Ok(Running { pid, pidfile })
@@ -838,6 +855,10 @@ impl Daemon {
 
         let (mut waiter, mut reporter) =
             readiness::channel().map_err(|e| abandon(pidfile.as_ref(), &created, e))?;
+        // The daemon's list, grown here for the same reason as `cleanup` above.
+        keep.push(reporter.fd());
+        keep.extend(pidfile.iter().flat_map(Pidfile::fds));
+        fds::normalize(&mut keep);
         // Waiting for `ready()` may take long: an operator's Ctrl-C must not leave the unready
         // daemon running, since only this process enforces the timeout. What can fail (the
         // pipe) is made before the fork, and the interrupts are blocked from before the fork
@@ -858,6 +879,7 @@ impl Daemon {
         if let Some(plan) = &exec {
             plan.before_fork();
         }
+        crate::timing::mark("fork");
         let forked = sys::fork(&single).context(Step::Fork, None);
         let forked = forked.map_err(|e| {
             if let Some(mask) = &interrupts {
@@ -870,6 +892,7 @@ impl Daemon {
         })?;
         match forked {
             ForkResult::Parent { child } => {
+                crate::timing::mark("starter forked");
                 drop(reporter);
                 // The daemon's files are its own: this process's copies are closed, so that a
                 // failed start can tell whether anyone else opened a log it created.
@@ -879,7 +902,9 @@ impl Daemon {
                     sys::restore_mask(mask);
                 }
                 let outcome = waiter.wait(manual.then_some(ready_timeout));
+                crate::timing::mark("starter woken");
                 sys::reap(child);
+                crate::timing::mark("starter reaped");
                 // The intermediate child has exited: if the time ran out before its message
                 // naming the daemon was read, it is in the pipe now. If it was killed before
                 // it could say it, the daemon is the one process of its session.
@@ -920,8 +945,11 @@ impl Daemon {
                 return finish.run(outcome, pidfile, &created);
             }
             ForkResult::Child => {
-                drop(waiter);
-                drop(exec);
+                crate::timing::mark("intermediate runs");
+                waiter.leave();
+                // Not dropped: no heap writes before the daemon is ready. Its socket is
+                // closed with every descriptor not kept; only the starter removes its path.
+                std::mem::forget(exec);
             }
         }
 
@@ -938,6 +966,8 @@ impl Daemon {
                 if manual || after.is_some() {
                     reporter.daemon(child.as_raw() as u32);
                 }
+                crate::timing::mark("intermediate forked");
+                crate::timing::flush("intermediate");
                 sys::exit_now(0)
             }
             Err(err) => {
@@ -947,14 +977,13 @@ impl Daemon {
         }
 
         // The daemon.
+        crate::timing::mark("daemon runs");
         let pid = std::process::id();
         if notify.is_some() {
             // Forked with `Fork::Always`: systemd learns the main PID from the daemon.
             notify::forked(pid);
         }
-        keep.push(reporter.fd());
-        keep.extend(pidfile.iter().flat_map(Pidfile::fds));
-        match steps.run(pidfile.as_mut(), keep, pid) {
+        match steps.run(pidfile.as_mut(), &mut keep, pid) {
             Ok(()) if execs => {
                 // The starting process hears of readiness from the `exec`, through the pipe
                 // `Daemon::exec` keeps; a service manager and a supervisor's descriptor as in
@@ -968,6 +997,8 @@ impl Daemon {
                     Some(_) => lifecycle::on_probation(pid, reporter),
                     None => lifecycle::started(pid, Some(reporter), manual),
                 }
+                crate::timing::mark("daemon reported ready");
+                crate::timing::flush("daemon");
                 Ok(Running { pid, pidfile })
             }
             Err(err) => {
@@ -1075,8 +1106,16 @@ impl Daemon {
 }
 
 /// The daemon's own steps, after the second fork (or at once, in the foreground).
+///
+/// [`Steps::run`] takes what it uses and leaves the rest to be dropped once the daemon
+/// reported ready: freeing memory in the daemon before that is a copy-on-write fault on the
+/// start's critical path.
 struct Steps {
-    stdio: Stdio,
+    /// The PID file's path for its removal at exit, copied before the fork.
+    cleanup: Option<CString>,
+    /// The absolute paths of the logs this start created, made before the fork.
+    created: [Option<CString>; 2],
+    stdio: Option<Stdio>,
     umask: u32,
     chroot: Option<PathBuf>,
     working_directory: PathBuf,
@@ -1086,16 +1125,26 @@ struct Steps {
 }
 
 impl Steps {
-    fn run(self, pidfile: Option<&mut Pidfile>, keep: Vec<RawFd>, pid: u32) -> Result<(), Error> {
-        if let Some(pidfile) = &pidfile {
-            pidfile.arm_cleanup();
+    fn run(
+        &mut self,
+        pidfile: Option<&mut Pidfile>,
+        keep: &mut Vec<RawFd>,
+        pid: u32,
+    ) -> Result<(), Error> {
+        if let (Some(pidfile), Some(path)) = (&pidfile, self.cleanup.take()) {
+            pidfile.arm_cleanup(path);
         }
         // A stop signal before the start is done removes the empty logs it created, as a
         // failed start does (absolute: the directory changes below).
-        sys::arm_created_logs(&self.stdio.created_paths());
+        sys::arm_created_logs(std::mem::take(&mut self.created));
+        crate::timing::mark("cleanup armed");
         sys::reset_dispositions().context(Step::ResetSignals, None)?;
+        crate::timing::mark("signals reset");
         sys::install_stop_handlers().context(Step::ResetSignals, None)?;
-        self.stdio.redirect()?;
+        if let Some(stdio) = &mut self.stdio {
+            stdio.redirect()?;
+        }
+        crate::timing::mark("stdio redirected");
         fds::close_inherited(keep)?;
         nix::sys::stat::umask(Mode::from_bits_truncate(self.umask as nix::libc::mode_t));
         let directory = match &self.chroot {
@@ -1103,14 +1152,16 @@ impl Steps {
                 nix::unistd::chroot(root.as_path()).context(Step::ChangeRoot, Some(root))?;
                 // `chroot` leaves the working directory outside the new root: a relative
                 // path would be resolved there, out of the jail. Inside it, from its `/`.
-                Path::new("/").join(&self.working_directory)
+                std::borrow::Cow::Owned(Path::new("/").join(&self.working_directory))
             }
-            None => self.working_directory.clone(),
+            None => std::borrow::Cow::Borrowed(self.working_directory.as_path()),
         };
-        nix::unistd::chdir(&directory).context(Step::ChangeDirectory, Some(&directory))?;
+        nix::unistd::chdir(&*directory).context(Step::ChangeDirectory, Some(&directory))?;
+        crate::timing::mark("fds, umask, chdir");
         if let Some(pidfile) = pidfile {
             pidfile.write_pid(pid)?;
         }
+        crate::timing::mark("pid written");
         self.logs.install()?;
         // Only now, with every handler in place: a signal blocked until here (PID 1 blocks
         // those it forwards before it forks; a start waiting for `ready()` its interrupts)
@@ -1120,7 +1171,7 @@ impl Steps {
             credentials.apply()?;
         }
         // Last, so that the forwarding process has the daemon's root, directory and IDs.
-        if let Some(forward) = self.forward {
+        if let Some(forward) = self.forward.take() {
             forward.spawn(pid)?;
         }
         Ok(())
@@ -1212,6 +1263,8 @@ impl Finish {
                         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(&started)));
                 }
                 let _ = std::io::stdout().flush();
+                crate::timing::mark("starter exits");
+                crate::timing::flush("starter");
                 std::process::exit(0);
             }
             Outcome::Failed(err) if err.step() == Step::Initialize => self.pointed(err),

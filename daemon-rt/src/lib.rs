@@ -35,6 +35,7 @@ mod stdio;
 mod stop;
 mod sys;
 mod threads;
+mod timing;
 pub mod value;
 mod watchdog;
 

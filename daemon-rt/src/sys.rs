@@ -126,13 +126,23 @@ static CLEANUP_FD: AtomicI32 = AtomicI32::new(-1);
 /// Arranges for the PID file `path`, locked through `fd`, to be removed when the process exits
 /// through `exit(3)` (an `atexit` hook) or by [`install_stop_handlers`]' handler, and by
 /// [`remove_armed_pidfile`].
-pub(crate) fn arm_pidfile_cleanup(path: &CStr, fd: RawFd) {
-    static ATEXIT: Once = Once::new();
+pub(crate) fn arm_pidfile_cleanup(path: CString, fd: RawFd) {
     CLEANUP_FD.store(fd, Ordering::SeqCst);
     // Leaked on purpose: a signal handler may read it at any moment until the process ends.
-    let old = CLEANUP_PATH.swap(CString::from(path).into_raw(), Ordering::SeqCst);
+    let old = CLEANUP_PATH.swap(path.into_raw(), Ordering::SeqCst);
     debug_assert!(old.is_null(), "a process holds one PID file");
-    at_exit(&ATEXIT, on_exit);
+    register_pidfile_cleanup();
+}
+
+/// The `atexit` hook of [`arm_pidfile_cleanup`], registered once.
+static CLEANUP_ATEXIT: Once = Once::new();
+
+/// Registers [`arm_pidfile_cleanup`]'s exit hook ahead of time: the starting process does it
+/// before the fork, where the hook does nothing (no PID file is armed there), so that the
+/// daemon finds it registered and writes nothing to libc's list of hooks, a copy-on-write
+/// fault on the start's critical path.
+pub(crate) fn register_pidfile_cleanup() {
+    at_exit(&CLEANUP_ATEXIT, on_exit);
 }
 
 /// Makes SIGTERM and SIGINT stop the daemon cleanly (PEP 3143: terminate cleanly on
@@ -1225,10 +1235,12 @@ static CREATED_LOGS: [AtomicPtr<libc::c_char>; 2] = [
 ];
 
 /// Arms [`remove_armed_logs`] for the log files at `paths`, which this start created.
-pub(crate) fn arm_created_logs(paths: &[CString]) {
+pub(crate) fn arm_created_logs(paths: [Option<CString>; 2]) {
     for (slot, path) in CREATED_LOGS.iter().zip(paths) {
-        // Leaked on purpose: a signal handler may read it until the start is done.
-        slot.store(CString::into_raw(path.clone()), Ordering::SeqCst);
+        if let Some(path) = path {
+            // Leaked on purpose: a signal handler may read it until the start is done.
+            slot.store(CString::into_raw(path), Ordering::SeqCst);
+        }
     }
 }
 
