@@ -73,6 +73,10 @@ pub enum Step {
     StopDaemon,
     /// Taking over the sockets passed by socket activation (`$LISTEN_FDS`).
     Activation,
+    /// Setting a resource limit (`limit_nofile`, `prevent_core`, ...).
+    SetLimit,
+    /// Setting the nice value (`nice`).
+    SetNice,
 }
 
 impl Step {
@@ -105,11 +109,13 @@ impl Step {
             Step::SignalDaemon => "cannot signal the daemon of pidfile",
             Step::StopDaemon => "cannot stop the daemon of pidfile",
             Step::Activation => "cannot take the sockets passed by socket activation",
+            Step::SetLimit => "cannot set resource limit",
+            Step::SetNice => "cannot set the nice value",
         }
     }
 
     /// Every step, in the order of the table used to send a step over the readiness pipe.
-    pub(crate) const ALL: [Step; 27] = [
+    pub(crate) const ALL: [Step; 29] = [
         Step::CheckThreads,
         Step::CheckConfig,
         Step::OpenPidfile,
@@ -137,6 +143,8 @@ impl Step {
         Step::SignalDaemon,
         Step::StopDaemon,
         Step::Activation,
+        Step::SetLimit,
+        Step::SetNice,
     ];
 }
 
@@ -265,7 +273,9 @@ impl ErrorKind {
             | Step::DropPrivileges
             | Step::Notify
             | Step::SignalDaemon
-            | Step::StopDaemon => ErrorKind::Os,
+            | Step::StopDaemon
+            | Step::SetLimit
+            | Step::SetNice => ErrorKind::Os,
             Step::Activation => ErrorKind::InvalidConfig,
         }
     }
