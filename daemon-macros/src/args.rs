@@ -615,19 +615,16 @@ fn names(array: &syn::ExprArray) -> syn::Result<Checked> {
             continue;
         };
         let value = s.value();
-        let why = if value.is_empty() {
-            "is an empty name"
+        let message = if value.is_empty() {
+            "`keep_env` lists an empty name".to_owned()
         } else if value.contains('=') {
-            "contains `=`, which no variable's name can hold"
+            format!("`keep_env` lists {value:?}: a variable's name cannot hold `=`")
         } else if value.contains('\0') {
-            "contains a NUL byte, which no variable's name can hold"
+            format!("`keep_env` lists {value:?}: a variable's name cannot hold a NUL byte")
         } else {
             continue;
         };
-        errors.push(syn::Error::new(
-            s.span(),
-            format!("`keep_env` lists {value:?}, which {why}"),
-        ));
+        errors.push(syn::Error::new(s.span(), message));
     }
     errors.finish().map(|()| Checked::AsWritten)
 }
@@ -905,11 +902,11 @@ mod tests {
         );
         assert_eq!(
             error("keep_env = [\"PATH\", \"A=B\"]"),
-            "`keep_env` lists \"A=B\", which contains `=`, which no variable's name can hold"
+            "`keep_env` lists \"A=B\": a variable's name cannot hold `=`"
         );
         assert_eq!(
             error("keep_env = &[\"\"]"),
-            "`keep_env` lists \"\", which is an empty name"
+            "`keep_env` lists an empty name"
         );
         assert!(error("keep_env = [\"A\\0\"]").contains("NUL"));
         assert_eq!(

@@ -96,13 +96,6 @@ impl From<u64> for Limit {
     }
 }
 
-impl From<u32> for Limit {
-    /// The same soft and hard limit.
-    fn from(value: u32) -> Limit {
-        Limit::from(u64::from(value))
-    }
-}
-
 impl fmt::Display for Limit {
     /// `N` when soft and hard are the same, `soft:hard` otherwise; `infinity` for no limit.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -243,7 +243,7 @@ fn parse_limit(text: &str) -> Result<crate::Limit, String> {
 limit_values!(
     [] crate::Limit => Ok,
     [] u64 => |n: u64| Ok(crate::Limit::from(n)),
-    [] u32 => |n: u32| Ok(crate::Limit::from(n)),
+    [] u32 => |n: u32| Ok(crate::Limit::from(u64::from(n))),
     // What an integer literal is when nothing else says: `.limit_nofile(65536)`.
     [] i32 => |n: i32| u64::try_from(n).map(crate::Limit::from).map_err(|_| n.to_string()),
     ['a] &'a str => parse_limit,
