@@ -2,6 +2,7 @@
 
 use std::ffi::CString;
 use std::ffi::OsStr;
+use std::ffi::OsString;
 use std::fmt;
 use std::io::Write as _;
 use std::os::fd::{AsFd, AsRawFd as _, RawFd};
@@ -12,15 +13,17 @@ use std::time::Duration;
 use nix::sys::stat::Mode;
 use nix::unistd::ForkResult;
 
+use crate::environment::{self, Environment};
 use crate::error::{Context as _, Error, ErrorKind, Escaped, Step};
 use crate::fork::{self, Fork};
 use crate::forward::{self, Forwarder, Sink};
+use crate::limits::{Limits, Resource};
 use crate::pidfile::Pidfile;
 use crate::privileges::{self, Credentials};
 use crate::readiness::{self, Forked, Outcome};
 use crate::stdio::{Created, Stdio};
 use crate::threads::{self, SingleThreaded};
-use crate::value::{IdValue, OutputValue, PathValue, SignalValue};
+use crate::value::{IdValue, LimitValue, OutputValue, PathValue, SignalValue};
 use crate::{Signal, activation, control, fds, init, lifecycle, notify, notify_fd, sys};
 
 mod exec;
@@ -143,6 +146,10 @@ pub struct Daemon {
     working_directory_set: bool,
     /// Set by [`Daemon::exec`]: the daemon becomes a program.
     exec: Option<exec::Plan>,
+    /// The names `keep_env` keeps; `None` keeps the whole environment.
+    keep_env: Option<Vec<OsString>>,
+    /// The resource limits, `prevent_core` and `nice`.
+    limits: Limits,
 }
 
 impl Default for Daemon {
@@ -177,6 +184,8 @@ impl fmt::Debug for Daemon {
             .field("fork", &self.fork)
             .field("notify_fd", &self.notify_fd)
             .field("exec", &self.exec)
+            .field("keep_env", &self.keep_env)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -216,6 +225,8 @@ impl Daemon {
             notify_fd: None,
             working_directory_set: false,
             exec: None,
+            keep_env: None,
+            limits: Limits::default(),
         }
     }
 
@@ -452,7 +463,9 @@ impl Daemon {
     /// set from the group database and its group is the user's primary group, unless
     /// [`Daemon::group`] says otherwise. The PID file and the log files are opened first,
     /// as the starting user, and the PID file is never handed to the new user. `None` keeps
-    /// the starting process's.
+    /// the starting process's. After the drop, `USER`, `LOGNAME`, `HOME` and `SHELL` are set
+    /// from the user's entry (an empty shell is `/bin/sh`, an empty home `/`); a numeric ID
+    /// the user database does not know sets none of them.
     ///
     /// ```no_run
     /// let daemon = daemon_rt::Daemon::new().user("www-data");
@@ -596,6 +609,137 @@ impl Daemon {
     #[must_use = "a `Daemon` does nothing until `start` is called"]
     pub fn notify_fd(mut self, fd: impl Into<Option<RawFd>>) -> Daemon {
         self.notify_fd = fd.into();
+        self
+    }
+
+    /// Clears the daemon's environment but for the variables named here (daemon(7) step 4),
+    /// so that it does not depend on whoever started it. Without this option the environment
+    /// is inherited. `PATH`, when not kept (or not set), becomes
+    /// `/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`, what systemd gives
+    /// services. The variables [`Daemon::user`] sets are set after the clearing.
+    /// `$LISTEN_PID`, `$LISTEN_FDS` and `$LISTEN_FDNAMES` stay when they pass sockets to
+    /// this process (socket activation), listed or not; `$NOTIFY_SOCKET`, `$WATCHDOG_USEC`
+    /// and `$WATCHDOG_PID` were taken out at the start whatever this says. An empty list
+    /// keeps nothing. A name that is empty or holds `=` or a NUL byte fails the start with
+    /// [`ErrorKind::InvalidConfig`].
+    ///
+    /// ```no_run
+    /// let daemon = daemon_rt::Daemon::new().keep_env(["PATH", "LANG", "TZ"]);
+    /// # drop(daemon);
+    /// ```
+    #[must_use = "a `Daemon` does nothing until `start` is called"]
+    pub fn keep_env<S: AsRef<OsStr>>(mut self, names: impl IntoIterator<Item = S>) -> Daemon {
+        self.keep_env = Some(
+            names
+                .into_iter()
+                .map(|name| name.as_ref().to_owned())
+                .collect(),
+        );
+        self
+    }
+
+    /// Makes the daemon dump no core (python-daemon's `prevent_core`): its `RLIMIT_CORE`,
+    /// soft and hard, is 0, so a crash does not write its memory (keys, passwords) to a file.
+    /// The same as `limit_core(0)`; with another `limit_core`, the start fails with
+    /// [`ErrorKind::InvalidConfig`]. A `core_pattern` that pipes to a program
+    /// (systemd-coredump, apport) is not bound by the limit: the kernel runs the program,
+    /// which is told the limit and decides. `PR_SET_DUMPABLE` is left alone: clearing it
+    /// would also give `/proc/<pid>` to root and forbid the user's own `ptrace`.
+    ///
+    /// ```no_run
+    /// let daemon = daemon_rt::Daemon::new().prevent_core(true);
+    /// # drop(daemon);
+    /// ```
+    #[must_use = "a `Daemon` does nothing until `start` is called"]
+    pub fn prevent_core(mut self, yes: bool) -> Daemon {
+        self.limits.set_prevent_core(yes);
+        self
+    }
+
+    /// The daemon's `RLIMIT_NOFILE`, the number of descriptors it may open (systemd's
+    /// `LimitNOFILE=`): a number for soft and hard, `"soft:hard"`, `"infinity"`, a
+    /// [`Limit`](crate::Limit), or `None` to inherit it. Set in the daemon before the
+    /// privilege drop, so root may raise the hard limit; raising it without the privilege
+    /// fails the start with [`ErrorKind::PermissionDenied`], naming the limit and the value.
+    /// Linux refuses a hard limit above `fs.nr_open` (1048576 by default) the same way.
+    ///
+    /// ```no_run
+    /// let daemon = daemon_rt::Daemon::new().limit_nofile(65536);
+    /// # drop(daemon);
+    /// ```
+    #[must_use = "a `Daemon` does nothing until `start` is called"]
+    pub fn limit_nofile(mut self, limit: impl LimitValue) -> Daemon {
+        self.limits.set(Resource::Nofile, limit.into_limit());
+        self
+    }
+
+    /// The daemon's `RLIMIT_CORE`, the largest core dump in bytes (`LimitCORE=`); as
+    /// [`Daemon::limit_nofile`]. `0` is [`Daemon::prevent_core`].
+    ///
+    /// ```no_run
+    /// let daemon = daemon_rt::Daemon::new().limit_core("0:infinity"); // none unless raised
+    /// # drop(daemon);
+    /// ```
+    #[must_use = "a `Daemon` does nothing until `start` is called"]
+    pub fn limit_core(mut self, limit: impl LimitValue) -> Daemon {
+        self.limits.set(Resource::Core, limit.into_limit());
+        self
+    }
+
+    /// The daemon's `RLIMIT_NPROC`, the processes its user may have (`LimitNPROC=`); as
+    /// [`Daemon::limit_nofile`]. Linux counts them per real user ID, across the system.
+    /// illumos has no such limit: there, the start fails with [`ErrorKind::InvalidConfig`].
+    ///
+    /// ```no_run
+    /// let daemon = daemon_rt::Daemon::new().user("worker").limit_nproc(64);
+    /// # drop(daemon);
+    /// ```
+    #[must_use = "a `Daemon` does nothing until `start` is called"]
+    pub fn limit_nproc(mut self, limit: impl LimitValue) -> Daemon {
+        self.limits.set(Resource::Nproc, limit.into_limit());
+        self
+    }
+
+    /// The daemon's `RLIMIT_MEMLOCK`, the bytes it may lock into memory (`LimitMEMLOCK=`);
+    /// as [`Daemon::limit_nofile`]. illumos has no such limit: there, the start fails with
+    /// [`ErrorKind::InvalidConfig`].
+    ///
+    /// ```no_run
+    /// let daemon = daemon_rt::Daemon::new().limit_memlock("infinity");
+    /// # drop(daemon);
+    /// ```
+    #[must_use = "a `Daemon` does nothing until `start` is called"]
+    pub fn limit_memlock(mut self, limit: impl LimitValue) -> Daemon {
+        self.limits.set(Resource::Memlock, limit.into_limit());
+        self
+    }
+
+    /// The daemon's `RLIMIT_AS`, its address space in bytes (`LimitAS=`); as
+    /// [`Daemon::limit_nofile`]. FreeBSD calls it `RLIMIT_VMEM` too.
+    ///
+    /// ```no_run
+    /// let daemon = daemon_rt::Daemon::new().limit_as(4u64 << 30); // 4 GiB
+    /// # drop(daemon);
+    /// ```
+    #[must_use = "a `Daemon` does nothing until `start` is called"]
+    pub fn limit_as(mut self, limit: impl LimitValue) -> Daemon {
+        self.limits.set(Resource::As, limit.into_limit());
+        self
+    }
+
+    /// The daemon's nice value, -20 (first served) to 19 (last), or `None` to inherit it
+    /// (systemd's `Nice=`): absolute, not added to the starting process's. Set in the daemon
+    /// before the privilege drop. A value outside -20..=19 fails the start with
+    /// [`ErrorKind::InvalidConfig`]; one below the current value without the privilege to
+    /// (root, `CAP_SYS_NICE` or Linux's `RLIMIT_NICE`) with [`ErrorKind::PermissionDenied`].
+    ///
+    /// ```no_run
+    /// let daemon = daemon_rt::Daemon::new().nice(10); // a batch job, behind interactive work
+    /// # drop(daemon);
+    /// ```
+    #[must_use = "a `Daemon` does nothing until `start` is called"]
+    pub fn nice(mut self, nice: impl Into<Option<i32>>) -> Daemon {
+        self.limits.set_nice(nice.into());
         self
     }
 
@@ -744,6 +888,8 @@ impl Daemon {
             notify_fd: _,
             working_directory_set,
             exec,
+            keep_env,
+            limits,
         } = self;
 
         // The path options' values, which the start resolves itself: not warned about as
@@ -760,6 +906,11 @@ impl Daemon {
         // Everything that can fail for a reason the user can fix fails here, in the process
         // whose stderr the user sees, and before anything is created.
         let credentials = privileges::resolve(user.as_deref(), group.as_deref())?;
+        let environment = Environment::new(
+            keep_env,
+            credentials.as_ref().and_then(|c| c.account().cloned()),
+            !activated.is_empty(),
+        );
         check_root_and_directory(chroot.as_deref(), &working_directory)?;
         let logs = Logs::new(reopen_logs, stdout.as_deref(), stderr.as_deref())?;
         crate::timing::mark("credentials, directories");
@@ -815,6 +966,8 @@ impl Daemon {
             logs,
             credentials,
             forward,
+            limits: (!limits.is_empty()).then_some(limits),
+            environment,
         };
         let manual = ready == Ready::Manual;
         let after = match ready {
@@ -839,7 +992,7 @@ impl Daemon {
             // disposition) waits for the handlers, which the steps install before they
             // clear the mask: it never meets the default action halfway.
             let blocked = sys::block_interrupts().ok();
-            return match steps.run(pidfile.as_mut(), &mut keep, pid) {
+            return match steps.run(pidfile.as_mut(), &mut keep, pid, &single) {
                 Ok(()) => {
                     lifecycle::started(pid, None, manual);
                     Ok(Running { pid, pidfile })
@@ -983,7 +1136,7 @@ impl Daemon {
             // Forked with `Fork::Always`: systemd learns the main PID from the daemon.
             notify::forked(pid);
         }
-        match steps.run(pidfile.as_mut(), &mut keep, pid) {
+        match steps.run(pidfile.as_mut(), &mut keep, pid, &single) {
             Ok(()) if execs => {
                 // The starting process hears of readiness from the `exec`, through the pipe
                 // `Daemon::exec` keeps; a service manager and a supervisor's descriptor as in
@@ -1101,6 +1254,10 @@ impl Daemon {
         if let Some(fd) = self.notify_fd {
             notify_fd::check(fd)?;
         }
+        if let Some(names) = &self.keep_env {
+            environment::check(names)?;
+        }
+        self.limits.check()?;
         Ok(())
     }
 }
@@ -1122,6 +1279,10 @@ struct Steps {
     logs: Logs,
     credentials: Option<Credentials>,
     forward: Option<Forwarder>,
+    /// `None` unless a limit, `prevent_core` or `nice` was given.
+    limits: Option<Limits>,
+    /// `None` unless `keep_env` or `user` was given.
+    environment: Option<Environment>,
 }
 
 impl Steps {
@@ -1130,6 +1291,7 @@ impl Steps {
         pidfile: Option<&mut Pidfile>,
         keep: &mut Vec<RawFd>,
         pid: u32,
+        single: &SingleThreaded,
     ) -> Result<(), Error> {
         if let (Some(pidfile), Some(path)) = (&pidfile, self.cleanup.take()) {
             pidfile.arm_cleanup(path);
@@ -1167,8 +1329,15 @@ impl Steps {
         // those it forwards before it forks; a start waiting for `ready()` its interrupts)
         // meets its handler, never the default action halfway through the steps.
         sys::clear_signal_mask().context(Step::ResetSignals, None)?;
+        // Before the privilege drop: root may raise a hard limit and lower the nice value.
+        if let Some(limits) = &self.limits {
+            limits.apply()?;
+        }
         if let Some(credentials) = &self.credentials {
             credentials.apply()?;
+        }
+        if let Some(environment) = &self.environment {
+            environment.apply(single);
         }
         // Last, so that the forwarding process has the daemon's root, directory and IDs.
         if let Some(forward) = self.forward.take() {
