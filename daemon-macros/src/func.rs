@@ -109,7 +109,13 @@ impl DaemonFn {
                 "`#[daemon]` cannot be used on a `const fn`: daemonizing happens at run time",
             ));
         }
-        if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+        // Lifetimes are no generic types: `fn serve<'a>(cli: &'a Cli)` is called once as well.
+        let generic = sig
+            .generics
+            .params
+            .iter()
+            .any(|p| !matches!(p, syn::GenericParam::Lifetime(_)));
+        if generic || sig.generics.where_clause.is_some() {
             let generics = &sig.generics;
             let where_clause = &generics.where_clause;
             let text = quote::quote!(#generics #where_clause);
