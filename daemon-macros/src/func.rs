@@ -138,7 +138,25 @@ impl DaemonFn {
                         written(receiver)
                     ),
                 )),
-                FnArg::Typed(PatType { pat, .. }) => {
+                FnArg::Typed(PatType { pat, attrs, .. }) => {
+                    // The function is called with every parameter: one compiled out would be
+                    // passed anyway.
+                    if let Some(cfg) = attrs
+                        .iter()
+                        .find(|a| a.path().is_ident("cfg") || a.path().is_ident("cfg_attr"))
+                    {
+                        errors.push(syn::Error::new_spanned(
+                            cfg,
+                            format!(
+                                "a `#[daemon]` function's parameter cannot be conditional: {} \
+                                 on {}; the function is called with all its parameters, so put \
+                                 the condition on a field of the parameter's type, or on the \
+                                 whole function",
+                                written(cfg),
+                                written(pat)
+                            ),
+                        ));
+                    }
                     if !matches!(
                         &**pat,
                         Pat::Ident(PatIdent {
