@@ -222,6 +222,18 @@ impl DaemonFn {
             }
             _ => {}
         }
+        // The body moves into a function nested in this one, where an `impl`'s `Self` does
+        // not exist: rustc would say "can't use `Self` from outer item" about an inner
+        // function the user never wrote.
+        let written_sig = quote::quote!(#sig);
+        if let Some(token) = find_self(written_sig).or_else(|| find_self(self.body.clone())) {
+            errors.push(syn::Error::new(
+                token.span(),
+                "a `#[daemon]` function cannot use `Self`: its body runs in a function nested \
+                 inside it, outside the `impl`; name the type instead, or put `#[daemon]` on a \
+                 free function that the method calls",
+            ));
+        }
         if let Some(token) = &sig.asyncness
             && !self.attrs.iter().any(is_runtime_attr)
         {
@@ -261,4 +273,59 @@ pub(crate) fn stays_outside(attr: &Attribute) -> bool {
     ["doc", "cfg", "cfg_attr"]
         .iter()
         .any(|name| attr.path().is_ident(name))
+}
+
+/// The first `Self` in `tokens` that would refer to an enclosing `impl`. The body of an item
+/// the body declares itself is skipped, since a `Self` there names that item: the brace group
+/// after `impl`, `trait` or `macro_rules`, the brace or parenthesis group after `struct`,
+/// `enum` or `union`.
+fn find_self(tokens: TokenStream) -> Option<Ident> {
+    let mut skip_next_brace = false;
+    let mut skip_next_paren = false;
+    for token in tokens {
+        match token {
+            proc_macro2::TokenTree::Ident(ident) => {
+                if ident == "Self" {
+                    return Some(ident);
+                }
+                if ["impl", "trait", "macro_rules"]
+                    .iter()
+                    .any(|keyword| ident == keyword)
+                {
+                    skip_next_brace = true;
+                }
+                if ["struct", "enum", "union"]
+                    .iter()
+                    .any(|keyword| ident == keyword)
+                {
+                    skip_next_brace = true;
+                    skip_next_paren = true;
+                }
+            }
+            proc_macro2::TokenTree::Group(group) => {
+                let skip = match group.delimiter() {
+                    Delimiter::Brace => skip_next_brace,
+                    Delimiter::Parenthesis => skip_next_paren,
+                    _ => false,
+                };
+                if skip {
+                    skip_next_brace = false;
+                    skip_next_paren = false;
+                    continue;
+                }
+                if let Some(found) = find_self(group.stream()) {
+                    return Some(found);
+                }
+            }
+            proc_macro2::TokenTree::Punct(punct) => {
+                // `struct A;` and `struct A(Box<Self>);` end without a brace group.
+                if punct.as_char() == ';' {
+                    skip_next_brace = false;
+                    skip_next_paren = false;
+                }
+            }
+            proc_macro2::TokenTree::Literal(_) => {}
+        }
+    }
+    None
 }
