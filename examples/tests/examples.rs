@@ -732,6 +732,134 @@ fn fileserve_stays_attached_with_foreground() {
     assert!(!pidfile.exists(), "the PID file outlived the server");
 }
 
+/// Sends `request` as it is to 127.0.0.1:`port` and reads until the server closes: the status
+/// code (0 for no answer at all), the headers and the body.
+fn http_raw(port: u16, request: &[u8]) -> (u16, String, Vec<u8>) {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    // A server may answer before reading everything: what it did not read is its problem.
+    let _ = stream.write_all(request);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return (0, String::from_utf8_lossy(&answer).into_owned(), Vec::new());
+    };
+    let head = String::from_utf8_lossy(&answer[..end]).into_owned();
+    let code = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {head:?}"));
+    (code, head, answer[end + 4..].to_vec())
+}
+
+/// What a hostile or careless client sends: each gets its answer, and none reaches a file
+/// outside DIR, blocks another client, or grows the server without bound.
+#[test]
+fn fileserve_answers_hostile_requests() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let mut guard = Guard::new("fileserve-hostile");
+    let www = guard.path("www");
+    std::fs::create_dir_all(www.join("sub")).unwrap();
+    std::fs::write(guard.path("secret"), "outside\n").unwrap();
+    std::fs::write(www.join("sub/page"), "inside\n").unwrap();
+    std::fs::write(
+        www.join(std::ffi::OsStr::from_bytes(b"caf\xe9")),
+        "latin-1\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(guard.path("secret"), www.join("out")).unwrap();
+    std::os::unix::fs::symlink("../../secret", www.join("sub/up")).unwrap();
+    std::os::unix::fs::symlink("sub/page", www.join("in")).unwrap();
+    std::os::unix::fs::symlink(guard.path("."), www.join("outdir")).unwrap();
+    let pidfile = guard.path("fs.pid");
+    let log = guard.path("fs.log");
+    let (p, l) = (pidfile.to_str().unwrap(), log.to_str().unwrap());
+    let out = guard.run_here(
+        FILESERVE,
+        &["serve", "--pidfile", p, "--log", l, "--port", "0", "www"],
+    );
+    assert_eq!(out.status.code(), Some(0), "start failed: {out:?}");
+    let pid = adopt(&mut guard, &pidfile);
+    let port = wait_for_line(&log, serving_port);
+
+    // A client that connects and sends nothing does not hold up the others.
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let _idle = TcpStream::connect(addr).expect("connect");
+    assert_eq!(http_get(port, "/sub/page"), (200, b"inside\n".to_vec()));
+
+    // Links: one inside DIR is followed; one leading out of DIR is refused, as `..` is.
+    assert_eq!(http_get(port, "/in"), (200, b"inside\n".to_vec()));
+    assert_eq!(http_get(port, "/out").0, 403, "a link out of DIR");
+    assert_eq!(
+        http_get(port, "/sub/up").0,
+        403,
+        "a relative link out of DIR"
+    );
+    assert_eq!(
+        http_get(port, "/outdir/secret").0,
+        403,
+        "a directory link out"
+    );
+    // Escapes in every spelling.
+    for target in [
+        "/../secret",
+        "/%2e%2e/secret",
+        "/%2E%2E%2Fsecret",
+        "/sub/..%2f..%2fsecret",
+        "/..%5csecret",
+        "/%252e%252e/secret",
+        "http://127.0.0.1/../secret",
+    ] {
+        let (code, _, body) = http_raw(port, format!("GET {target} HTTP/1.0\r\n\r\n").as_bytes());
+        assert_ne!(code, 200, "{target}");
+        assert_ne!(body, b"outside\n", "{target}");
+    }
+    // A name that is not UTF-8 is still a name.
+    assert_eq!(http_get(port, "/caf%E9"), (200, b"latin-1\n".to_vec()));
+    // HEAD: the headers of GET, no body.
+    let (code, head, body) = http_raw(port, b"HEAD /sub/page HTTP/1.0\r\n\r\n");
+    assert_eq!((code, body.len()), (200, 0), "{head}");
+    assert!(head.contains("Content-Length: 7"), "{head}");
+    // No path at all, or no request line: 400.
+    assert_eq!(http_raw(port, b"GET\r\n\r\n").0, 400);
+    assert_eq!(http_raw(port, b"\r\n\r\n").0, 400);
+    // Headers larger than a buffer: the answer still arrives whole.
+    let mut big = b"GET /sub/page HTTP/1.0\r\n".to_vec();
+    for i in 0..2000 {
+        big.extend_from_slice(format!("X-Filler-{i}: {}\r\n", "y".repeat(40)).as_bytes());
+    }
+    big.extend_from_slice(b"\r\n");
+    let (code, head, body) = http_raw(port, &big);
+    assert!(
+        code == 431 || (code == 200 && body == b"inside\n"),
+        "{code} {head}"
+    );
+    // A request line without end is cut off, not read into memory for ever.
+    let endless = vec![b'A'; 4 << 20];
+    let (code, head, _) = http_raw(port, &endless);
+    assert!(code == 414 || code == 0, "{code} {head}");
+    let rss = |pid: Pid| -> u64 {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
+            .unwrap()
+    };
+    assert!(rss(pid) < 64 * 1024, "RSS {} kB", rss(pid));
+    // And it still serves.
+    assert_eq!(http_get(port, "/sub/page"), (200, b"inside\n".to_vec()));
+    assert_eq!(
+        guard.terminate(pid),
+        WaitStatus::Signaled(pid, Signal::SIGTERM, false)
+    );
+    assert_eq!(guard.leftovers(), [], "processes left running");
+}
+
 /// The port of the proxy's "listening on 127.0.0.1:PORT, forwarding to ..." log line.
 fn proxy_port(line: &str) -> Option<u16> {
     line.split_once("listening on 127.0.0.1:")?
