@@ -949,6 +949,58 @@ fn proxy_converted_daemonizes_logs_to_the_file_and_forwards() {
     assert_eq!(guard.leftovers(), [], "processes left running");
 }
 
+/// logrotate renames the log, then sends SIGHUP (`postrotate`): the converted proxy, which
+/// installs no handler of its own, keeps running and writes its next lines to a new file at
+/// the log's path, not to the renamed one.
+#[test]
+fn proxy_converted_reopens_its_log_after_rotation() {
+    let mut guard = Guard::new("proxy-rotate");
+    let server = format!("127.0.0.1:{}", upper_case_server());
+    let pidfile = guard.path("proxy.pid");
+    let log = guard.path("proxy.log");
+    let rotated = guard.path("proxy.log.1");
+    let (p, l) = (pidfile.to_str().unwrap(), log.to_str().unwrap());
+    let out = guard.run_here(
+        PROXY,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--server",
+            &server,
+            "--pidfile",
+            p,
+            "--log",
+            l,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "start failed: {out:?}");
+    let pid = adopt(&mut guard, &pidfile);
+    let port = wait_for_line(&log, proxy_port);
+    std::fs::rename(&log, &rotated).unwrap();
+    kill(pid, Signal::SIGHUP).expect("SIGHUP");
+    let deadline = Instant::now() + LOG_TIMEOUT;
+    while !log.exists() {
+        assert!(Instant::now() < deadline, "no log reopened at {log:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(through_proxy(port), b"HELLO", "the proxy after SIGHUP");
+    wait_for_line(&log, |line| {
+        line.contains("closed, 5 bytes up, 5 bytes down")
+            .then_some(())
+    });
+    assert!(
+        !std::fs::read_to_string(&rotated)
+            .unwrap()
+            .contains("bytes up"),
+        "a line went to the rotated file"
+    );
+    assert_eq!(
+        guard.terminate(pid),
+        WaitStatus::Signaled(pid, Signal::SIGTERM, false)
+    );
+    assert_eq!(guard.leftovers(), [], "processes left running");
+}
+
 #[test]
 fn proxy_converted_stays_attached_with_foreground() {
     let mut guard = Guard::new("proxy-fg");
