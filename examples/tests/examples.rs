@@ -860,6 +860,61 @@ fn fileserve_answers_hostile_requests() {
     assert_eq!(guard.leftovers(), [], "processes left running");
 }
 
+/// A client that sends its request a byte at a time, each within the read timeout, does not
+/// hold its connection (and thread) for ever: the whole request head has 10 s.
+#[test]
+fn fileserve_drops_a_request_that_drips() {
+    let mut guard = Guard::new("fileserve-drip");
+    let pidfile = guard.path("fs.pid");
+    let log = guard.path("fs.log");
+    let (p, l) = (pidfile.to_str().unwrap(), log.to_str().unwrap());
+    let out = guard.run_here(
+        FILESERVE,
+        &["serve", "--pidfile", p, "--log", l, "--port", "0"],
+    );
+    assert_eq!(out.status.code(), Some(0), "start failed: {out:?}");
+    let pid = adopt(&mut guard, &pidfile);
+    let port = wait_for_line(&log, serving_port);
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let started = Instant::now();
+    let mut request = b"GET / HTTP/1.0\r\nX-Slow: ".to_vec();
+    request.extend(b"y".repeat(100));
+    let mut closed = None;
+    for byte in request {
+        if started.elapsed() > Duration::from_secs(20) {
+            break;
+        }
+        // A write that fails, or a read that returns anything or the end: it let go.
+        if stream.write_all(&[byte]).is_err() {
+            closed = Some(started.elapsed());
+            break;
+        }
+        let mut buf = [0u8; 256];
+        match stream.read(&mut buf) {
+            Ok(_) => {
+                closed = Some(started.elapsed());
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => {
+                closed = Some(started.elapsed());
+                break;
+            }
+        }
+    }
+    let closed = closed.expect("the server kept a dripping request for 20 s and more");
+    assert!(closed < Duration::from_secs(13), "closed after {closed:?}");
+    assert_eq!(
+        guard.terminate(pid),
+        WaitStatus::Signaled(pid, Signal::SIGTERM, false)
+    );
+    assert_eq!(guard.leftovers(), [], "processes left running");
+}
+
 /// The port of the proxy's "listening on 127.0.0.1:PORT, forwarding to ..." log line.
 fn proxy_port(line: &str) -> Option<u16> {
     line.split_once("listening on 127.0.0.1:")?

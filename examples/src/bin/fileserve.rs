@@ -13,8 +13,9 @@
 //! line and a non-zero status. GET and HEAD are answered; a path with a `..` component, or
 //! that leads out of DIR through a link, is refused (403); only regular files are sent, and a
 //! directory is its `index.html`. The request line is read up to 8 KiB (414 beyond) and the
-//! headers up to 64 KiB (431 beyond), so a client cannot grow the server; a link swapped
-//! between the check and the open by someone who can write in DIR is not defended against.
+//! headers up to 64 KiB (431 beyond), within 10 s in all, so a client can neither grow the
+//! server nor keep a thread by sending a byte at a time; a link swapped between the check
+//! and the open by someone who can write in DIR is not defended against.
 //! `status` and `stop` answer from the PID file and never daemonize: `status` exits 0
 //! running, 1 stale PID file, 3 not running, 4 unknown; `stop` exits 0 once the server is
 //! gone, 1 on failure.
@@ -29,7 +30,7 @@ use std::io::{BufRead, BufReader, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
@@ -133,11 +134,13 @@ const MAX_HEAD: u64 = 64 * 1024;
 
 /// Answers one request: the file its path names under `root`, the directory served.
 fn answer(mut stream: TcpStream, root: &Path) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     // A client that stops reading does not hold its thread for ever.
     stream.set_write_timeout(Some(Duration::from_secs(30)))?;
     let peer = stream.peer_addr()?;
-    let mut reader = BufReader::new(&stream);
+    let mut reader = BufReader::new(Deadline {
+        stream: &stream,
+        until: Instant::now() + HEAD_TIME,
+    });
     let mut line = Vec::new();
     (&mut reader).take(MAX_LINE).read_until(b'\n', &mut line)?;
     let head = if line.last() != Some(&b'\n') {
@@ -193,6 +196,27 @@ fn answer(mut stream: TcpStream, root: &Path) -> std::io::Result<()> {
         let _ = std::io::copy(&mut (&stream).take(1 << 20), &mut std::io::sink());
     }
     Ok(())
+}
+
+/// How long a client has to send its request line and headers, in all: a timeout on each
+/// read alone lets a client that sends a byte at a time keep its thread for hours.
+const HEAD_TIME: Duration = Duration::from_secs(10);
+
+/// The connection, read until a deadline for all the reads together.
+struct Deadline<'a> {
+    stream: &'a TcpStream,
+    until: Instant,
+}
+
+impl std::io::Read for Deadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self.until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        (&mut &*self.stream).read(buf)
+    }
 }
 
 /// A file to send with its length, or an error status and its reason.
