@@ -164,8 +164,12 @@ fn expand(args: &Args, func: &DaemonFn) -> TokenStream {
     let passed = params.iter().map(|p| p.name);
     // `#[tokio::main]` refuses a function named `main` that takes parameters: with `args`,
     // an `async fn main` is called under another name inside.
+    // A parameter named like the function (`fn serve(serve: Serve)`) would be shadowed, in
+    // the arguments and the call, by the inner function's item: that one is renamed too.
     let mut inner_sig = sig.clone();
-    if sig.asyncness.is_some() && !params.is_empty() && sig.ident == "main" {
+    if (sig.asyncness.is_some() && !params.is_empty() && sig.ident == "main")
+        || params.iter().any(|p| *p.name == sig.ident)
+    {
         inner_sig.ident = syn::Ident::new("__daemon_main", Span::mixed_site());
     }
     // A parameter that only the arguments read is used all the same: without this, the inner
