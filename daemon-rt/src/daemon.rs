@@ -846,6 +846,9 @@ impl Daemon {
             init::become_init(&single)?;
         }
         let result = self.start_with(single, notify, activated, foreground);
+        if result.is_ok() {
+            threads::mark_started();
+        }
         // Forked with `Fork::Always`, the starting process tells the service manager too.
         if (foreground || notify.is_some())
             && let Err(err) = &result

@@ -5,7 +5,20 @@
 //! threads simply do not exist there. A daemon never execs, so it must fork while it is still
 //! single-threaded: before `#[tokio::main]` or any `thread::spawn`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use crate::error::{Error, ErrorKind, Step};
+
+/// Set once a start returned in the daemon (or in the foreground). A second start in the
+/// same process, such as a `#[daemon]` function called in a loop or from two subcommands,
+/// would fork the running daemon again: its PID would change under the service manager and
+/// the PID file, and its body would run twice. It is refused instead.
+static STARTED: AtomicBool = AtomicBool::new(false);
+
+/// Records that this process has daemonized; later starts fail.
+pub(crate) fn mark_started() {
+    STARTED.store(true, Ordering::Relaxed);
+}
 
 /// Proof that the process had one thread when it was checked; [`crate::sys::fork`] takes it.
 ///
@@ -22,8 +35,16 @@ pub(crate) struct SingleThreaded {
 /// `/proc/self/psinfo`. Where `/proc` is not mounted on Linux (some containers and chroots),
 /// the count cannot be read and the check passes: there is no other way to count a Linux
 /// process's threads. On the Unixes not named here (OpenBSD, DragonFly) the count is not
-/// read, and the check passes too.
+/// read, and the check passes too. A process that has daemonized already fails too.
 pub(crate) fn ensure_single_threaded() -> Result<SingleThreaded, Error> {
+    if STARTED.load(Ordering::Relaxed) {
+        return Err(Error::new(
+            Step::CheckThreads,
+            ErrorKind::Threads,
+            None,
+            "this process has daemonized already; a process daemonizes once".to_owned(),
+        ));
+    }
     match count() {
         Some(n) if n > 1 => Err(Error::new(
             Step::CheckThreads,

@@ -74,6 +74,10 @@ path_values!(
     [] OsString,
     ['a] &'a OsStr,
     ['a] &'a OsString,
+    // A parameter or field that is itself a reference, borrowed by the attribute.
+    ['a] &'a &'a str,
+    ['a] &'a &'a Path,
+    ['a] &'a &'a OsStr,
 );
 
 impl<T> Sealed for &Option<T> {}
@@ -226,6 +230,7 @@ id_values!(
     ['a] &'a str => |s: &str| s.to_owned(),
     [] String => |s: String| s,
     ['a] &'a String => |s: &String| s.clone(),
+    ['a] &'a &'a str => |s: &&str| (*s).to_owned(),
     [] u32 => |id: u32| id.to_string(),
 );
 impl Sealed for u32 {}
