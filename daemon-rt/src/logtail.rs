@@ -3,10 +3,18 @@
 //!
 //! Only what this start appended counts: the size of the file at the open is remembered, so a
 //! line an earlier run left is never passed off as this one's.
+//!
+//! The starting process may run as root and the daemon as another user, who may own the log's
+//! directory: the path is read again only if it still names the file the start opened (same
+//! device and inode, a regular file, not through a symlink), and without waiting (a FIFO put
+//! in its place). Anything else is said, not quoted.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{Read as _, Seek as _, SeekFrom};
+use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
 use std::path::PathBuf;
+
+use nix::libc;
 
 /// How much of the end of the file is read to find the last line.
 const READ_AT_MOST: u64 = 4096;
@@ -14,19 +22,30 @@ const READ_AT_MOST: u64 = 4096;
 /// How many characters of that line are quoted.
 const QUOTE_AT_MOST: usize = 200;
 
-/// A log file and its size when the start opened it.
+/// A log file, which file it was, and its size when the start opened it.
 #[derive(Debug, Clone)]
 pub(crate) struct LogMark {
     path: PathBuf,
     start: u64,
+    /// Device and inode of the file the start opened.
+    id: (u64, u64),
+}
+
+/// Why a log is not quoted.
+enum Unquoted {
+    /// The start's file has nothing new, or cannot be read.
+    Nothing,
+    /// The path names another file now (or a symlink, a FIFO).
+    Replaced,
 }
 
 impl LogMark {
-    /// `path` (made absolute) had `start` bytes when it was opened.
-    pub(crate) fn new(path: &std::path::Path, start: u64) -> LogMark {
+    /// `path` (made absolute) was opened as the file `meta` describes.
+    pub(crate) fn new(path: &std::path::Path, meta: &std::fs::Metadata) -> LogMark {
         LogMark {
             path: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
-            start,
+            start: meta.len(),
+            id: (meta.dev(), meta.ino()),
         }
     }
 
@@ -36,31 +55,58 @@ impl LogMark {
     pub(crate) fn note(&self) -> String {
         let path = self.path.to_string_lossy();
         match self.last_line() {
-            Some(line) => format!("{path} ends: \"{line}\""),
-            None => format!("nothing new in {path}"),
+            Ok(line) => format!("{path} ends: \"{line}\""),
+            Err(Unquoted::Nothing) => format!("nothing new in {path}"),
+            Err(Unquoted::Replaced) => {
+                format!("{path} was replaced since the start opened it: not quoted")
+            }
         }
     }
 
-    fn last_line(&self) -> Option<String> {
-        let mut file = File::open(&self.path).ok()?;
-        let len = file.metadata().ok()?.len();
+    /// The file the start opened, if the path still names it.
+    fn reopen(&self) -> Result<File, Unquoted> {
+        // Looked at before the open too: opening a device node can have effects.
+        let same = |meta: &std::fs::Metadata| meta.is_file() && (meta.dev(), meta.ino()) == self.id;
+        match std::fs::symlink_metadata(&self.path) {
+            Ok(meta) if same(&meta) => {}
+            Ok(_) => return Err(Unquoted::Replaced),
+            Err(_) => return Err(Unquoted::Nothing),
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(&self.path)
+            .map_err(|_| Unquoted::Replaced)?;
+        match file.metadata() {
+            Ok(meta) if same(&meta) => Ok(file),
+            _ => Err(Unquoted::Replaced),
+        }
+    }
+
+    fn last_line(&self) -> Result<String, Unquoted> {
+        let mut file = self.reopen()?;
+        let len = file.metadata().map_err(|_| Unquoted::Nothing)?.len();
         if len <= self.start {
-            return None;
+            return Err(Unquoted::Nothing);
         }
         let from = self.start.max(len - READ_AT_MOST.min(len));
-        file.seek(SeekFrom::Start(from)).ok()?;
+        file.seek(SeekFrom::Start(from))
+            .map_err(|_| Unquoted::Nothing)?;
         let mut tail = Vec::new();
-        file.take(len - from).read_to_end(&mut tail).ok()?;
+        file.take(len - from)
+            .read_to_end(&mut tail)
+            .map_err(|_| Unquoted::Nothing)?;
         let line = tail
             .split(|&b| b == b'\n')
             .map(|line| line.trim_ascii())
-            .rfind(|line| !line.is_empty())?;
+            .rfind(|line| !line.is_empty())
+            .ok_or(Unquoted::Nothing)?;
         let line = String::from_utf8_lossy(line);
         let mut quoted: String = line.chars().take(QUOTE_AT_MOST).collect();
         if quoted.len() < line.len() {
             quoted.push('…');
         }
-        Some(quoted)
+        Ok(quoted)
     }
 }
 
@@ -72,8 +118,10 @@ mod tests {
     /// removed again.
     fn note(name: &str, earlier: &str, now: &str) -> String {
         let path = std::env::temp_dir().join(format!("logtail-{}-{name}", std::process::id()));
+        std::fs::write(&path, earlier).unwrap();
+        let mark = LogMark::new(&path, &std::fs::metadata(&path).unwrap());
         std::fs::write(&path, format!("{earlier}{now}")).unwrap();
-        let note = LogMark::new(&path, earlier.len() as u64).note();
+        let note = mark.note();
         std::fs::remove_file(&path).unwrap();
         note
     }

@@ -258,7 +258,7 @@ impl Stdio {
             self.named
                 .iter()
                 .find(|(o, _, meta)| *o == option && meta.is_file())
-                .map(|(_, path, meta)| crate::logtail::LogMark::new(path, meta.len()))
+                .map(|(_, path, meta)| crate::logtail::LogMark::new(path, meta))
         })
     }
 

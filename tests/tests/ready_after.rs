@@ -298,3 +298,77 @@ fn a_manual_daemon_that_fails_before_ready_points_at_its_log_too() {
     );
     nothing_left(&sb, &pidfile);
 }
+
+#[test]
+fn a_log_swapped_for_a_symlink_is_not_followed_to_another_file() {
+    // The daemon (often another user than the starter, which may be root) replaces its log
+    // by a symlink to a file it cannot read, then fails: the starter must not print that
+    // file's last line.
+    let sb = Sandbox::new("after-log-symlink");
+    let pidfile = sb.path("d.pid");
+    let log = sb.path("err.log");
+    let secret = sb.path("secret");
+    fs::write(&secret, "root:TOPSECRET:19000\n").unwrap();
+    let cmd = format!(
+        "echo 'Error: the real reason' >&2; mv {log} {log}.old; ln -s {secret} {log}; exit 1",
+        log = log.display(),
+        secret = secret.display()
+    );
+    let (start, _) = after(
+        &sb,
+        &[
+            "--pidfile",
+            s(&pidfile),
+            "--stderr",
+            s(&log),
+            "--then",
+            &format!("exec:{cmd}"),
+        ],
+    );
+    assert_eq!(start.code, Some(69), "{start:?}");
+    let line = one_line(&start);
+    assert!(!line.contains("TOPSECRET"), "another file quoted: {line}");
+    assert_eq!(
+        line,
+        format!(
+            "after: daemon did not start: the daemon exited with status 1 within the 0.3 s it \
+             had to stay up; {} was replaced since the start opened it: not quoted",
+            log.display()
+        )
+    );
+    nothing_left(&sb, &pidfile);
+}
+
+#[test]
+fn a_log_swapped_for_a_fifo_does_not_hang_the_starter() {
+    let sb = Sandbox::new("after-log-fifo");
+    let pidfile = sb.path("d.pid");
+    let log = sb.path("err.log");
+    let cmd = format!(
+        "echo 'Error: the real reason' >&2; rm {log}; mkfifo {log}; exit 1",
+        log = log.display()
+    );
+    let args = [
+        "--pidfile",
+        s(&pidfile),
+        "--stderr",
+        s(&log),
+        "--then",
+        &format!("exec:{cmd}"),
+        "--tag",
+        s(sb.dir()),
+    ];
+    let (_, out) = sb
+        .run_within(AFTER, &args, support::NO_HANG, |_| {})
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.status.code(), Some(69), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.ends_with(&format!(
+            "; {} was replaced since the start opened it: not quoted\n",
+            log.display()
+        )),
+        "{stderr}"
+    );
+    nothing_left(&sb, &pidfile);
+}
