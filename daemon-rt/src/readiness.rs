@@ -59,8 +59,9 @@ pub(crate) enum Outcome {
     /// said it runs with this PID, if it got that far.
     Interrupted(i32, Option<u32>),
     /// With [`Ready::After`](crate::Ready::After): the daemon ended before the
-    /// time was up, with this status if the starting process could reap it.
-    Exited(Option<Ended>),
+    /// time was up, with this status if the starting process could reap it; the processes it
+    /// left running were stopped (their PIDs).
+    Exited(Option<Ended>, Vec<u32>),
 }
 
 /// How a daemon the starting process reaped ended.
@@ -237,6 +238,7 @@ impl Waiter {
     pub(crate) fn probation(&mut self, pid: u32, period: Duration) -> Outcome {
         let deadline = Instant::now().checked_add(period);
         let pidfd = crate::sys::pidfd_open(pid);
+        let born = started_at(pid);
         let mut pipe_open = true;
         let mut failed = None;
         let mut chunk = [0u8; 512];
@@ -251,9 +253,10 @@ impl Waiter {
                         failed = Some(err);
                     }
                 }
+                let left = stop_left(born);
                 return match failed {
-                    Some(err) => Outcome::Failed(err),
-                    None => Outcome::Exited(ended),
+                    Some(err) => Outcome::Failed(with_left(err, &left)),
+                    None => Outcome::Exited(ended, left),
                 };
             }
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
@@ -263,7 +266,7 @@ impl Waiter {
                         stop_unready(pid);
                         // Reaped, if this process is its parent: no zombie is left.
                         let _ = ended(pid);
-                        Outcome::Failed(err)
+                        Outcome::Failed(with_left(err, &stop_left(born)))
                     }
                     None => Outcome::Ready(pid),
                 };
@@ -335,6 +338,77 @@ fn ended(pid: u32) -> Option<Option<Ended>> {
         Ok(WaitStatus::Signaled(_, signal, _)) => Some(Some(Ended::Signal(signal as i32))),
         Ok(_) => None,
         Err(_) => (!alive(pid)).then_some(None),
+    }
+}
+
+/// When `pid` started, in clock ticks since boot (`/proc/<pid>/stat`'s field 22).
+fn started_at(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the name in parentheses: state is field 3, the start time field 22.
+    stat.rsplit_once(") ")?.1.split(' ').nth(19)?.parse().ok()
+}
+
+/// Stops what a daemon that ended within the `ready` time left running: a program that
+/// daemonizes itself again (forks and exits 0) would otherwise serve on with no PID file, and
+/// the failed start would hold its port. They are this process's children, since it is their
+/// subreaper, started no earlier than the daemon (`born`); stopped as an unready daemon is,
+/// and reaped, again until none is left (one may fork while it is stopped). Returns the PIDs
+/// of those that ran. Linux only: elsewhere there is no subreaper.
+fn stop_left(born: Option<u64>) -> Vec<u32> {
+    let Some(born) = born else {
+        return Vec::new();
+    };
+    let me = std::process::id();
+    let mut stopped = Vec::new();
+    for _ in 0..100 {
+        let left: Vec<(u32, bool)> = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| {
+                let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+                let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+                let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split(' ').collect();
+                let ppid: u32 = fields.get(1)?.parse().ok()?;
+                let start: u64 = fields.get(19)?.parse().ok()?;
+                let zombie = fields.first().is_some_and(|s| *s == "Z" || *s == "X");
+                (ppid == me && start >= born).then_some((pid, !zombie))
+            })
+            .collect();
+        if left.is_empty() {
+            break;
+        }
+        for (pid, running) in left {
+            if running {
+                stop_unready(pid);
+                if !stopped.contains(&pid) {
+                    stopped.push(pid);
+                }
+            }
+            let _ = ended(pid);
+        }
+    }
+    stopped
+}
+
+/// The body's failure, saying what it left running was stopped.
+fn with_left(err: Error, left: &[u32]) -> Error {
+    match left_note(left) {
+        Some(note) => err.with_note(&note),
+        None => err,
+    }
+}
+
+/// `stopped PID 7, which it left running`, for the processes a failed daemon left.
+pub(crate) fn left_note(left: &[u32]) -> Option<String> {
+    let pids: Vec<String> = left.iter().map(u32::to_string).collect();
+    match pids.len() {
+        0 => None,
+        1 => Some(format!("stopped PID {}, which it left running", pids[0])),
+        _ => Some(format!(
+            "stopped PIDs {}, which it left running",
+            pids.join(", ")
+        )),
     }
 }
 

@@ -372,3 +372,56 @@ fn a_log_swapped_for_a_fifo_does_not_hang_the_starter() {
     );
     nothing_left(&sb, &pidfile);
 }
+
+#[test]
+fn what_a_daemon_that_ended_within_the_time_left_running_is_stopped() {
+    // A program that daemonizes itself (forks, and its first process exits 0) under a
+    // daemonizer: the start fails, and must not leave the real server running without its
+    // PID file. Once as a plain background child, once forked twice into its own session.
+    for (name, cmd) in [
+        ("child", "sleep 60 & echo \"bg=$!\" >&2; exit 0"),
+        (
+            "setsid",
+            "(setsid sleep 60 & echo \"bg=$!\" >&2; sleep 0.05); exit 0",
+        ),
+    ] {
+        let sb = Sandbox::new(&format!("after-left-{name}"));
+        let pidfile = sb.path("d.pid");
+        let log = sb.path("err.log");
+        let (start, _) = after(
+            &sb,
+            &[
+                "--pidfile",
+                s(&pidfile),
+                "--stderr",
+                s(&log),
+                "--then",
+                &format!("exec:{cmd}"),
+            ],
+        );
+        let text = fs::read_to_string(&log).unwrap();
+        let bg: i32 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("bg="))
+            .expect("the background PID in the log")
+            .parse()
+            .unwrap();
+        let bg = Pid::from_raw(bg);
+        let running = alive(bg);
+        if running {
+            let _ = kill(bg, Signal::SIGKILL);
+        }
+        assert_eq!(start.code, Some(69), "{name}: {start:?}");
+        assert!(!running, "{name}: PID {bg} left running: {start:?}");
+        assert_eq!(
+            one_line(&start),
+            format!(
+                "after: daemon did not start: the daemon exited with status 0 within the 0.3 s \
+                 it had to stay up; stopped PID {bg}, which it left running; {} ends: \"bg={bg}\"",
+                log.display()
+            ),
+            "{name}"
+        );
+        nothing_left(&sb, &pidfile);
+    }
+}
