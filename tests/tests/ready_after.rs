@@ -425,3 +425,72 @@ fn what_a_daemon_that_ended_within_the_time_left_running_is_stopped() {
         nothing_left(&sb, &pidfile);
     }
 }
+
+/// `tests/shim/nopidfd.c`, built with the system's C compiler; `None`, with a message,
+/// without one.
+fn nopidfd_shim() -> Option<std::path::PathBuf> {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("shim/nopidfd.c");
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("nopidfd-shim-{}.so", std::process::id()));
+    let built = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O1", "-o"])
+        .arg(&out)
+        .arg(&source)
+        .arg("-ldl")
+        .status();
+    match built {
+        Ok(status) if status.success() => Some(out),
+        other => {
+            eprintln!("skipped: cannot build the nopidfd shim with cc: {other:?}");
+            None
+        }
+    }
+}
+
+#[test]
+fn without_pidfd_open_the_watch_looks_every_few_milliseconds() {
+    // Linux before 5.3, or a seccomp filter that refuses pidfd_open(2) with ENOSYS.
+    let Some(shim) = nopidfd_shim() else { return };
+    let sb = Sandbox::new("after-nopidfd");
+    let pidfile = sb.path("d.pid");
+    let mark = sb.path("refused");
+    let run = |then: &str| {
+        let began = Instant::now();
+        let start = sb.run(
+            AFTER,
+            &[
+                "--pidfile",
+                s(&pidfile),
+                "--then",
+                then,
+                "--tag",
+                s(sb.dir()),
+            ],
+            |cmd| {
+                cmd.env("LD_PRELOAD", &shim).env("NOPIDFD_MARK", &mark);
+            },
+        );
+        (start, began.elapsed())
+    };
+    // An end is still seen, and told.
+    let (start, took) = run("exec:sleep 0.1; exit 4");
+    assert!(
+        mark.exists(),
+        "pidfd_open was not refused: the shim did not load"
+    );
+    assert_eq!(start.code, Some(69), "{start:?}");
+    assert_eq!(
+        one_line(&start),
+        "after: daemon did not start: the daemon exited with status 4 within the 0.3 s it had \
+         to stay up"
+    );
+    assert!(took < Duration::from_secs(2), "seen after {took:?}");
+    nothing_left(&sb, &pidfile);
+    // A daemon that stays is up after the time, not before.
+    let (start, took) = run("wait");
+    assert_eq!(start.code, Some(0), "{start:?}");
+    assert!(took >= PERIOD, "up after {took:?}");
+    let pid = read_pid(&pidfile).expect("a PID in the PID file");
+    sb.track(pid);
+    assert_eq!(sb.stop(pid, Signal::SIGTERM), WaitStatus::Exited(pid, 0));
+}
