@@ -5,9 +5,9 @@
 //! line an earlier run left is never passed off as this one's.
 //!
 //! The starting process may run as root and the daemon as another user, who may own the log's
-//! directory: the path is read again only if it still names the file the start opened (same
-//! device and inode, a regular file, not through a symlink), and without waiting (a FIFO put
-//! in its place). Anything else is said, not quoted.
+//! directory: the path is read again only if it still leads to the file the start opened (same
+//! device and inode, a regular file), and without waiting (a FIFO put in its place). Another
+//! file, or a symlink to one, is said, not quoted.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read as _, Seek as _, SeekFrom};
@@ -63,18 +63,20 @@ impl LogMark {
         }
     }
 
-    /// The file the start opened, if the path still names it.
+    /// The file the start opened, if the path still leads to it. A symlink is followed, as
+    /// the start's open followed it; what it reaches counts only if it is that file.
     fn reopen(&self) -> Result<File, Unquoted> {
-        // Looked at before the open too: opening a device node can have effects.
         let same = |meta: &std::fs::Metadata| meta.is_file() && (meta.dev(), meta.ino()) == self.id;
-        match std::fs::symlink_metadata(&self.path) {
+        // Looked at before the open too: opening a device node can have effects.
+        match std::fs::metadata(&self.path) {
             Ok(meta) if same(&meta) => {}
             Ok(_) => return Err(Unquoted::Replaced),
             Err(_) => return Err(Unquoted::Nothing),
         }
+        // Without waiting: a FIFO put there in between.
         let file = OpenOptions::new()
             .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
             .open(&self.path)
             .map_err(|_| Unquoted::Replaced)?;
         match file.metadata() {

@@ -494,3 +494,36 @@ fn without_pidfd_open_the_watch_looks_every_few_milliseconds() {
     sb.track(pid);
     assert_eq!(sb.stop(pid, Signal::SIGTERM), WaitStatus::Exited(pid, 0));
 }
+
+#[test]
+fn a_log_named_through_a_symlink_is_quoted() {
+    // /var/log/app.log -> /data/logs/app.log: the link was there at the open, and still leads
+    // to the file the start opened.
+    let sb = Sandbox::new("after-log-link");
+    let pidfile = sb.path("d.pid");
+    let real = sb.path("real.log");
+    let link = sb.path("err.log");
+    fs::write(&real, "a line of an earlier run\n").unwrap();
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let (start, _) = after(
+        &sb,
+        &[
+            "--pidfile",
+            s(&pidfile),
+            "--stderr",
+            s(&link),
+            "--then",
+            "exit:5",
+        ],
+    );
+    assert_eq!(start.code, Some(69), "{start:?}");
+    assert_eq!(
+        one_line(&start),
+        format!(
+            "after: daemon did not start: the daemon exited with status 5 within the 0.3 s it \
+             had to stay up; {} ends: \"exiting with 5\"",
+            link.display()
+        )
+    );
+    nothing_left(&sb, &pidfile);
+}
