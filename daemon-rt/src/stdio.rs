@@ -194,6 +194,17 @@ impl Stdio {
             }
         }
         let Some((file, created)) = opened else {
+            // O_EXCL meets a symlink (EEXIST) and the plain open its missing target (ENOENT),
+            // every time: a dangling link, not a race.
+            if let Ok(target) = std::fs::read_link(path)
+                && std::fs::metadata(path).is_err()
+            {
+                return Err(refuse(&format!(
+                    "it is a symlink to `{}`, which does not exist, and a start never creates a \
+                     file through a symlink",
+                    target.display()
+                )));
+            }
             return Err(refuse("the file keeps being created and removed"));
         };
         let meta = file.metadata().context(step, Some(path))?;
