@@ -88,10 +88,13 @@ impl LogMark {
     fn last_line(&self) -> Result<String, Unquoted> {
         let mut file = self.reopen()?;
         let len = file.metadata().map_err(|_| Unquoted::Nothing)?.len();
-        if len <= self.start {
+        // Shorter than at the open: truncated since (logrotate's copytruncate), so all of it
+        // was written after the open.
+        let start = if len < self.start { 0 } else { self.start };
+        if len == start {
             return Err(Unquoted::Nothing);
         }
-        let from = self.start.max(len - READ_AT_MOST.min(len));
+        let from = start.max(len - READ_AT_MOST.min(len));
         file.seek(SeekFrom::Start(from))
             .map_err(|_| Unquoted::Nothing)?;
         let mut tail = Vec::new();

@@ -527,3 +527,38 @@ fn a_log_named_through_a_symlink_is_quoted() {
     );
     nothing_left(&sb, &pidfile);
 }
+
+#[test]
+fn a_log_truncated_during_the_start_is_quoted_from_its_new_start() {
+    // logrotate's copytruncate, or an operator's `: > log`, while the daemon starts: what it
+    // writes after that is this start's, though the file is shorter than at the open.
+    let sb = Sandbox::new("after-log-truncated");
+    let pidfile = sb.path("d.pid");
+    let log = sb.path("err.log");
+    fs::write(&log, format!("{}\n", "an earlier run's line ".repeat(50))).unwrap();
+    let cmd = format!(
+        ": > {log}; echo 'Error: after the truncation' >&2; exit 1",
+        log = log.display()
+    );
+    let (start, _) = after(
+        &sb,
+        &[
+            "--pidfile",
+            s(&pidfile),
+            "--stderr",
+            s(&log),
+            "--then",
+            &format!("exec:{cmd}"),
+        ],
+    );
+    assert_eq!(start.code, Some(69), "{start:?}");
+    assert_eq!(
+        one_line(&start),
+        format!(
+            "after: daemon did not start: the daemon exited with status 1 within the 0.3 s it \
+             had to stay up; {} ends: \"Error: after the truncation\"",
+            log.display()
+        )
+    );
+    nothing_left(&sb, &pidfile);
+}
