@@ -106,9 +106,24 @@ impl LogMark {
             .map(|line| line.trim_ascii())
             .rfind(|line| !line.is_empty())
             .ok_or(Unquoted::Nothing)?;
+        // A line that began before what was read is cut at its start too: said, and the read
+        // may have begun inside a character, whose remaining bytes are dropped.
+        let cut_before = from > start && !tail[..tail.len() - line.len()].contains(&b'\n');
+        let line = match cut_before {
+            true => {
+                let at = line.iter().take_while(|&&b| b & 0xc0 == 0x80).count();
+                &line[at..]
+            }
+            false => line,
+        };
         let line = String::from_utf8_lossy(line);
-        let mut quoted: String = line.chars().take(QUOTE_AT_MOST).collect();
-        if quoted.len() < line.len() {
+        let mut quoted: String = if cut_before {
+            "…".to_owned()
+        } else {
+            String::new()
+        };
+        quoted.extend(line.chars().take(QUOTE_AT_MOST));
+        if line.chars().nth(QUOTE_AT_MOST).is_some() {
             quoted.push('…');
         }
         Ok(quoted)
@@ -145,8 +160,22 @@ mod tests {
     }
 
     #[test]
+    fn a_line_longer_than_what_is_read_says_that_its_start_is_cut() {
+        // The read starts inside the line, and inside a two-byte character (é).
+        let line = format!("Error: {}", "é".repeat(3000));
+        let n = note("longer", "", &format!("{line}\n"));
+        let quoted = n.split_once(" ends: \"").unwrap().1;
+        assert!(quoted.starts_with("…é"), "{quoted}");
+        assert!(!quoted.contains('\u{fffd}'), "{quoted}");
+    }
+
+    #[test]
     fn a_long_line_is_cut() {
         let n = note("long", "", &format!("{}\n", "x".repeat(5000)));
+        let quoted = n.split_once(" ends: \"").unwrap().1;
+        // Longer than what is read: cut at both ends.
+        assert_eq!(quoted, format!("…{}…\"", "x".repeat(QUOTE_AT_MOST)));
+        let n = note("longish", "", &format!("{}\n", "x".repeat(1000)));
         let quoted = n.split_once(" ends: \"").unwrap().1;
         assert_eq!(quoted, format!("{}…\"", "x".repeat(QUOTE_AT_MOST)));
     }
