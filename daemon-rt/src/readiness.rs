@@ -253,7 +253,7 @@ impl Waiter {
                         failed = Some(err);
                     }
                 }
-                let left = stop_left(born);
+                let left = stop_left(born, pid);
                 return match failed {
                     Some(err) => Outcome::Failed(with_left(err, &left)),
                     None => Outcome::Exited(ended, left),
@@ -266,7 +266,7 @@ impl Waiter {
                         stop_unready(pid);
                         // Reaped, if this process is its parent: no zombie is left.
                         let _ = ended(pid);
-                        Outcome::Failed(with_left(err, &stop_left(born)))
+                        Outcome::Failed(with_left(err, &stop_left(born, pid)))
                     }
                     None => Outcome::Ready(pid),
                 };
@@ -308,6 +308,11 @@ impl Waiter {
             if interrupted && let Some(interrupt) = &self.interrupt {
                 let mut signo = [0u8; 1];
                 if (&*interrupt).read(&mut signo).is_ok_and(|n| n == 1) {
+                    // Stopped now, while this process is the subreaper of what the daemon
+                    // started; left unreaped, so that its PID cannot be reused before the
+                    // caller signals it again.
+                    stop_unready(pid);
+                    stop_left(born, pid);
                     return Outcome::Interrupted(i32::from(signo[0]), Some(pid));
                 }
             }
@@ -352,9 +357,10 @@ fn started_at(pid: u32) -> Option<u64> {
 /// daemonizes itself again (forks and exits 0) would otherwise serve on with no PID file, and
 /// the failed start would hold its port. They are this process's children, since it is their
 /// subreaper, started no earlier than the daemon (`born`); stopped as an unready daemon is,
-/// and reaped, again until none is left (one may fork while it is stopped). Returns the PIDs
-/// of those that ran. Linux only: elsewhere there is no subreaper.
-fn stop_left(born: Option<u64>) -> Vec<u32> {
+/// and reaped, again until none is left (one may fork while it is stopped). The daemon itself,
+/// `daemon`, is not among them. Returns the PIDs of those that ran. Linux only: elsewhere
+/// there is no subreaper.
+fn stop_left(born: Option<u64>, daemon: u32) -> Vec<u32> {
     let Some(born) = born else {
         return Vec::new();
     };
@@ -372,7 +378,7 @@ fn stop_left(born: Option<u64>) -> Vec<u32> {
                 let ppid: u32 = fields.get(1)?.parse().ok()?;
                 let start: u64 = fields.get(19)?.parse().ok()?;
                 let zombie = fields.first().is_some_and(|s| *s == "Z" || *s == "X");
-                (ppid == me && start >= born).then_some((pid, !zombie))
+                (ppid == me && start >= born && pid != daemon).then_some((pid, !zombie))
             })
             .collect();
         if left.is_empty() {

@@ -562,3 +562,51 @@ fn a_log_truncated_during_the_start_is_quoted_from_its_new_start() {
     );
     nothing_left(&sb, &pidfile);
 }
+
+#[test]
+fn ctrl_c_while_it_watches_stops_what_the_daemon_started_too() {
+    let sb = Sandbox::new("after-int-left");
+    let pidfile = sb.path("d.pid");
+    let log = sb.path("err.log");
+    let child = Command::new(AFTER)
+        .args([
+            "--pidfile",
+            s(&pidfile),
+            "--stderr",
+            s(&log),
+            "--then",
+            "exec:sleep 60 & echo \"bg=$!\" >&2; wait",
+            "--tag",
+            s(sb.dir()),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let starter = Pid::from_raw(child.id() as i32);
+    let bg = || {
+        fs::read_to_string(&log)
+            .ok()?
+            .lines()
+            .find_map(|l| l.strip_prefix("bg=")?.parse::<i32>().ok())
+    };
+    wait_until("the background PID is in the log", || bg().is_some());
+    let bg = Pid::from_raw(bg().unwrap());
+    let daemon = read_pid(&pidfile).expect("a PID in the PID file");
+    sb.track(daemon);
+    kill(starter, Signal::SIGINT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let running = alive(bg);
+    if running {
+        let _ = kill(bg, Signal::SIGKILL);
+    }
+    use std::os::unix::process::ExitStatusExt as _;
+    assert_eq!(out.status.signal(), Some(Signal::SIGINT as i32), "{out:?}");
+    assert!(
+        !running,
+        "PID {bg}, the daemon's child, left running: {out:?}"
+    );
+    assert!(!alive(daemon), "the daemon still runs");
+    nothing_left(&sb, &pidfile);
+}
