@@ -366,6 +366,9 @@ fn stop_left(born: Option<u64>, daemon: u32) -> Vec<u32> {
     };
     let me = std::process::id();
     let mut stopped = Vec::new();
+    // Each round stops the new ones together: SIGTERM to all, one grace, SIGKILL to what is
+    // left. A process that survives SIGKILL (stuck in the kernel) is not tried again, and a
+    // round that finds nothing new ends the look.
     for _ in 0..100 {
         let left: Vec<(u32, bool)> = std::fs::read_dir("/proc")
             .into_iter()
@@ -381,20 +384,38 @@ fn stop_left(born: Option<u64>, daemon: u32) -> Vec<u32> {
                 (ppid == me && start >= born && pid != daemon).then_some((pid, !zombie))
             })
             .collect();
-        if left.is_empty() {
-            break;
+        let new: Vec<u32> = left
+            .iter()
+            .filter(|(pid, running)| *running && !stopped.contains(pid))
+            .map(|(pid, _)| *pid)
+            .collect();
+        stop_all(&new);
+        stopped.extend(&new);
+        for (pid, _) in &left {
+            let _ = ended(*pid);
         }
-        for (pid, running) in left {
-            if running {
-                stop_unready(pid);
-                if !stopped.contains(&pid) {
-                    stopped.push(pid);
-                }
-            }
-            let _ = ended(pid);
+        if new.is_empty() {
+            break;
         }
     }
     stopped
+}
+
+/// Stops `pids` together: SIGTERM, then SIGKILL to those still running after
+/// [`STOP_GRACE`]. They are this process's children: their PIDs are not reused before it
+/// reaps them.
+fn stop_all(pids: &[u32]) {
+    use nix::sys::signal::{Signal, kill};
+    for signal in [Signal::SIGTERM, Signal::SIGKILL] {
+        let running: Vec<u32> = pids.iter().copied().filter(|&p| alive(p)).collect();
+        for &pid in &running {
+            let _ = kill(nix::unistd::Pid::from_raw(pid as i32), signal);
+        }
+        let deadline = Instant::now() + STOP_GRACE;
+        while running.iter().any(|&p| alive(p)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 }
 
 /// The body's failure, saying what it left running was stopped.

@@ -610,3 +610,21 @@ fn ctrl_c_while_it_watches_stops_what_the_daemon_started_too() {
     assert!(!alive(daemon), "the daemon still runs");
     nothing_left(&sb, &pidfile);
 }
+
+#[test]
+fn children_that_ignore_sigterm_are_stopped_together_not_one_after_another() {
+    // Three children that ignore SIGTERM, each with a child that ignores it too: each needs
+    // the 5 s grace, then SIGKILL. One after another that was 30 s of a start that had
+    // already failed; together it is one grace per generation, 10 s.
+    let sb = Sandbox::new("after-left-stubborn");
+    let pidfile = sb.path("d.pid");
+    let cmd = "for i in 1 2 3; do sh -c 'trap \"\" TERM; sleep 60' & done; sleep 0.05; exit 0";
+    let (start, took) = after(
+        &sb,
+        &["--pidfile", s(&pidfile), "--then", &format!("exec:{cmd}")],
+    );
+    assert_eq!(start.code, Some(69), "{start:?}");
+    assert!(one_line(&start).contains("; stopped PIDs "), "{start:?}");
+    assert!(took < Duration::from_secs(15), "the stop took {took:?}");
+    nothing_left(&sb, &pidfile);
+}
