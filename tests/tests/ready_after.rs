@@ -628,3 +628,36 @@ fn children_that_ignore_sigterm_are_stopped_together_not_one_after_another() {
     assert!(took < Duration::from_secs(15), "the stop took {took:?}");
     nothing_left(&sb, &pidfile);
 }
+
+#[test]
+fn a_quoted_line_cannot_reorder_or_hide_the_rest_of_the_line() {
+    // Terminal escapes, a NUL, and the Unicode controls that reorder text on screen (U+202E
+    // RIGHT-TO-LEFT OVERRIDE, U+2066 LEFT-TO-RIGHT ISOLATE) or hide it (U+200B ZERO WIDTH
+    // SPACE): all written as escapes.
+    let sb = Sandbox::new("after-log-bidi");
+    let pidfile = sb.path("d.pid");
+    let log = sb.path("err.log");
+    let cmd = r"printf 'Error: \033[8mhidden\000 \342\200\256desrever \342\201\246x\342\200\213y\n' >&2; exit 1";
+    let (start, _) = after(
+        &sb,
+        &[
+            "--pidfile",
+            s(&pidfile),
+            "--stderr",
+            s(&log),
+            "--then",
+            &format!("exec:{cmd}"),
+        ],
+    );
+    assert_eq!(start.code, Some(69), "{start:?}");
+    assert_eq!(
+        one_line(&start),
+        format!(
+            "after: daemon did not start: the daemon exited with status 1 within the 0.3 s it \
+             had to stay up; {} ends: \"Error: \\x1b[8mhidden\\x00 \\u{{202e}}desrever \
+             \\u{{2066}}x\\u{{200b}}y\"",
+            log.display()
+        )
+    );
+    nothing_left(&sb, &pidfile);
+}
