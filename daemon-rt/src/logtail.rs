@@ -29,6 +29,8 @@ pub(crate) struct LogMark {
     start: u64,
     /// Device and inode of the file the start opened.
     id: (u64, u64),
+    /// The stdout file, looked at when this one (stderr) has nothing new.
+    or: Option<Box<LogMark>>,
 }
 
 /// Why a log is not quoted.
@@ -40,27 +42,47 @@ enum Unquoted {
 }
 
 impl LogMark {
-    /// `path` (made absolute) was opened as the file `meta` describes.
+    /// `path` was opened as the file `meta` describes. It is made absolute only for a note:
+    /// the starting process, which writes it, stays in its directory.
     pub(crate) fn new(path: &std::path::Path, meta: &std::fs::Metadata) -> LogMark {
         LogMark {
-            path: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
+            path: path.to_path_buf(),
             start: meta.len(),
             id: (meta.dev(), meta.ino()),
+            or: None,
         }
+    }
+
+    /// This mark (stderr's), and `other` (stdout's) when this file has nothing new: many
+    /// programs print their errors on stdout. Not when both name one file.
+    pub(crate) fn or(mut self, other: Option<LogMark>) -> LogMark {
+        self.or = other.filter(|o| o.id != self.id).map(Box::new);
+        self
     }
 
     /// What the failure's line adds: the file, and the last non-empty line written to it since
     /// the open, cut to a sane length. Not escaped here: the error's line escapes its whole
     /// reason when it is printed.
     pub(crate) fn note(&self) -> String {
-        let path = self.path.to_string_lossy();
+        let path = self.shown();
         match self.last_line() {
             Ok(line) => format!("{path} ends: \"{line}\""),
-            Err(Unquoted::Nothing) => format!("nothing new in {path}"),
+            Err(Unquoted::Nothing) => match self.or.as_deref().map(|o| (o, o.last_line())) {
+                Some((other, Ok(line))) => {
+                    format!("nothing new in {path}; {} ends: \"{line}\"", other.shown())
+                }
+                _ => format!("nothing new in {path}"),
+            },
             Err(Unquoted::Replaced) => {
                 format!("{path} was replaced since the start opened it: not quoted")
             }
         }
+    }
+
+    /// The path as the note shows it: absolute.
+    fn shown(&self) -> String {
+        let path = std::path::absolute(&self.path).unwrap_or_else(|_| self.path.clone());
+        path.to_string_lossy().into_owned()
     }
 
     /// The file the start opened, if the path still leads to it. A symlink is followed, as

@@ -265,12 +265,16 @@ impl Stdio {
     /// The file a failed start points at: the stderr file, else the stdout file, if it is a
     /// regular file, with its size at the open.
     pub(crate) fn log_mark(&self) -> Option<crate::logtail::LogMark> {
-        ["stderr", "stdout"].into_iter().find_map(|option| {
+        let mark = |option: &str| {
             self.named
                 .iter()
                 .find(|(o, _, meta)| *o == option && meta.is_file())
                 .map(|(_, path, meta)| crate::logtail::LogMark::new(path, meta))
-        })
+        };
+        match (mark("stderr"), mark("stdout")) {
+            (Some(stderr), stdout) => Some(stderr.or(stdout)),
+            (None, stdout) => stdout,
+        }
     }
 
     /// The log files this start created.

@@ -661,3 +661,37 @@ fn a_quoted_line_cannot_reorder_or_hide_the_rest_of_the_line() {
     );
     nothing_left(&sb, &pidfile);
 }
+
+#[test]
+fn a_reason_written_to_stdout_is_quoted_when_stderr_has_nothing_new() {
+    // Many programs print their errors with `println!` or `echo`: with separate files, the
+    // stderr file had nothing new, and the line said only that.
+    let sb = Sandbox::new("after-log-stdout");
+    let pidfile = sb.path("d.pid");
+    let out = sb.path("out.log");
+    let err = sb.path("err.log");
+    let (start, _) = after(
+        &sb,
+        &[
+            "--pidfile",
+            s(&pidfile),
+            "--stdout",
+            s(&out),
+            "--stderr",
+            s(&err),
+            "--then",
+            "exec:echo 'fatal: no such table: users'; exit 1",
+        ],
+    );
+    assert_eq!(start.code, Some(69), "{start:?}");
+    assert_eq!(
+        one_line(&start),
+        format!(
+            "after: daemon did not start: the daemon exited with status 1 within the 0.3 s it \
+             had to stay up; nothing new in {}; {} ends: \"fatal: no such table: users\"",
+            err.display(),
+            out.display()
+        )
+    );
+    nothing_left(&sb, &pidfile);
+}
