@@ -889,7 +889,9 @@ impl Daemon {
                     outcome => outcome,
                 };
                 let outcome = match (outcome, after) {
-                    (Outcome::Ready(pid), Some(period)) => waiter.probation(pid, period),
+                    (Outcome::Ready(pid), Some(period)) => {
+                        waiter.probation(pid, period, log.as_ref())
+                    }
                     (outcome, _) => outcome,
                 };
                 if let Some(was) = subreaper {

@@ -9,6 +9,7 @@
 //! device and inode, a regular file), and without waiting (a FIFO put in its place). Another
 //! file, or a symlink to one, is said, not quoted.
 
+use std::cell::Cell;
 use std::fs::{File, OpenOptions};
 use std::io::{Read as _, Seek as _, SeekFrom};
 use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
@@ -31,6 +32,9 @@ pub(crate) struct LogMark {
     id: (u64, u64),
     /// The stdout file, looked at when this one (stderr) has nothing new.
     or: Option<Box<LogMark>>,
+    /// The size when the daemon ended, if [`LogMark::freeze`] saw it: what was appended after
+    /// (the shutdown lines of the processes it left, stopped then) is not its.
+    end: Cell<Option<u64>>,
 }
 
 /// Why a log is not quoted.
@@ -50,6 +54,20 @@ impl LogMark {
             start: meta.len(),
             id: (meta.dev(), meta.ino()),
             or: None,
+            end: Cell::new(None),
+        }
+    }
+
+    /// Notes the file's size now, when the daemon has just ended: the quote ends there.
+    pub(crate) fn freeze(&self) {
+        if let Ok(meta) = self
+            .reopen()
+            .and_then(|f| f.metadata().map_err(|_| Unquoted::Nothing))
+        {
+            self.end.set(Some(meta.len()));
+        }
+        if let Some(or) = &self.or {
+            or.freeze();
         }
     }
 
@@ -110,6 +128,7 @@ impl LogMark {
     fn last_line(&self) -> Result<String, Unquoted> {
         let mut file = self.reopen()?;
         let len = file.metadata().map_err(|_| Unquoted::Nothing)?.len();
+        let len = self.end.get().map_or(len, |end| end.min(len));
         // Shorter than at the open: truncated since (logrotate's copytruncate), so all of it
         // was written after the open.
         let start = if len < self.start { 0 } else { self.start };

@@ -235,7 +235,14 @@ impl Waiter {
     /// The end is seen from outside, not through the pipe, which an `exec` closes: on Linux
     /// by `pidfd_open(2)` and `poll`, elsewhere by looking every [`WATCH_PERIOD`]. A daemon
     /// whose body failed but which still runs when the time is up is stopped.
-    pub(crate) fn probation(&mut self, pid: u32, period: Duration) -> Outcome {
+    ///
+    /// `log`, the daemon's log, is frozen at the daemon's end, before what it left is stopped.
+    pub(crate) fn probation(
+        &mut self,
+        pid: u32,
+        period: Duration,
+        log: Option<&crate::logtail::LogMark>,
+    ) -> Outcome {
         let deadline = Instant::now().checked_add(period);
         let pidfd = crate::sys::pidfd_open(pid);
         let born = started_at(pid);
@@ -253,6 +260,9 @@ impl Waiter {
                         failed = Some(err);
                     }
                 }
+                if let Some(log) = log {
+                    log.freeze();
+                }
                 let left = stop_left(born, pid);
                 return match failed {
                     Some(err) => Outcome::Failed(with_left(err, &left)),
@@ -263,6 +273,9 @@ impl Waiter {
             if left.is_some_and(|left| left.is_zero()) {
                 return match failed {
                     Some(err) => {
+                        if let Some(log) = log {
+                            log.freeze();
+                        }
                         stop_unready(pid);
                         // Reaped, if this process is its parent: no zombie is left.
                         let _ = ended(pid);

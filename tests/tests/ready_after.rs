@@ -695,3 +695,41 @@ fn a_reason_written_to_stdout_is_quoted_when_stderr_has_nothing_new() {
     );
     nothing_left(&sb, &pidfile);
 }
+
+#[test]
+fn the_quote_is_the_daemons_last_line_not_what_its_stopped_children_said() {
+    // A worker that logs its own shutdown: stopped after the daemon ended, its line must not
+    // take the place of the daemon's reason.
+    let sb = Sandbox::new("after-left-quote");
+    let pidfile = sb.path("d.pid");
+    let log = sb.path("err.log");
+    let cmd = "sh -c 'trap \"echo worker: shutting down >&2; exit 0\" TERM; while :; do sleep 0.01; done' & \
+               sleep 0.05; echo 'Error: the real reason' >&2; exit 1";
+    let (start, _) = after(
+        &sb,
+        &[
+            "--pidfile",
+            s(&pidfile),
+            "--stderr",
+            s(&log),
+            "--then",
+            &format!("exec:{cmd}"),
+        ],
+    );
+    assert_eq!(start.code, Some(69), "{start:?}");
+    let line = one_line(&start);
+    assert!(line.contains("; stopped PID "), "{line}");
+    assert!(
+        line.ends_with(&format!(
+            "; {} ends: \"Error: the real reason\"",
+            log.display()
+        )),
+        "{line}"
+    );
+    let text = fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("worker: shutting down"),
+        "the worker was not stopped by SIGTERM: {text}"
+    );
+    nothing_left(&sb, &pidfile);
+}
