@@ -1085,7 +1085,9 @@ impl Daemon {
                 };
                 let outcome = exec::after_wait(exec, outcome, ready_timeout, &waiter);
                 let outcome = match (outcome, after) {
-                    (Outcome::Ready(pid), Some(period)) => waiter.probation(pid, period),
+                    (Outcome::Ready(pid), Some(period)) => {
+                        waiter.probation(pid, period, log.as_ref())
+                    }
                     (outcome, _) => outcome,
                 };
                 if let Some(was) = subreaper {
@@ -1447,7 +1449,7 @@ impl Finish {
                 None,
                 "the daemon exited before it reported that it is up",
             )),
-            Outcome::Exited(ended) => {
+            Outcome::Exited(ended, left) => {
                 let how = match ended {
                     Some(readiness::Ended::Status(code)) => format!("exited with status {code}"),
                     Some(readiness::Ended::Signal(signo)) => match Signal::from_raw(signo) {
@@ -1457,11 +1459,13 @@ impl Finish {
                     None => "exited".to_owned(),
                 };
                 let secs = self.after.unwrap_or_default().as_secs_f64();
+                let left =
+                    readiness::left_note(&left).map_or_else(String::new, |n| format!("; {n}"));
                 self.pointed(Error::new(
                     Step::AwaitReadiness,
                     ErrorKind::DiedBeforeReady,
                     None,
-                    format!("the daemon {how} within the {secs} s it had to stay up"),
+                    format!("the daemon {how} within the {secs} s it had to stay up{left}"),
                 ))
             }
             Outcome::TimedOut(pid) => {

@@ -542,8 +542,9 @@ impl fmt::Debug for Error {
 }
 
 /// Text as it is safe to print on one line of a terminal: control characters (a newline, an
-/// ANSI escape, a NUL byte), backslashes and bytes that are not UTF-8 are written as escapes
-/// (`\n`, `\x1b`, `\xff`, `\\`); everything else, non-ASCII letters included, as it is.
+/// ANSI escape, a NUL byte), the invisible characters that reorder or hide text (U+202E),
+/// backslashes and bytes that are not UTF-8 are written as escapes (`\n`, `\x1b`,
+/// `\u{202e}`, `\xff`, `\\`); everything else, non-ASCII letters included, as it is.
 pub(crate) struct Escaped<'a>(pub(crate) &'a OsStr);
 
 impl fmt::Display for Escaped<'_> {
@@ -559,6 +560,7 @@ impl fmt::Display for Escaped<'_> {
                     '\r' => f.write_str("\\r")?,
                     c if c.is_ascii_control() => write!(f, "\\x{:02x}", c as u32)?,
                     c if c.is_control() => write!(f, "\\u{{{:x}}}", c as u32)?,
+                    c if invisible(c) => write!(f, "\\u{{{:x}}}", c as u32)?,
                     c => f.write_char(c)?,
                 }
             }
@@ -568,6 +570,22 @@ impl fmt::Display for Escaped<'_> {
         }
         Ok(())
     }
+}
+
+/// Characters that are not control characters but change what a terminal shows around them
+/// without showing themselves: the bidirectional overrides, embeddings and isolates, which
+/// reorder the rest of the line, the zero-width ones and the line and paragraph separators.
+fn invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061c}'
+            | '\u{180e}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{2028}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{feff}'
+    )
 }
 
 impl std::error::Error for Error {

@@ -63,8 +63,9 @@ pub(crate) enum Outcome {
     /// said it runs with this PID, if it got that far.
     Interrupted(i32, Option<u32>),
     /// With [`Ready::After`](crate::Ready::After): the daemon ended before the
-    /// time was up, with this status if the starting process could reap it.
-    Exited(Option<Ended>),
+    /// time was up, with this status if the starting process could reap it; the processes it
+    /// left running were stopped (their PIDs).
+    Exited(Option<Ended>, Vec<u32>),
 }
 
 /// How a daemon the starting process reaped ended.
@@ -270,9 +271,17 @@ impl Waiter {
     /// The end is seen from outside, not through the pipe, which an `exec` closes: on Linux
     /// by `pidfd_open(2)` and `poll`, elsewhere by looking every [`WATCH_PERIOD`]. A daemon
     /// whose body failed but which still runs when the time is up is stopped.
-    pub(crate) fn probation(&mut self, pid: u32, period: Duration) -> Outcome {
+    ///
+    /// `log`, the daemon's log, is frozen at the daemon's end, before what it left is stopped.
+    pub(crate) fn probation(
+        &mut self,
+        pid: u32,
+        period: Duration,
+        log: Option<&crate::logtail::LogMark>,
+    ) -> Outcome {
         let deadline = Instant::now().checked_add(period);
         let pidfd = crate::sys::pidfd_open(pid);
+        let born = started_at(pid);
         let mut pipe_open = true;
         let mut failed = None;
         let mut chunk = [0u8; 512];
@@ -287,19 +296,26 @@ impl Waiter {
                         failed = Some(err);
                     }
                 }
+                if let Some(log) = log {
+                    log.freeze();
+                }
+                let left = stop_left(born, pid);
                 return match failed {
-                    Some(err) => Outcome::Failed(err),
-                    None => Outcome::Exited(ended),
+                    Some(err) => Outcome::Failed(with_left(err, &left)),
+                    None => Outcome::Exited(ended, left),
                 };
             }
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             if left.is_some_and(|left| left.is_zero()) {
                 return match failed {
                     Some(err) => {
+                        if let Some(log) = log {
+                            log.freeze();
+                        }
                         stop_unready(pid);
                         // Reaped, if this process is its parent: no zombie is left.
                         let _ = ended(pid);
-                        Outcome::Failed(err)
+                        Outcome::Failed(with_left(err, &stop_left(born, pid)))
                     }
                     None => Outcome::Ready(pid),
                 };
@@ -341,6 +357,11 @@ impl Waiter {
             if interrupted && let Some(interrupt) = &self.interrupt {
                 let mut signo = [0u8; 1];
                 if (&*interrupt).read(&mut signo).is_ok_and(|n| n == 1) {
+                    // Stopped now, while this process is the subreaper of what the daemon
+                    // started; left unreaped, so that its PID cannot be reused before the
+                    // caller signals it again.
+                    stop_unready(pid);
+                    stop_left(born, pid);
                     return Outcome::Interrupted(i32::from(signo[0]), Some(pid));
                 }
             }
@@ -371,6 +392,99 @@ fn ended(pid: u32) -> Option<Option<Ended>> {
         Ok(WaitStatus::Signaled(_, signal, _)) => Some(Some(Ended::Signal(signal as i32))),
         Ok(_) => None,
         Err(_) => (!alive(pid)).then_some(None),
+    }
+}
+
+/// When `pid` started, in clock ticks since boot (`/proc/<pid>/stat`'s field 22).
+fn started_at(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the name in parentheses: state is field 3, the start time field 22.
+    stat.rsplit_once(") ")?.1.split(' ').nth(19)?.parse().ok()
+}
+
+/// Stops what a daemon that ended within the `ready` time left running: a program that
+/// daemonizes itself again (forks and exits 0) would otherwise serve on with no PID file, and
+/// the failed start would hold its port. They are this process's children, since it is their
+/// subreaper, started no earlier than the daemon (`born`); stopped as an unready daemon is,
+/// and reaped, again until none is left (one may fork while it is stopped). The daemon itself,
+/// `daemon`, is not among them. Returns the PIDs of those that ran. Linux only: elsewhere
+/// there is no subreaper.
+fn stop_left(born: Option<u64>, daemon: u32) -> Vec<u32> {
+    let Some(born) = born else {
+        return Vec::new();
+    };
+    let me = std::process::id();
+    let mut stopped = Vec::new();
+    // Each round stops the new ones together: SIGTERM to all, one grace, SIGKILL to what is
+    // left. A process that survives SIGKILL (stuck in the kernel) is not tried again, and a
+    // round that finds nothing new ends the look.
+    for _ in 0..100 {
+        let left: Vec<(u32, bool)> = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| {
+                let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+                let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+                let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split(' ').collect();
+                let ppid: u32 = fields.get(1)?.parse().ok()?;
+                let start: u64 = fields.get(19)?.parse().ok()?;
+                let zombie = fields.first().is_some_and(|s| *s == "Z" || *s == "X");
+                (ppid == me && start >= born && pid != daemon).then_some((pid, !zombie))
+            })
+            .collect();
+        let new: Vec<u32> = left
+            .iter()
+            .filter(|(pid, running)| *running && !stopped.contains(pid))
+            .map(|(pid, _)| *pid)
+            .collect();
+        stop_all(&new);
+        stopped.extend(&new);
+        for (pid, _) in &left {
+            let _ = ended(*pid);
+        }
+        if new.is_empty() {
+            break;
+        }
+    }
+    stopped
+}
+
+/// Stops `pids` together: SIGTERM, then SIGKILL to those still running after
+/// [`STOP_GRACE`]. They are this process's children: their PIDs are not reused before it
+/// reaps them.
+fn stop_all(pids: &[u32]) {
+    use nix::sys::signal::{Signal, kill};
+    for signal in [Signal::SIGTERM, Signal::SIGKILL] {
+        let running: Vec<u32> = pids.iter().copied().filter(|&p| alive(p)).collect();
+        for &pid in &running {
+            let _ = kill(nix::unistd::Pid::from_raw(pid as i32), signal);
+        }
+        let deadline = Instant::now() + STOP_GRACE;
+        while running.iter().any(|&p| alive(p)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// The body's failure, saying what it left running was stopped.
+fn with_left(err: Error, left: &[u32]) -> Error {
+    match left_note(left) {
+        Some(note) => err.with_note(&note),
+        None => err,
+    }
+}
+
+/// `stopped PID 7, which it left running`, for the processes a failed daemon left.
+pub(crate) fn left_note(left: &[u32]) -> Option<String> {
+    let pids: Vec<String> = left.iter().map(u32::to_string).collect();
+    match pids.len() {
+        0 => None,
+        1 => Some(format!("stopped PID {}, which it left running", pids[0])),
+        _ => Some(format!(
+            "stopped PIDs {}, which it left running",
+            pids.join(", ")
+        )),
     }
 }
 

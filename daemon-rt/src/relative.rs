@@ -5,8 +5,10 @@
 //! program's own arguments are not the crate's to resolve. So when the working directory is
 //! left at its default `/` and the start does not run in `/`, the starting process looks at
 //! its arguments, and for the first that is a relative path naming an existing file or
-//! directory here, prints one warning line, with the fix. One `fstatat` per argument, and
-//! none when the working directory was set.
+//! directory here, or a file to be made in a directory here, prints one warning line, with
+//! the fix. One `getcwd` when an argument may be a path, then one `fstatat` per such
+//! argument (two for a path with a slash that names nothing yet); none in `/`, and none when
+//! the working directory was set.
 
 use std::ffi::{OsStr, OsString};
 use std::io::Write as _;
@@ -32,8 +34,6 @@ pub(crate) fn warn_about_arguments(named: &[PathBuf], program: Option<&[OsString
     }
 }
 
-/// The warning line for `args`, if one of them is a relative path that names something in
-/// the current directory and that directory is not `/`.
 /// How the warning says to keep the starting directory.
 #[derive(Clone, Copy)]
 enum Fix {
@@ -44,9 +44,14 @@ enum Fix {
     Exec,
 }
 
+/// The warning line for `args`, if one of them is a relative path that names something in
+/// the current directory, or a file to be made in a directory there (`logs/today.log`,
+/// `./new.log`), and that directory is not `/`. The directory is asked for once, and only if
+/// an argument may be a path; in `/` nothing else is looked at.
 fn warning(args: impl Iterator<Item = OsString>, named: &[PathBuf], fix: Fix) -> Option<String> {
     let mut found: Option<OsString> = None;
     let mut more = 0usize;
+    let mut here: Option<PathBuf> = None;
     for arg in args {
         let Some(path) = candidate(&arg) else {
             continue;
@@ -54,7 +59,14 @@ fn warning(args: impl Iterator<Item = OsString>, named: &[PathBuf], fix: Fix) ->
         if named.iter().any(|n| n.as_os_str() == path) {
             continue;
         }
-        if std::fs::symlink_metadata(Path::new(path)).is_err() {
+        if here.is_none() {
+            let cwd = std::env::current_dir().ok()?;
+            if cwd == Path::new("/") {
+                return None;
+            }
+            here = Some(cwd);
+        }
+        if !names_something_here(Path::new(path)) {
             continue;
         }
         match found {
@@ -63,10 +75,7 @@ fn warning(args: impl Iterator<Item = OsString>, named: &[PathBuf], fix: Fix) ->
         }
     }
     let found = found?;
-    let here = std::env::current_dir().ok()?;
-    if here == Path::new("/") {
-        return None;
-    }
+    let here = here?;
     let here = Escaped(here.as_os_str());
     let others = match more {
         0 => String::new(),
@@ -83,6 +92,20 @@ fn warning(args: impl Iterator<Item = OsString>, named: &[PathBuf], fix: Fix) ->
         program_name(),
         Escaped(&found),
     ))
+}
+
+/// Whether the relative `path` names something here, or has a slash and its directory is
+/// here: a file the program will make. One `fstatat`, two for a path with a slash that names
+/// nothing yet.
+fn names_something_here(path: &Path) -> bool {
+    if std::fs::symlink_metadata(path).is_ok() {
+        return true;
+    }
+    path.as_os_str().as_bytes().contains(&b'/')
+        && path
+            .parent()
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .is_some_and(|dir| std::fs::metadata(dir).is_ok_and(|m| m.is_dir()))
 }
 
 /// The relative path an argument may be: the argument itself, or the value of `--flag=value`;

@@ -194,6 +194,17 @@ impl Stdio {
             }
         }
         let Some((file, created)) = opened else {
+            // O_EXCL meets a symlink (EEXIST) and the plain open its missing target (ENOENT),
+            // every time: a dangling link, not a race.
+            if let Ok(target) = std::fs::read_link(path)
+                && std::fs::metadata(path).is_err()
+            {
+                return Err(refuse(&format!(
+                    "it is a symlink to `{}`, which does not exist, and a start never creates a \
+                     file through a symlink",
+                    target.display()
+                )));
+            }
             return Err(refuse("the file keeps being created and removed"));
         };
         let meta = file.metadata().context(step, Some(path))?;
@@ -254,12 +265,16 @@ impl Stdio {
     /// The file a failed start points at: the stderr file, else the stdout file, if it is a
     /// regular file, with its size at the open.
     pub(crate) fn log_mark(&self) -> Option<crate::logtail::LogMark> {
-        ["stderr", "stdout"].into_iter().find_map(|option| {
+        let mark = |option: &str| {
             self.named
                 .iter()
                 .find(|(o, _, meta)| *o == option && meta.is_file())
-                .map(|(_, path, meta)| crate::logtail::LogMark::new(path, meta.len()))
-        })
+                .map(|(_, path, meta)| crate::logtail::LogMark::new(path, meta))
+        };
+        match (mark("stderr"), mark("stdout")) {
+            (Some(stderr), stdout) => Some(stderr.or(stdout)),
+            (None, stdout) => stdout,
+        }
     }
 
     /// The log files this start created.

@@ -298,3 +298,438 @@ fn a_manual_daemon_that_fails_before_ready_points_at_its_log_too() {
     );
     nothing_left(&sb, &pidfile);
 }
+
+#[test]
+fn a_log_swapped_for_a_symlink_is_not_followed_to_another_file() {
+    // The daemon (often another user than the starter, which may be root) replaces its log
+    // by a symlink to a file it cannot read, then fails: the starter must not print that
+    // file's last line.
+    let sb = Sandbox::new("after-log-symlink");
+    let pidfile = sb.path("d.pid");
+    let log = sb.path("err.log");
+    let secret = sb.path("secret");
+    fs::write(&secret, "root:TOPSECRET:19000\n").unwrap();
+    let cmd = format!(
+        "echo 'Error: the real reason' >&2; mv {log} {log}.old; ln -s {secret} {log}; exit 1",
+        log = log.display(),
+        secret = secret.display()
+    );
+    let (start, _) = after(
+        &sb,
+        &[
+            "--pidfile",
+            s(&pidfile),
+            "--stderr",
+            s(&log),
+            "--then",
+            &format!("exec:{cmd}"),
+        ],
+    );
+    assert_eq!(start.code, Some(69), "{start:?}");
+    let line = one_line(&start);
+    assert!(!line.contains("TOPSECRET"), "another file quoted: {line}");
+    assert_eq!(
+        line,
+        format!(
+            "after: daemon did not start: the daemon exited with status 1 within the 0.3 s it \
+             had to stay up; {} was replaced since the start opened it: not quoted",
+            log.display()
+        )
+    );
+    nothing_left(&sb, &pidfile);
+}
+
+#[test]
+fn a_log_swapped_for_a_fifo_does_not_hang_the_starter() {
+    let sb = Sandbox::new("after-log-fifo");
+    let pidfile = sb.path("d.pid");
+    let log = sb.path("err.log");
+    let cmd = format!(
+        "echo 'Error: the real reason' >&2; rm {log}; mkfifo {log}; exit 1",
+        log = log.display()
+    );
+    let args = [
+        "--pidfile",
+        s(&pidfile),
+        "--stderr",
+        s(&log),
+        "--then",
+        &format!("exec:{cmd}"),
+        "--tag",
+        s(sb.dir()),
+    ];
+    let (_, out) = sb
+        .run_within(AFTER, &args, support::NO_HANG, |_| {})
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.status.code(), Some(69), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.ends_with(&format!(
+            "; {} was replaced since the start opened it: not quoted\n",
+            log.display()
+        )),
+        "{stderr}"
+    );
+    nothing_left(&sb, &pidfile);
+}
+
+#[test]
+fn what_a_daemon_that_ended_within_the_time_left_running_is_stopped() {
+    // A program that daemonizes itself (forks, and its first process exits 0) under a
+    // daemonizer: the start fails, and must not leave the real server running without its
+    // PID file. Once as a plain background child, once forked twice into its own session.
+    for (name, cmd) in [
+        ("child", "sleep 60 & echo \"bg=$!\" >&2; exit 0"),
+        (
+            "setsid",
+            "(setsid sleep 60 & echo \"bg=$!\" >&2; sleep 0.05); exit 0",
+        ),
+    ] {
+        let sb = Sandbox::new(&format!("after-left-{name}"));
+        let pidfile = sb.path("d.pid");
+        let log = sb.path("err.log");
+        let (start, _) = after(
+            &sb,
+            &[
+                "--pidfile",
+                s(&pidfile),
+                "--stderr",
+                s(&log),
+                "--then",
+                &format!("exec:{cmd}"),
+            ],
+        );
+        let text = fs::read_to_string(&log).unwrap();
+        let bg: i32 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("bg="))
+            .expect("the background PID in the log")
+            .parse()
+            .unwrap();
+        let bg = Pid::from_raw(bg);
+        let running = alive(bg);
+        if running {
+            let _ = kill(bg, Signal::SIGKILL);
+        }
+        assert_eq!(start.code, Some(69), "{name}: {start:?}");
+        assert!(!running, "{name}: PID {bg} left running: {start:?}");
+        assert_eq!(
+            one_line(&start),
+            format!(
+                "after: daemon did not start: the daemon exited with status 0 within the 0.3 s \
+                 it had to stay up; stopped PID {bg}, which it left running; {} ends: \"bg={bg}\"",
+                log.display()
+            ),
+            "{name}"
+        );
+        nothing_left(&sb, &pidfile);
+    }
+}
+
+/// `tests/shim/nopidfd.c`, built with the system's C compiler; `None`, with a message,
+/// without one.
+fn nopidfd_shim() -> Option<std::path::PathBuf> {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("shim/nopidfd.c");
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("nopidfd-shim-{}.so", std::process::id()));
+    let built = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O1", "-o"])
+        .arg(&out)
+        .arg(&source)
+        .arg("-ldl")
+        .status();
+    match built {
+        Ok(status) if status.success() => Some(out),
+        other => {
+            eprintln!("skipped: cannot build the nopidfd shim with cc: {other:?}");
+            None
+        }
+    }
+}
+
+#[test]
+fn without_pidfd_open_the_watch_looks_every_few_milliseconds() {
+    // Linux before 5.3, or a seccomp filter that refuses pidfd_open(2) with ENOSYS.
+    let Some(shim) = nopidfd_shim() else { return };
+    let sb = Sandbox::new("after-nopidfd");
+    let pidfile = sb.path("d.pid");
+    let mark = sb.path("refused");
+    let run = |then: &str| {
+        let began = Instant::now();
+        let start = sb.run(
+            AFTER,
+            &[
+                "--pidfile",
+                s(&pidfile),
+                "--then",
+                then,
+                "--tag",
+                s(sb.dir()),
+            ],
+            |cmd| {
+                cmd.env("LD_PRELOAD", &shim).env("NOPIDFD_MARK", &mark);
+            },
+        );
+        (start, began.elapsed())
+    };
+    // An end is still seen, and told.
+    let (start, took) = run("exec:sleep 0.1; exit 4");
+    assert!(
+        mark.exists(),
+        "pidfd_open was not refused: the shim did not load"
+    );
+    assert_eq!(start.code, Some(69), "{start:?}");
+    assert_eq!(
+        one_line(&start),
+        "after: daemon did not start: the daemon exited with status 4 within the 0.3 s it had \
+         to stay up"
+    );
+    assert!(took < Duration::from_secs(2), "seen after {took:?}");
+    nothing_left(&sb, &pidfile);
+    // A daemon that stays is up after the time, not before.
+    let (start, took) = run("wait");
+    assert_eq!(start.code, Some(0), "{start:?}");
+    assert!(took >= PERIOD, "up after {took:?}");
+    let pid = read_pid(&pidfile).expect("a PID in the PID file");
+    sb.track(pid);
+    assert_eq!(sb.stop(pid, Signal::SIGTERM), WaitStatus::Exited(pid, 0));
+}
+
+#[test]
+fn a_log_named_through_a_symlink_is_quoted() {
+    // /var/log/app.log -> /data/logs/app.log: the link was there at the open, and still leads
+    // to the file the start opened.
+    let sb = Sandbox::new("after-log-link");
+    let pidfile = sb.path("d.pid");
+    let real = sb.path("real.log");
+    let link = sb.path("err.log");
+    fs::write(&real, "a line of an earlier run\n").unwrap();
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let (start, _) = after(
+        &sb,
+        &[
+            "--pidfile",
+            s(&pidfile),
+            "--stderr",
+            s(&link),
+            "--then",
+            "exit:5",
+        ],
+    );
+    assert_eq!(start.code, Some(69), "{start:?}");
+    assert_eq!(
+        one_line(&start),
+        format!(
+            "after: daemon did not start: the daemon exited with status 5 within the 0.3 s it \
+             had to stay up; {} ends: \"exiting with 5\"",
+            link.display()
+        )
+    );
+    nothing_left(&sb, &pidfile);
+}
+
+#[test]
+fn a_log_truncated_during_the_start_is_quoted_from_its_new_start() {
+    // logrotate's copytruncate, or an operator's `: > log`, while the daemon starts: what it
+    // writes after that is this start's, though the file is shorter than at the open.
+    let sb = Sandbox::new("after-log-truncated");
+    let pidfile = sb.path("d.pid");
+    let log = sb.path("err.log");
+    fs::write(&log, format!("{}\n", "an earlier run's line ".repeat(50))).unwrap();
+    let cmd = format!(
+        ": > {log}; echo 'Error: after the truncation' >&2; exit 1",
+        log = log.display()
+    );
+    let (start, _) = after(
+        &sb,
+        &[
+            "--pidfile",
+            s(&pidfile),
+            "--stderr",
+            s(&log),
+            "--then",
+            &format!("exec:{cmd}"),
+        ],
+    );
+    assert_eq!(start.code, Some(69), "{start:?}");
+    assert_eq!(
+        one_line(&start),
+        format!(
+            "after: daemon did not start: the daemon exited with status 1 within the 0.3 s it \
+             had to stay up; {} ends: \"Error: after the truncation\"",
+            log.display()
+        )
+    );
+    nothing_left(&sb, &pidfile);
+}
+
+#[test]
+fn ctrl_c_while_it_watches_stops_what_the_daemon_started_too() {
+    let sb = Sandbox::new("after-int-left");
+    let pidfile = sb.path("d.pid");
+    let log = sb.path("err.log");
+    let child = Command::new(AFTER)
+        .args([
+            "--pidfile",
+            s(&pidfile),
+            "--stderr",
+            s(&log),
+            "--then",
+            "exec:sleep 60 & echo \"bg=$!\" >&2; wait",
+            "--tag",
+            s(sb.dir()),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let starter = Pid::from_raw(child.id() as i32);
+    let bg = || {
+        fs::read_to_string(&log)
+            .ok()?
+            .lines()
+            .find_map(|l| l.strip_prefix("bg=")?.parse::<i32>().ok())
+    };
+    wait_until("the background PID is in the log", || bg().is_some());
+    let bg = Pid::from_raw(bg().unwrap());
+    let daemon = read_pid(&pidfile).expect("a PID in the PID file");
+    sb.track(daemon);
+    kill(starter, Signal::SIGINT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let running = alive(bg);
+    if running {
+        let _ = kill(bg, Signal::SIGKILL);
+    }
+    use std::os::unix::process::ExitStatusExt as _;
+    assert_eq!(out.status.signal(), Some(Signal::SIGINT as i32), "{out:?}");
+    assert!(
+        !running,
+        "PID {bg}, the daemon's child, left running: {out:?}"
+    );
+    assert!(!alive(daemon), "the daemon still runs");
+    nothing_left(&sb, &pidfile);
+}
+
+#[test]
+fn children_that_ignore_sigterm_are_stopped_together_not_one_after_another() {
+    // Three children that ignore SIGTERM, each with a child that ignores it too: each needs
+    // the 5 s grace, then SIGKILL. One after another that was 30 s of a start that had
+    // already failed; together it is one grace per generation, 10 s.
+    let sb = Sandbox::new("after-left-stubborn");
+    let pidfile = sb.path("d.pid");
+    let cmd = "for i in 1 2 3; do sh -c 'trap \"\" TERM; sleep 60' & done; sleep 0.05; exit 0";
+    let (start, took) = after(
+        &sb,
+        &["--pidfile", s(&pidfile), "--then", &format!("exec:{cmd}")],
+    );
+    assert_eq!(start.code, Some(69), "{start:?}");
+    assert!(one_line(&start).contains("; stopped PIDs "), "{start:?}");
+    assert!(took < Duration::from_secs(15), "the stop took {took:?}");
+    nothing_left(&sb, &pidfile);
+}
+
+#[test]
+fn a_quoted_line_cannot_reorder_or_hide_the_rest_of_the_line() {
+    // Terminal escapes, a NUL, and the Unicode controls that reorder text on screen (U+202E
+    // RIGHT-TO-LEFT OVERRIDE, U+2066 LEFT-TO-RIGHT ISOLATE) or hide it (U+200B ZERO WIDTH
+    // SPACE): all written as escapes.
+    let sb = Sandbox::new("after-log-bidi");
+    let pidfile = sb.path("d.pid");
+    let log = sb.path("err.log");
+    let cmd = r"printf 'Error: \033[8mhidden\000 \342\200\256desrever \342\201\246x\342\200\213y\n' >&2; exit 1";
+    let (start, _) = after(
+        &sb,
+        &[
+            "--pidfile",
+            s(&pidfile),
+            "--stderr",
+            s(&log),
+            "--then",
+            &format!("exec:{cmd}"),
+        ],
+    );
+    assert_eq!(start.code, Some(69), "{start:?}");
+    assert_eq!(
+        one_line(&start),
+        format!(
+            "after: daemon did not start: the daemon exited with status 1 within the 0.3 s it \
+             had to stay up; {} ends: \"Error: \\x1b[8mhidden\\x00 \\u{{202e}}desrever \
+             \\u{{2066}}x\\u{{200b}}y\"",
+            log.display()
+        )
+    );
+    nothing_left(&sb, &pidfile);
+}
+
+#[test]
+fn a_reason_written_to_stdout_is_quoted_when_stderr_has_nothing_new() {
+    // Many programs print their errors with `println!` or `echo`: with separate files, the
+    // stderr file had nothing new, and the line said only that.
+    let sb = Sandbox::new("after-log-stdout");
+    let pidfile = sb.path("d.pid");
+    let out = sb.path("out.log");
+    let err = sb.path("err.log");
+    let (start, _) = after(
+        &sb,
+        &[
+            "--pidfile",
+            s(&pidfile),
+            "--stdout",
+            s(&out),
+            "--stderr",
+            s(&err),
+            "--then",
+            "exec:echo 'fatal: no such table: users'; exit 1",
+        ],
+    );
+    assert_eq!(start.code, Some(69), "{start:?}");
+    assert_eq!(
+        one_line(&start),
+        format!(
+            "after: daemon did not start: the daemon exited with status 1 within the 0.3 s it \
+             had to stay up; nothing new in {}; {} ends: \"fatal: no such table: users\"",
+            err.display(),
+            out.display()
+        )
+    );
+    nothing_left(&sb, &pidfile);
+}
+
+#[test]
+fn the_quote_is_the_daemons_last_line_not_what_its_stopped_children_said() {
+    // A worker that logs its own shutdown: stopped after the daemon ended, its line must not
+    // take the place of the daemon's reason.
+    let sb = Sandbox::new("after-left-quote");
+    let pidfile = sb.path("d.pid");
+    let log = sb.path("err.log");
+    let cmd = "sh -c 'trap \"echo worker: shutting down >&2; exit 0\" TERM; while :; do sleep 0.01; done' & \
+               sleep 0.05; echo 'Error: the real reason' >&2; exit 1";
+    let (start, _) = after(
+        &sb,
+        &[
+            "--pidfile",
+            s(&pidfile),
+            "--stderr",
+            s(&log),
+            "--then",
+            &format!("exec:{cmd}"),
+        ],
+    );
+    assert_eq!(start.code, Some(69), "{start:?}");
+    let line = one_line(&start);
+    assert!(line.contains("; stopped PID "), "{line}");
+    assert!(
+        line.ends_with(&format!(
+            "; {} ends: \"Error: the real reason\"",
+            log.display()
+        )),
+        "{line}"
+    );
+    let text = fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("worker: shutting down"),
+        "the worker was not stopped by SIGTERM: {text}"
+    );
+    nothing_left(&sb, &pidfile);
+}

@@ -149,3 +149,25 @@ fn no_warning_with_a_working_directory_an_argument_naming_nothing_or_a_start_in_
     // Started in `/`: the daemon does not move.
     assert_eq!(warned(&sb, Path::new("/"), &["tmp"]), "");
 }
+
+#[test]
+fn a_relative_path_to_a_file_the_program_will_create_here_is_warned_about() {
+    // `--out=logs/today.log` with `logs/` here and no file yet: the daemon would look for
+    // `/logs/` instead. A path with a slash counts when its directory is here.
+    let sb = Sandbox::new("relative-new");
+    fs::create_dir(sb.path("logs")).unwrap();
+    let dir = sb.dir().display().to_string();
+    let line = |arg: &str| {
+        format!(
+            "after: warning: argument \"{arg}\" is relative to {dir}, but the daemon runs in / \
+             (set working_directory = \".\" to stay in {dir})\n"
+        )
+    };
+    assert_eq!(
+        warned(&sb, sb.dir(), &["--out=logs/today.log"]),
+        line("logs/today.log")
+    );
+    assert_eq!(warned(&sb, sb.dir(), &["./new.log"]), line("./new.log"));
+    // A word with a slash whose first part is not here stays a word (a MIME type, say).
+    assert_eq!(warned(&sb, sb.dir(), &["text/html", "nowhere/x.log"]), "");
+}
