@@ -426,31 +426,12 @@ fn what_a_daemon_that_ended_within_the_time_left_running_is_stopped() {
     }
 }
 
-/// `tests/shim/nopidfd.c`, built with the system's C compiler; `None`, with a message,
-/// without one.
-fn nopidfd_shim() -> Option<std::path::PathBuf> {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("shim/nopidfd.c");
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("nopidfd-shim-{}.so", std::process::id()));
-    let built = Command::new("cc")
-        .args(["-shared", "-fPIC", "-O1", "-o"])
-        .arg(&out)
-        .arg(&source)
-        .arg("-ldl")
-        .status();
-    match built {
-        Ok(status) if status.success() => Some(out),
-        other => {
-            eprintln!("skipped: cannot build the nopidfd shim with cc: {other:?}");
-            None
-        }
-    }
-}
-
 #[test]
 fn without_pidfd_open_the_watch_looks_every_few_milliseconds() {
     // Linux before 5.3, or a seccomp filter that refuses pidfd_open(2) with ENOSYS.
-    let Some(shim) = nopidfd_shim() else { return };
+    let Some(shim) = support::build_shim("nopidfd") else {
+        return;
+    };
     let sb = Sandbox::new("after-nopidfd");
     let pidfile = sb.path("d.pid");
     let mark = sb.path("refused");

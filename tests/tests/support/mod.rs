@@ -373,25 +373,28 @@ pub fn is_root() -> bool {
 /// one chosen system call of the process wait, so that a race window is open every time.
 pub fn shim() -> Option<PathBuf> {
     static SHIM: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
-    SHIM.get_or_init(|| {
-        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("shim/delay.c");
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("delay-shim-{}.so", std::process::id()));
-        let built = Command::new("cc")
-            .args(["-shared", "-fPIC", "-O1", "-o"])
-            .arg(&out)
-            .arg(&source)
-            .arg("-ldl")
-            .status();
-        match built {
-            Ok(status) if status.success() => Some(out),
-            other => {
-                eprintln!("skipped: cannot build the delay shim with cc: {other:?}");
-                None
-            }
+    SHIM.get_or_init(|| build_shim("delay")).clone()
+}
+
+/// `tests/shim/<name>.c` built into a shared object to load with `LD_PRELOAD`; `None`, with a
+/// message, where the system has no C compiler.
+pub fn build_shim(name: &str) -> Option<PathBuf> {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("shim/{name}.c"));
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{name}-shim-{}.so", std::process::id()));
+    let built = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O1", "-o"])
+        .arg(&out)
+        .arg(&source)
+        .arg("-ldl")
+        .status();
+    match built {
+        Ok(status) if status.success() => Some(out),
+        other => {
+            eprintln!("skipped: cannot build the {name} shim with cc: {other:?}");
+            None
         }
-    })
-    .clone()
+    }
 }
 
 /// How long a start that must not hang gets before the watchdog calls it a hang.
