@@ -185,21 +185,10 @@ pub fn notify(state: &str) -> io::Result<bool> {
 pub(crate) fn failed(message: &str, errno: Option<i32>) {
     {
         let mut state = state();
-        if state.phase == Phase::Probation {
-            // The manager has heard `READY=1`: only the starting command, if it still
-            // watches, learns why.
-            state.phase = Phase::Failed;
-            if let Some(reporter) = &mut state.reporter {
-                reporter.fail(&Error::new(
-                    Step::Initialize,
-                    ErrorKind::DiedBeforeReady,
-                    None,
-                    message,
-                ));
-            }
-            return;
-        }
-        if state.phase != Phase::Starting {
+        // On probation the manager has heard `READY=1`: only the starting command, if it
+        // still watches, learns why.
+        let probation = state.phase == Phase::Probation;
+        if !probation && state.phase != Phase::Starting {
             return;
         }
         state.phase = Phase::Failed;
@@ -212,6 +201,9 @@ pub(crate) fn failed(message: &str, errno: Option<i32>) {
                 None,
                 message,
             ));
+        }
+        if probation {
+            return;
         }
     }
     manager::send_failure(message, errno);
