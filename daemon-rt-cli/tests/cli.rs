@@ -3,6 +3,7 @@
 //! PID and ended by PID when the test ends.
 
 use std::fs::File;
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -283,6 +284,67 @@ fn ready_notify_waits_for_ready_1_from_a_child_of_the_program() {
     // Reparented once the start ended: not the starting command's child.
     let ppid: u32 = stat_field(pid, 1).parse().unwrap();
     assert!(ppid == 1 || status_line(ppid, "Name") != "daemon-rt");
+}
+
+/// The notify socket's abstract name is listed in `/proc/net/unix` for every user to read:
+/// its randomness is no secret. `READY=1` from a process of another user is not the
+/// program's, and must not end the wait.
+#[test]
+fn ready_notify_ignores_ready_1_from_another_user() {
+    if !is_root() || !installed("systemd-notify") {
+        eprintln!("skipped: needs root (to send as nobody) and systemd-notify (package systemd)");
+        return;
+    }
+    let sb = Sandbox::new("forged");
+    let pidfile = sb.path("forged.pid");
+    let forger = std::thread::spawn(|| {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let name = loop {
+            let table = std::fs::read_to_string("/proc/net/unix").unwrap();
+            let name = table
+                .lines()
+                .filter_map(|l| l.split_whitespace().nth(7))
+                .find(|n| n.starts_with("@daemon-rt/notify/"))
+                .map(str::to_owned);
+            match name {
+                Some(name) => break name,
+                None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+                None => panic!("no notify socket in /proc/net/unix"),
+            }
+        };
+        let sent = Command::new("systemd-notify")
+            .current_dir("/")
+            .arg("--ready")
+            .env("NOTIFY_SOCKET", &name)
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .unwrap();
+        assert!(
+            sent.status.success(),
+            "systemd-notify as nobody: {}",
+            stderr(&sent)
+        );
+    });
+    let started = Instant::now();
+    let out = sb.run(&[
+        "--pidfile",
+        s(&pidfile),
+        "--ready",
+        "notify",
+        "--ready-timeout",
+        "1s",
+        "--",
+        "sleep",
+        "60",
+    ]);
+    forger.join().unwrap();
+    if let Some(pid) = read_pid(&pidfile) {
+        sb.pids.borrow_mut().push(pid);
+    }
+    assert_eq!(out.status.code(), Some(124), "{}", stderr(&out));
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    assert!(!pidfile.exists());
 }
 
 #[test]

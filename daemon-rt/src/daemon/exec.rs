@@ -58,7 +58,8 @@ impl Daemon {
     /// - [`Ready::Started`] (the default): once the `exec` succeeded.
     /// - [`Ready::Manual`]: once the program (or one of its children) sent `READY=1` to the
     ///   socket named by `$NOTIFY_SOCKET` (`sd_notify(3)`, `systemd-notify --ready`), which the
-    ///   starting process makes for it: on Linux an abstract socket with a random name. A
+    ///   starting process makes for it: on Linux an abstract socket with a random name,
+    ///   which hears only root, the starting process's user and the program's user. A
     ///   program that exits first fails the start, with its exit status in the message
     ///   ([`ErrorKind::DiedBeforeReady`]); one that says nothing within
     ///   [`Daemon::ready_timeout`] is stopped (SIGTERM, then SIGKILL), and the start fails
@@ -255,10 +256,34 @@ impl NotifySocket {
         let address = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())?;
         let socket = UnixDatagram::bind_addr(&address)?;
         socket.set_nonblocking(true)?;
+        // Every datagram carries its sender's credentials, which the kernel checks.
+        nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::PassCred, &true)?;
         Ok(NotifySocket {
             socket,
             address: format!("@{name}"),
         })
+    }
+
+    /// One datagram, and the user that sent it.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn receive(&self, buf: &mut [u8]) -> io::Result<(usize, Option<u32>)> {
+        use nix::sys::socket::{ControlMessageOwned, MsgFlags, UnixCredentials, recvmsg};
+        use std::os::fd::AsRawFd as _;
+        let mut iov = [io::IoSliceMut::new(buf)];
+        let mut space = nix::cmsg_space!(UnixCredentials);
+        let msg = recvmsg::<()>(
+            self.socket.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::empty(),
+        )?;
+        let sender = msg.cmsgs().ok().and_then(|mut cmsgs| {
+            cmsgs.find_map(|cmsg| match cmsg {
+                ControlMessageOwned::ScmCredentials(creds) => Some(creds.uid()),
+                _ => None,
+            })
+        });
+        Ok((msg.bytes, sender))
     }
 
     /// A datagram socket in a fresh directory that only this user can enter (mode 0700).
@@ -282,6 +307,12 @@ impl NotifySocket {
         })
     }
 
+    /// One datagram; only this user can reach the socket's directory.
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    fn receive(&self, buf: &mut [u8]) -> io::Result<(usize, Option<u32>)> {
+        self.socket.recv(buf).map(|n| (n, None))
+    }
+
     /// Waits for `READY=1` from the program with `pid`, for at most `timeout`; watches it
     /// exit, and the starting process's interrupts.
     fn await_ready(&self, pid: u32, timeout: Duration, waiter: &Waiter) -> Outcome {
@@ -289,8 +320,10 @@ impl NotifySocket {
         let mut buf = [0u8; 4096];
         loop {
             loop {
-                match self.socket.recv(&mut buf) {
-                    Ok(n) if says_ready(&buf[..n]) => return Outcome::Ready(pid),
+                match self.receive(&mut buf) {
+                    Ok((n, sender)) if says_ready(&buf[..n]) && trusted(sender, pid) => {
+                        return Outcome::Ready(pid);
+                    }
                     Ok(_) => {}
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(_) => break,
@@ -361,6 +394,26 @@ fn says_ready(datagram: &[u8]) -> bool {
     datagram
         .split(|&b| b == b'\n')
         .any(|line| line == b"READY=1")
+}
+
+/// Whether a datagram from the user `sender` may speak for the program `pid`. An abstract
+/// socket's name is listed in `/proc/net/unix` for every user to read, and anyone can send to
+/// it: only root, the starting process's user and the program's user are heard. Elsewhere
+/// the socket's directory already keeps other users out.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn trusted(sender: Option<u32>, pid: u32) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    let Some(sender) = sender else {
+        return false;
+    };
+    sender == 0
+        || sender == nix::unistd::geteuid().as_raw()
+        || std::fs::metadata(format!("/proc/{pid}")).is_ok_and(|m| m.uid() == sender)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn trusted(_sender: Option<u32>, _pid: u32) -> bool {
+    true
 }
 
 /// How the program ended, if it did: "exited with status 3", "was killed by SIGKILL". As its
