@@ -297,51 +297,48 @@ fn ready_notify_ignores_ready_1_from_another_user() {
     }
     let sb = Sandbox::new("forged");
     let pidfile = sb.path("forged.pid");
-    let forger = std::thread::spawn(|| {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let name = loop {
-            let table = std::fs::read_to_string("/proc/net/unix").unwrap();
-            let name = table
-                .lines()
-                .filter_map(|l| l.split_whitespace().nth(7))
-                .find(|n| n.starts_with("@daemon-rt/notify/"))
-                .map(str::to_owned);
-            match name {
-                Some(name) => break name,
-                None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
-                None => panic!("no notify socket in /proc/net/unix"),
-            }
-        };
-        let sent = Command::new("systemd-notify")
-            .current_dir("/")
-            .arg("--ready")
-            .env("NOTIFY_SOCKET", &name)
-            .uid(65534)
-            .gid(65534)
-            .output()
-            .unwrap();
-        assert!(
-            sent.status.success(),
-            "systemd-notify as nobody: {}",
-            stderr(&sent)
-        );
-    });
     let started = Instant::now();
-    let out = sb.run(&[
-        "--pidfile",
-        s(&pidfile),
-        "--ready",
-        "notify",
-        "--ready-timeout",
-        "1s",
-        "--",
-        "sleep",
-        "60",
-    ]);
-    forger.join().unwrap();
+    let starter = Command::new(DAEMON_RT)
+        .args(["--pidfile", s(&pidfile), "--ready", "notify"])
+        .args(["--ready-timeout", "1s", "--", "sleep", "60"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // This start's socket: its name holds the starting process's PID.
+    let prefix = format!("@daemon-rt/notify/{}/", starter.id());
+    let name = loop {
+        let table = std::fs::read_to_string("/proc/net/unix").unwrap();
+        let name = table
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(7))
+            .find(|n| n.starts_with(&prefix))
+            .map(str::to_owned);
+        match name {
+            Some(name) => break name,
+            None if started.elapsed() < Duration::from_secs(5) => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            None => panic!("no socket {prefix}... in /proc/net/unix"),
+        }
+    };
+    let sent = Command::new("systemd-notify")
+        .current_dir("/")
+        .arg("--ready")
+        .env("NOTIFY_SOCKET", &name)
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    let out = starter.wait_with_output().unwrap();
     if let Some(pid) = read_pid(&pidfile) {
         sb.pids.borrow_mut().push(pid);
     }
+    assert!(
+        sent.status.success(),
+        "systemd-notify as nobody: {}",
+        stderr(&sent)
+    );
     assert_eq!(out.status.code(), Some(124), "{}", stderr(&out));
     assert!(started.elapsed() >= Duration::from_secs(1));
     assert!(!pidfile.exists());
