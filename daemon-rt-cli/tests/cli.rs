@@ -344,6 +344,36 @@ fn ready_notify_ignores_ready_1_from_another_user() {
     assert!(!pidfile.exists());
 }
 
+/// A program that fails says why in `STATUS=` and `ERRNO=`, as `systemctl status` shows them:
+/// the failed start's line quotes them.
+#[test]
+fn ready_notify_failure_quotes_the_programs_status_and_errno() {
+    if !installed("systemd-notify") {
+        eprintln!("skipped: needs systemd-notify (package systemd)");
+        return;
+    }
+    let sb = Sandbox::new("errno");
+    let pidfile = sb.path("errno.pid");
+    let script = "systemd-notify 'STATUS=cannot bind 127.0.0.1:80' ERRNO=98; exit 1";
+    let out = sb.run(&[
+        "--pidfile",
+        s(&pidfile),
+        "--ready",
+        "notify",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert_eq!(out.status.code(), Some(69));
+    assert_eq!(
+        one_line(&out),
+        "daemon-rt: daemon did not start: the program exited with status 1 before it sent \
+         READY=1; it said \"cannot bind 127.0.0.1:80\" (errno 98: Address already in use)"
+    );
+    assert!(!pidfile.exists());
+}
+
 #[test]
 fn ready_notify_fails_when_the_program_exits_first_or_says_nothing() {
     let sb = Sandbox::new("unready");

@@ -61,7 +61,8 @@ impl Daemon {
     ///   starting process makes for it: on Linux an abstract socket with a random name,
     ///   which hears only root, the starting process's user and the program's user. A
     ///   program that exits first fails the start, with its exit status in the message
-    ///   ([`ErrorKind::DiedBeforeReady`]); one that says nothing within
+    ///   ([`ErrorKind::DiedBeforeReady`]), and its last `STATUS=` and `ERRNO=` too, as
+    ///   `systemctl status` shows them; one that says nothing within
     ///   [`Daemon::ready_timeout`] is stopped (SIGTERM, then SIGKILL), and the start fails
     ///   with [`ErrorKind::Timeout`].
     ///
@@ -318,11 +319,14 @@ impl NotifySocket {
     fn await_ready(&self, pid: u32, timeout: Duration, waiter: &Waiter) -> Outcome {
         let deadline = Instant::now().checked_add(timeout);
         let mut buf = [0u8; 4096];
+        let mut said = Said::default();
         loop {
             loop {
                 match self.receive(&mut buf) {
-                    Ok((n, sender)) if says_ready(&buf[..n]) && trusted(sender, pid) => {
-                        return Outcome::Ready(pid);
+                    Ok((n, sender)) if trusted(sender, pid) => {
+                        if said.read(&buf[..n]) {
+                            return Outcome::Ready(pid);
+                        }
                     }
                     Ok(_) => {}
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -334,7 +338,7 @@ impl NotifySocket {
                     Step::AwaitReadiness,
                     ErrorKind::DiedBeforeReady,
                     None,
-                    format!("the program {status} before it sent READY=1"),
+                    format!("the program {status} before it sent READY=1{said}"),
                 ));
             }
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
@@ -349,7 +353,7 @@ impl NotifySocket {
                     Step::AwaitReadiness,
                     ErrorKind::Timeout,
                     None,
-                    format!("the program did not send READY=1 within {secs} s; {what}"),
+                    format!("the program did not send READY=1 within {secs} s{said}; {what}"),
                 ));
             }
             // A tick, to see the program exit even when this process is not its parent.
@@ -389,11 +393,59 @@ impl Drop for NotifySocket {
 /// How often the program's end is checked while no datagram comes.
 const TICK: Duration = Duration::from_millis(50);
 
-/// Whether a notify datagram has the line `READY=1`.
-fn says_ready(datagram: &[u8]) -> bool {
-    datagram
-        .split(|&b| b == b'\n')
-        .any(|line| line == b"READY=1")
+/// What the program said before `READY=1`: its last `STATUS=` and `ERRNO=`, which a failed
+/// start quotes, as `systemctl status` shows them.
+#[derive(Debug, Default)]
+struct Said {
+    status: Option<String>,
+    errno: Option<i32>,
+}
+
+/// The longest `STATUS=` text quoted, in characters.
+const STATUS_MAX: usize = 200;
+
+impl Said {
+    /// Notes a datagram's `STATUS=` and `ERRNO=` lines; returns whether it has `READY=1`.
+    fn read(&mut self, datagram: &[u8]) -> bool {
+        let mut ready = false;
+        for line in datagram.split(|&b| b == b'\n') {
+            if line == b"READY=1" {
+                ready = true;
+            } else if let Some(text) = line.strip_prefix(b"STATUS=") {
+                // One line of printable text, however the program wrote it.
+                let text: String = String::from_utf8_lossy(text)
+                    .chars()
+                    .map(|c| if c.is_control() { ' ' } else { c })
+                    .take(STATUS_MAX)
+                    .collect();
+                self.status = Some(text);
+            } else if let Some(number) = line.strip_prefix(b"ERRNO=") {
+                self.errno = std::str::from_utf8(number)
+                    .ok()
+                    .and_then(|n| n.trim().parse().ok())
+                    .filter(|&n: &i32| n > 0);
+            }
+        }
+        ready
+    }
+}
+
+/// `; it said "STATUS" (errno N: description)`, or nothing when the program said neither.
+impl std::fmt::Display for Said {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.status.is_none() && self.errno.is_none() {
+            return Ok(());
+        }
+        f.write_str("; it said")?;
+        if let Some(status) = self.status.as_deref().filter(|s| !s.is_empty()) {
+            write!(f, " {status:?}")?;
+        }
+        if let Some(errno) = self.errno {
+            let desc = nix::errno::Errno::from_raw(errno).desc();
+            write!(f, " (errno {errno}: {desc})")?;
+        }
+        Ok(())
+    }
 }
 
 /// Whether a datagram from the user `sender` may speak for the program `pid`. An abstract
