@@ -603,3 +603,35 @@ fn ready_after_a_time_waits_and_fails_a_program_that_ends_sooner() {
     assert!(line.contains("status 3"), "{line}");
     assert!(!failed.exists());
 }
+
+/// A program that forks and exits before it is up fails the start; what it forked must not
+/// run on, holding the PID file's lock once the file is gone (a second start would then run
+/// beside it).
+#[test]
+fn a_failed_start_stops_what_the_program_forked() {
+    let sb = Sandbox::new("leftover");
+    for ready in ["notify", "300ms"] {
+        let pidfile = sb.path("leftover.pid");
+        let left = sb.path("left");
+        let script = format!("sleep 60 & echo $! > {}; exit 0", s(&left));
+        let out = sb.run(&[
+            "--pidfile",
+            s(&pidfile),
+            "--ready",
+            ready,
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ]);
+        let child: u32 = std::fs::read_to_string(&left)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        sb.pids.borrow_mut().push(child);
+        assert_eq!(out.status.code(), Some(69), "{ready}: {}", stderr(&out));
+        assert!(!pidfile.exists(), "{ready}");
+        wait_until("the program's child to end", || !alive(child));
+    }
+}

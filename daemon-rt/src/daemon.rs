@@ -907,6 +907,11 @@ impl Daemon {
                     (Outcome::Ready(pid), Some(period)) => waiter.probation(pid, period),
                     (outcome, _) => outcome,
                 };
+                // A program that failed to start may have forked: what it left in its
+                // process group would hold the PID file's lock after the file is gone.
+                if execs && !matches!(outcome, Outcome::Ready(_)) {
+                    exec::stop_group(child.as_raw() as u32);
+                }
                 if let Some(was) = subreaper {
                     readiness::adopt_orphans(was);
                 }

@@ -195,6 +195,37 @@ impl Plan {
     }
 }
 
+/// In the starting process, after a failed start: stops the processes the program left in
+/// its process group, `group` (the session's, made by the intermediate child; the group's
+/// number is not reused while it has members). SIGTERM, then SIGKILL after
+/// [`readiness::STOP_GRACE`]; those this process adopted as a subreaper are reaped. A
+/// process that made a session of its own is out of reach.
+pub(super) fn stop_group(group: u32) {
+    use nix::sys::signal::{Signal, killpg};
+    use nix::sys::wait::{WaitPidFlag, waitpid};
+    let group = nix::unistd::Pid::from_raw(group as i32);
+    let reap = || {
+        let negative = nix::unistd::Pid::from_raw(-group.as_raw());
+        while waitpid(negative, Some(WaitPidFlag::WNOHANG))
+            .is_ok_and(|s| s != nix::sys::wait::WaitStatus::StillAlive)
+        {}
+    };
+    for signal in [Signal::SIGTERM, Signal::SIGKILL] {
+        if killpg(group, signal).is_err() {
+            return;
+        }
+        let deadline = Instant::now() + readiness::STOP_GRACE;
+        while Instant::now() < deadline {
+            reap();
+            if killpg(group, None).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    reap();
+}
+
 /// In the starting process, once the pipe said the `exec` succeeded: with a notify socket,
 /// wait for `READY=1`.
 pub(super) fn after_wait(
