@@ -635,3 +635,35 @@ fn a_failed_start_stops_what_the_program_forked() {
         wait_until("the program's child to end", || !alive(child));
     }
 }
+
+/// Inside `--chroot` the program's path is the chroot's: a program missing there is said to
+/// be missing there, not in the directory the operator sees.
+#[test]
+fn a_program_missing_in_the_chroot_is_said_to_be_missing_there() {
+    if !is_root() {
+        eprintln!("skipped: needs root to chroot");
+        return;
+    }
+    let sb = Sandbox::new("chroot");
+    let root = sb.path("root");
+    std::fs::create_dir(&root).unwrap();
+    let pidfile = sb.path("chroot.pid");
+    let out = sb.run(&[
+        "--pidfile",
+        s(&pidfile),
+        "--chroot",
+        s(&root),
+        "--",
+        "/bin/sleep",
+        "60",
+    ]);
+    assert_eq!(out.status.code(), Some(127));
+    assert_eq!(
+        one_line(&out),
+        format!(
+            "daemon-rt: exec failed: /bin/sleep: No such file or directory (inside chroot `{}`)",
+            s(&root)
+        )
+    );
+    assert!(!pidfile.exists());
+}

@@ -96,6 +96,7 @@ impl Daemon {
         let address = notify.as_ref().map(|n| n.address.clone());
         let arguments = command.get_args().map(ToOwned::to_owned).collect();
         self.exec = Some(Plan { notify, arguments });
+        let chroot = self.chroot.clone();
         let running = match self.start() {
             Ok(running) => running,
             Err(err) => return err,
@@ -113,7 +114,7 @@ impl Daemon {
             (None, Some(_), Some(manager)) => command.env("NOTIFY_SOCKET", manager),
             _ => command.env_remove("NOTIFY_SOCKET"),
         };
-        become_program(running, reporter, command)
+        become_program(running, reporter, command, chroot.as_deref())
     }
 
     /// Keeps the descriptors numbered `fds` open besides 0, 1 and 2, as
@@ -134,6 +135,7 @@ fn become_program(
     running: Running,
     mut reporter: Option<Reporter>,
     command: &mut Command,
+    chroot: Option<&std::path::Path>,
 ) -> Error {
     let prepared = running
         .pidfile
@@ -148,7 +150,7 @@ fn become_program(
             }
             // std clears the signal mask and execs; it returns only on failure.
             let err = command.exec();
-            exec_failed(command.get_program(), &err)
+            exec_failed(command.get_program(), &err, chroot)
         }
         Err(err) => Error::os(Step::Exec, None, err),
     };
@@ -165,8 +167,9 @@ fn become_program(
 }
 
 /// `exec failed: <program>: No such file or directory`, 127 for a missing program and 126
-/// for any other failure, as a shell says it.
-fn exec_failed(program: &OsStr, err: &io::Error) -> Error {
+/// for any other failure, as a shell says it. Inside a chroot, the program was looked for
+/// there, which the message says.
+fn exec_failed(program: &OsStr, err: &io::Error, chroot: Option<&std::path::Path>) -> Error {
     let kind = match err.kind() {
         io::ErrorKind::NotFound => ErrorKind::ProgramNotFound,
         _ => ErrorKind::CannotExecute,
@@ -175,11 +178,14 @@ fn exec_failed(program: &OsStr, err: &io::Error) -> Error {
         Some(errno) => nix::errno::Errno::from_raw(errno).desc().to_owned(),
         None => err.to_string(),
     };
+    let inside = chroot.map_or(String::new(), |root| {
+        format!(" (inside chroot `{}`)", Escaped(root.as_os_str()))
+    });
     Error::new(
         Step::Exec,
         kind,
         None,
-        format!("{}: {reason}", Escaped(program)),
+        format!("{}: {reason}{inside}", Escaped(program)),
     )
 }
 
