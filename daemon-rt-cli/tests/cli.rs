@@ -667,3 +667,45 @@ fn a_program_missing_in_the_chroot_is_said_to_be_missing_there() {
     );
     assert!(!pidfile.exists());
 }
+
+/// Under socket activation (`systemd-socket-activate`, a systemd .socket unit) the command
+/// stays in the foreground with the manager's `$LISTEN_FDS`: the program that replaces it
+/// must get the sockets those variables promise, not a closed descriptor 3.
+#[test]
+fn socket_activation_passes_the_sockets_on_to_the_program() {
+    if !installed("systemd-socket-activate") {
+        eprintln!("skipped: needs systemd-socket-activate (package systemd)");
+        return;
+    }
+    let sb = Sandbox::new("activate");
+    let pidfile = sb.path("activate.pid");
+    let seen = sb.path("seen");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let script = format!(
+        "echo $LISTEN_FDS $(readlink /proc/$$/fd/3) > {}; exec sleep 60",
+        s(&seen)
+    );
+    let mut manager = Command::new("systemd-socket-activate")
+        .args(["-l", &format!("127.0.0.1:{port}"), DAEMON_RT])
+        .args(["--pidfile", s(&pidfile), "--", "sh", "-c", &script])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    sb.pids.borrow_mut().push(manager.id());
+    // It execs the command at the first connection.
+    wait_until("the socket", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    wait_until("the program's report", || {
+        std::fs::read_to_string(&seen).is_ok_and(|s| s.ends_with('\n'))
+    });
+    let report = std::fs::read_to_string(&seen).unwrap();
+    let _ = manager.kill();
+    let _ = manager.wait();
+    assert!(report.starts_with("1 socket:["), "{report:?}");
+}

@@ -49,7 +49,9 @@ impl Daemon {
     ///
     /// The program keeps the daemon's PID, so the PID file names it, and it inherits the PID
     /// file's lock: the file is locked for as long as the program runs. Every other
-    /// descriptor of this crate is closed by the `exec`. The program starts with every signal
+    /// descriptor of this crate is closed by the `exec`. Sockets passed by socket activation
+    /// (`$LISTEN_FDS`, which keeps the process in the foreground) stay open for the program,
+    /// with the variables that name them. The program starts with every signal
     /// at its default disposition (SIGPIPE too) and an empty signal mask, and with the
     /// standard streams, working directory, umask and user of the options.
     ///
@@ -137,10 +139,14 @@ fn become_program(
     command: &mut Command,
     chroot: Option<&std::path::Path>,
 ) -> Error {
+    // The sockets of socket activation too: `$LISTEN_FDS` and `$LISTEN_PID` stay in the
+    // environment and name them for the program, which keeps the PID (no fork then).
+    let activated = crate::activation::from_env().unwrap_or_default();
     let prepared = running
         .pidfile
         .iter()
         .flat_map(super::Pidfile::fds)
+        .chain(activated)
         .try_for_each(sys::clear_cloexec)
         .and_then(|()| sys::default_dispositions());
     let err = match prepared {
