@@ -709,3 +709,50 @@ fn socket_activation_passes_the_sockets_on_to_the_program() {
     let _ = manager.wait();
     assert!(report.starts_with("1 socket:["), "{report:?}");
 }
+
+/// Under a manager with `WatchdogSec=` the command stays in the foreground and the program
+/// keeps its PID: it must learn the watchdog's interval and where to ping, or the manager
+/// kills it when the interval runs out.
+#[test]
+fn the_program_gets_the_managers_watchdog_in_the_foreground() {
+    let sb = Sandbox::new("watchdog");
+    let manager = sb.path("manager.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&manager).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    for ready in ["started", "notify"] {
+        let pidfile = sb.path("watchdog.pid");
+        let seen = sb.path("seen");
+        let program = format!(
+            "echo $$ $WATCHDOG_PID $WATCHDOG_USEC $NOTIFY_SOCKET > {}",
+            s(&seen)
+        );
+        let script = format!(
+            "WATCHDOG_PID=$$ exec {DAEMON_RT} --ready {ready} --pidfile {} -- sh -c '{program}'",
+            s(&pidfile)
+        );
+        let out = Command::new("sh")
+            .args(["-c", &script])
+            .env("NOTIFY_SOCKET", &manager)
+            .env("WATCHDOG_USEC", "30000000")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{ready}: {}", stderr(&out));
+        let seen = std::fs::read_to_string(&seen).unwrap();
+        let fields: Vec<_> = seen.split_whitespace().collect();
+        assert_eq!(fields.len(), 4, "{ready}: {seen:?}");
+        assert_eq!(
+            fields[0], fields[1],
+            "{ready}: WATCHDOG_PID is the program's"
+        );
+        assert_eq!(fields[2], "30000000", "{ready}");
+        assert_eq!(Path::new(fields[3]), manager, "{ready}");
+        // The default readiness told the manager itself.
+        if ready == "started" {
+            let mut buf = [0u8; 512];
+            let n = socket.recv(&mut buf).unwrap();
+            assert!(String::from_utf8_lossy(&buf[..n]).contains("READY=1"));
+        }
+    }
+}

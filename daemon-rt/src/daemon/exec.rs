@@ -71,7 +71,9 @@ impl Daemon {
     /// In the foreground ([`Daemon::foreground`]) the process `exec`s the program itself, the
     /// PID file still locked. Under a service manager (`$NOTIFY_SOCKET`), `READY=1` is sent
     /// just before the `exec`; with [`Ready::Manual`] it is not, and the program gets the
-    /// manager's `$NOTIFY_SOCKET` to send it itself.
+    /// manager's `$NOTIFY_SOCKET` to send it itself. Under a manager's watchdog
+    /// (`WatchdogSec=`) the program gets `$NOTIFY_SOCKET`, `$WATCHDOG_USEC` and
+    /// `$WATCHDOG_PID` (its own PID) to send `WATCHDOG=1`: it keeps the PID being watched.
     ///
     /// # Errors
     ///
@@ -107,15 +109,21 @@ impl Daemon {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take();
-        let manager = crate::notify::address().filter(|_| address.is_some());
+        // In the foreground the program keeps the PID the manager's watchdog watches.
+        let watchdog = crate::watchdog::watchdog_interval().filter(|_| reporter.is_none());
+        let manager = crate::notify::address().filter(|_| address.is_some() || watchdog.is_some());
         match (&reporter, address, manager) {
             // Forked: the starting process listens there.
             (Some(_), Some(address), _) => command.env("NOTIFY_SOCKET", address),
             // In the foreground under a service manager, a program that declares its
-            // readiness tells the manager itself.
-            (None, Some(_), Some(manager)) => command.env("NOTIFY_SOCKET", manager),
+            // readiness, or must ping the watchdog, tells the manager itself.
+            (None, _, Some(manager)) => command.env("NOTIFY_SOCKET", manager),
             _ => command.env_remove("NOTIFY_SOCKET"),
         };
+        if let (Some(interval), Some(_)) = (watchdog, manager) {
+            command.env("WATCHDOG_USEC", interval.as_micros().to_string());
+            command.env("WATCHDOG_PID", std::process::id().to_string());
+        }
         become_program(running, reporter, command, chroot.as_deref())
     }
 
