@@ -221,10 +221,21 @@ fn answer(control: Control) -> ExitCode {
     match control {
         Control::Status { pidfile } => match control::status(&pidfile) {
             Ok(Status::Running { pid: Some(pid) }) => say(0, &format!("running as PID {pid}")),
-            Ok(Status::Running { pid: None }) => say(
-                0,
-                "running (locked by a process whose PID is not in the file)",
-            ),
+            // The holder could not be confirmed: the file names no PID, the PID named does
+            // not have it open, or its descriptors are another user's to see.
+            Ok(Status::Running { pid: None }) => {
+                let named = std::fs::read_to_string(&pidfile)
+                    .ok()
+                    .and_then(|text| text.trim().parse::<u32>().ok())
+                    .filter(|&pid| pid > 0);
+                let line = match named {
+                    Some(pid) => format!(
+                        "running (the file says PID {pid}; not confirmed as the lock's holder)"
+                    ),
+                    None => "running (locked, but the file names no PID)".to_owned(),
+                };
+                say(0, &line)
+            }
             Ok(Status::Stale { pid }) => {
                 let pid = pid.map_or(String::new(), |pid| format!(", PID {pid}"));
                 say(

@@ -756,3 +756,31 @@ fn the_program_gets_the_managers_watchdog_in_the_foreground() {
         }
     }
 }
+
+/// Another user cannot look into a root daemon's descriptors, so `status` cannot confirm
+/// that the PID in the file holds the lock: it says so, not that the file has no such PID.
+#[test]
+fn status_as_another_user_does_not_deny_the_pid_in_the_file() {
+    if !is_root() {
+        eprintln!("skipped: needs root to run status as nobody");
+        return;
+    }
+    let sb = Sandbox::new("other-user");
+    std::fs::set_permissions(&sb.dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let pidfile = sb.path("root.pid");
+    let pid = sb.start_ok(&pidfile, &[], &["sleep", "60"]);
+    let out = Command::new(DAEMON_RT)
+        .args(["status", "--pidfile", s(&pidfile)])
+        .current_dir("/")
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "daemon-rt: running (the file says PID {pid}; not confirmed as the lock's holder)\n"
+        )
+    );
+}
