@@ -303,15 +303,32 @@ fn say_err(line: &str) {
     let _ = writeln!(std::io::stderr(), "daemon-rt: {line}");
 }
 
-/// A usage error as one line: clap's message and its tip, if it has one.
+/// A usage error as one line: clap's message, with the list that follows a colon (the
+/// missing arguments), and its tip, if it has one.
 fn usage(err: &clap::Error) -> ExitCode {
     let text = err.render().to_string();
-    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let mut lines = text.lines().map(str::trim);
     let first = lines.next().unwrap_or("usage error");
-    let first = first.strip_prefix("error: ").unwrap_or(first);
-    let tip = lines
+    let mut first = first.strip_prefix("error: ").unwrap_or(first).to_owned();
+    if first.ends_with(':') {
+        for item in lines.by_ref().take_while(|l| !l.is_empty()) {
+            first.push(' ');
+            first.push_str(item);
+        }
+    }
+    let mut tip = lines
         .find_map(|l| l.strip_prefix("tip: "))
         .map_or(String::new(), |tip| format!("; {tip}"));
+    // A program named without `--` before it reads as a stray argument.
+    if err.kind() == clap::error::ErrorKind::UnknownArgument
+        && let Some(clap::error::ContextValue::String(arg)) =
+            err.get(clap::error::ContextKind::InvalidArg)
+        && !arg.starts_with('-')
+    {
+        tip = "; the program and its arguments go after `--`: daemon-rt [OPTIONS] -- PROGRAM \
+               ARGS..."
+            .to_owned();
+    }
     say_err(&format!("{first}{tip} (see `daemon-rt --help`)"));
     ExitCode::from(USAGE)
 }

@@ -503,6 +503,22 @@ fn usage_errors_are_status_2_and_one_line() {
         "daemon-rt: unexpected argument '--pidfle' found; a similar argument exists: '--pidfile' (see `daemon-rt --help`)"
     );
 
+    // A forgotten program, or a forgotten `--`: the line says what is missing.
+    let out = sb.run(&["--pidfile", "x.pid"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        one_line(&out),
+        "daemon-rt: the following required arguments were not provided: <PROGRAM ARGS>... \
+         (see `daemon-rt --help`)"
+    );
+    let out = sb.run(&["--pidfile", "x.pid", "sleep", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        one_line(&out),
+        "daemon-rt: unexpected argument 'sleep' found; the program and its arguments go after \
+         `--`: daemon-rt [OPTIONS] -- PROGRAM ARGS... (see `daemon-rt --help`)"
+    );
+
     let out = sb.run(&["--umask", "9", "--", "sleep", "1"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(one_line(&out).contains("`9` is not an octal number"));
