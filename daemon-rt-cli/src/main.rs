@@ -165,7 +165,42 @@ fn main() -> ExitCode {
     };
     let mut command = Command::new(program_path(name, chroot));
     command.args(program);
-    daemon.exec(&mut command).exit()
+    let err = daemon.exec(&mut command);
+    if err.kind() != daemon_rt::ErrorKind::InvalidConfig {
+        err.exit()
+    }
+    say_err(&as_flags(&format!("{err:#}")));
+    ExitCode::from(78)
+}
+
+/// The attribute's arguments that the runtime's messages name, and their flags.
+const FLAGS: &[(&str, &str)] = &[
+    ("`pidfile`", "`--pidfile`"),
+    ("`stdin`", "`--stdin`"),
+    ("`stdout`", "`--stdout`"),
+    ("`stderr`", "`--stderr`"),
+    ("`working_directory`", "`--working-directory`"),
+    ("`umask`", "`--umask`"),
+    ("`preserve_fds`", "`--preserve-fds`"),
+    ("`foreground`", "`--foreground`"),
+    ("`ready`", "`--ready`"),
+    ("`ready_timeout`", "`--ready-timeout`"),
+    ("`reopen_logs`", "`--reopen-logs`"),
+    ("`user`", "`--user`"),
+    ("`group`", "`--group`"),
+    ("`chroot`", "`--chroot`"),
+    ("`strict_paths`", "`--strict-paths`"),
+    ("`fork`", "`--fork`"),
+    ("`notify_fd`", "`--notify-fd`"),
+    ("`print_pid`", "`--print-pid`"),
+];
+
+/// An invalid-configuration line with the attribute's argument names made flags, as the
+/// operator wrote them.
+fn as_flags(line: &str) -> String {
+    FLAGS.iter().fold(line.to_owned(), |line, (name, flag)| {
+        line.replace(name, flag)
+    })
 }
 
 /// The builder for the options: one line each.

@@ -800,3 +800,35 @@ fn status_as_another_user_does_not_deny_the_pid_in_the_file() {
         )
     );
 }
+
+/// A value that can never work is named by its flag, as the operator wrote it, not by the
+/// attribute's argument.
+#[test]
+fn invalid_values_are_named_by_their_flags() {
+    let sb = Sandbox::new("flags");
+    let pidfile = sb.path("flags.pid");
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["--ready-timeout", "0"],
+            "daemon-rt: invalid configuration: `--ready-timeout` is zero",
+        ),
+        (
+            &["--ready", "5m"],
+            "daemon-rt: invalid configuration: `--ready` waits 300 s, longer than \
+             `--ready-timeout` (90 s)",
+        ),
+        (
+            &["--preserve-fds", "99"],
+            "daemon-rt: invalid configuration: `--preserve-fds` lists 99, which is not open",
+        ),
+    ];
+    for (flags, line) in cases {
+        let mut args = vec!["--pidfile", s(&pidfile)];
+        args.extend(flags);
+        args.extend(["--", "sleep", "60"]);
+        let out = sb.run(&args);
+        assert_eq!(out.status.code(), Some(78), "{flags:?}");
+        assert_eq!(one_line(&out), line);
+        assert!(!pidfile.exists());
+    }
+}
