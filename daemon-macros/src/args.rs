@@ -43,6 +43,12 @@ pub(crate) enum Kind {
     Fork,
     /// A descriptor number a supervisor chose: an `i32`, or an `Option` of one.
     Fd,
+    /// Names of environment variables: anything iterable over strings.
+    Names,
+    /// A resource limit: a number, `"soft:hard"`, `"infinity"`, a `Limit`, or an `Option`.
+    Limit,
+    /// A nice value, -20..=19: an `i32`, or an `Option` of one.
+    Nice,
 }
 
 /// Every option, with its kind and an example for error messages. Each is a method of the
@@ -72,6 +78,22 @@ pub(crate) const OPTIONS: &[(&str, Kind, &str)] = &[
     ("strict_paths", Kind::Bool, "strict_paths = false"),
     ("fork", Kind::Fork, "fork = \"always\""),
     ("notify_fd", Kind::Fd, "notify_fd = 3"),
+    (
+        "keep_env",
+        Kind::Names,
+        "keep_env = [\"PATH\", \"LANG\", \"TZ\"]",
+    ),
+    ("prevent_core", Kind::Bool, "prevent_core = true"),
+    ("limit_nofile", Kind::Limit, "limit_nofile = 65536"),
+    ("limit_core", Kind::Limit, "limit_core = 0"),
+    ("limit_nproc", Kind::Limit, "limit_nproc = 64"),
+    ("limit_memlock", Kind::Limit, "limit_memlock = \"infinity\""),
+    (
+        "limit_as",
+        Kind::Limit,
+        "limit_as = \"1073741824:infinity\"",
+    ),
+    ("nice", Kind::Nice, "nice = 10"),
 ];
 
 /// Names users reach for, and the option they mean. Matched ignoring case and underscores.
@@ -138,6 +160,29 @@ const ALIASES: &[(&str, &str)] = &[
     ("ready_fd", "notify_fd"),
     ("readiness_fd", "notify_fd"),
     ("pipefd", "notify_fd"),
+    ("env_keep", "keep_env"),
+    ("keep_environment", "keep_env"),
+    ("clear_env", "keep_env"),
+    ("clean_env", "keep_env"),
+    ("environment", "keep_env"),
+    ("env", "keep_env"),
+    ("no_core", "prevent_core"),
+    ("nocore", "prevent_core"),
+    ("core_dump", "prevent_core"),
+    ("disable_core_dumps", "prevent_core"),
+    ("nofile", "limit_nofile"),
+    ("rlimit_nofile", "limit_nofile"),
+    ("max_files", "limit_nofile"),
+    ("open_files", "limit_nofile"),
+    ("ulimit", "limit_nofile"),
+    ("rlimit_core", "limit_core"),
+    ("rlimit_nproc", "limit_nproc"),
+    ("max_processes", "limit_nproc"),
+    ("rlimit_memlock", "limit_memlock"),
+    ("rlimit_as", "limit_as"),
+    ("max_memory", "limit_as"),
+    ("priority", "nice"),
+    ("niceness", "nice"),
 ];
 
 /// The signals `reopen_logs` accepts by name, without their `SIG`: those a daemon has no
@@ -338,7 +383,10 @@ fn check_value(name: &str, kind: Kind, example: &str, value: &Expr) -> syn::Resu
                 ..
             })
         )
-        && matches!(kind, Kind::Umask | Kind::Duration | Kind::Id | Kind::Fd)
+        && matches!(
+            kind,
+            Kind::Umask | Kind::Duration | Kind::Id | Kind::Fd | Kind::Limit
+        )
     {
         // Spanned over the whole expression: `span()` alone would mark the `-` only.
         return Err(syn::Error::new_spanned(
@@ -358,6 +406,16 @@ fn check_value(name: &str, kind: Kind, example: &str, value: &Expr) -> syn::Resu
             ),
         ))
     };
+    match (kind, value) {
+        (Kind::Nice, _) => return nice(value, example),
+        (Kind::Names, Expr::Array(array)) => return names(array),
+        (Kind::Names, Expr::Reference(r)) if matches!(*r.expr, Expr::Array(_)) => {
+            if let Expr::Array(array) = &*r.expr {
+                return names(array);
+            }
+        }
+        _ => {}
+    }
     let Expr::Lit(ExprLit { lit, .. }) = value else {
         if kind == Kind::Ready {
             return not_a_string();
@@ -496,7 +554,130 @@ fn check_value(name: &str, kind: Kind, example: &str, value: &Expr) -> syn::Resu
             ),
         },
         (Kind::Fd, _) => wrong("a descriptor number"),
+        (Kind::Names, _) => wrong("a list of variable names"),
+        (Kind::Limit, Lit::Int(i)) => limit_number(name, i),
+        (Kind::Limit, Lit::Str(s)) => match limit_text(&s.value()) {
+            Ok(()) => Ok(Checked::AsWritten),
+            Err(why) => error(s.span(), format!("`{name}` {why}: `{example}`")),
+        },
+        (Kind::Limit, _) => wrong(LIMIT_VALUES),
+        (Kind::Nice, _) => unreachable!("handled above"),
     }
+}
+
+/// What a limit takes, for its messages.
+const LIMIT_VALUES: &str = "a number, \"soft:hard\" or \"infinity\"";
+
+/// `limit_nofile = 65536`: an unsuffixed integer becomes a `u64`, which the runtime takes (an
+/// `i32` would do too, but a limit above `i32::MAX`, such as a size in bytes, would not).
+fn limit_number(name: &str, lit: &LitInt) -> syn::Result<Checked> {
+    match lit.base10_parse::<u64>() {
+        Ok(n) if lit.suffix().is_empty() => Ok(Checked::Replaced(Expr::Lit(ExprLit {
+            attrs: Vec::new(),
+            lit: Lit::Int(LitInt::new(&format!("{n}u64"), lit.span())),
+        }))),
+        Ok(_) => Ok(Checked::AsWritten),
+        Err(_) => Err(syn::Error::new(
+            lit.span(),
+            format!(
+                "`{name}` is at most {} (or \"infinity\"), not {lit}",
+                u64::MAX
+            ),
+        )),
+    }
+}
+
+/// Checks `"N"`, `"soft:hard"` or `"infinity"` as the runtime's `Limit` reads it: the reason
+/// it is not one, if it is not.
+fn limit_text(text: &str) -> Result<(), String> {
+    let side = |part: &str| match part {
+        "infinity" => Some(None),
+        _ if !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) => {
+            part.parse::<u64>().ok().map(Some)
+        }
+        _ => None,
+    };
+    let parsed = match text.split_once(':') {
+        Some((soft, hard)) => side(soft).zip(side(hard)),
+        None => side(text).map(|both| (both, both)),
+    };
+    match parsed {
+        None => Err(format!("takes {LIMIT_VALUES}, not {text:?}")),
+        Some((None, Some(_))) => Err("has a soft limit (infinity) above the hard one".to_owned()),
+        Some((Some(soft), Some(hard))) if soft > hard => Err(format!(
+            "has a soft limit ({soft}) above the hard one ({hard})"
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+/// `nice = 10`, `nice = -5`: a literal must be within -20..=19; any other expression is left
+/// to the type checker and the runtime's check.
+fn nice(value: &Expr, example: &str) -> syn::Result<Checked> {
+    let (negative, lit) = match value {
+        Expr::Lit(ExprLit { lit, .. }) => (false, lit),
+        Expr::Unary(ExprUnary {
+            op: UnOp::Neg(_),
+            expr,
+            ..
+        }) => match &**expr {
+            Expr::Lit(ExprLit { lit, .. }) => (true, lit),
+            _ => return Ok(Checked::AsWritten),
+        },
+        _ => return Ok(Checked::AsWritten),
+    };
+    let Lit::Int(i) = lit else {
+        let written = quote::ToTokens::to_token_stream(value).to_string();
+        return Err(syn::Error::new_spanned(
+            value,
+            format!("`nice` takes a number from -20 to 19, not `{written}`: `{example}`"),
+        ));
+    };
+    let n = i
+        .base10_parse::<i64>()
+        .ok()
+        .map(|n| if negative { -n } else { n });
+    match n {
+        Some(-20..=19) => Ok(Checked::AsWritten),
+        _ => Err(syn::Error::new_spanned(
+            value,
+            format!(
+                "`nice` is from -20 (first served) to 19 (last), not {}{i}: `{example}`",
+                if negative { "-" } else { "" }
+            ),
+        )),
+    }
+}
+
+/// `keep_env = ["PATH", "TZ"]`: each literal name must be one a variable can have. An empty
+/// list becomes one of `&str`, which the type checker could not otherwise infer.
+fn names(array: &syn::ExprArray) -> syn::Result<Checked> {
+    if array.elems.is_empty() {
+        return Ok(Checked::Replaced(
+            parse_quote_spanned!(array.span()=> ::core::iter::empty::<&'static str>()),
+        ));
+    }
+    let mut errors = Errors::default();
+    for elem in &array.elems {
+        let Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) = elem
+        else {
+            continue;
+        };
+        let value = s.value();
+        let message = if value.is_empty() {
+            "`keep_env` lists an empty name".to_owned()
+        } else if value.contains('=') {
+            format!("`keep_env` lists {value:?}: a variable's name cannot hold `=`")
+        } else if value.contains('\0') {
+            format!("`keep_env` lists {value:?}: a variable's name cannot hold a NUL byte")
+        } else {
+            continue;
+        };
+        errors.push(syn::Error::new(s.span(), message));
+    }
+    errors.finish().map(|()| Checked::AsWritten)
 }
 
 /// The three values of `fork`, for its messages.
@@ -809,6 +990,82 @@ mod tests {
             error("notify_fd = \"3\""),
             "`notify_fd` takes a descriptor number, not `\"3\"`: `notify_fd = 3`"
         );
+    }
+
+    #[test]
+    fn keep_env_lists_names() {
+        assert_eq!(
+            value("keep_env = [\"PATH\", \"TZ\"]"),
+            "[\"PATH\" , \"TZ\"]"
+        );
+        assert_eq!(value("keep_env = cli.keep"), "cli . keep");
+        assert_eq!(
+            value("keep_env = []"),
+            ":: core :: iter :: empty :: < & 'static str > ()"
+        );
+        assert_eq!(
+            error("keep_env = [\"PATH\", \"A=B\"]"),
+            "`keep_env` lists \"A=B\": a variable's name cannot hold `=`"
+        );
+        assert_eq!(
+            error("keep_env = &[\"\"]"),
+            "`keep_env` lists an empty name"
+        );
+        assert!(error("keep_env = [\"A\\0\"]").contains("NUL"));
+        assert!(
+            error("keep_env = \"PATH\"").starts_with("`keep_env` takes a list of variable names")
+        );
+        assert_eq!(suggest("env_keep"), Some("keep_env"));
+        assert_eq!(suggest("clear_env"), Some("keep_env"));
+    }
+
+    #[test]
+    fn limits_are_numbers_or_soft_hard() {
+        assert_eq!(value("limit_nofile = 65536"), "65536u64");
+        assert_eq!(value("limit_nofile = 1024u32"), "1024u32");
+        assert_eq!(value("limit_as = \"1024:infinity\""), "\"1024:infinity\"");
+        assert_eq!(value("limit_core = \"infinity\""), "\"infinity\"");
+        assert_eq!(value("limit_nproc = cli.nproc"), "cli . nproc");
+        assert!(error("limit_nofile = -1").starts_with("`limit_nofile` cannot be negative"));
+        assert_eq!(
+            error("limit_nofile = \"4096:1024\""),
+            "`limit_nofile` has a soft limit (4096) above the hard one (1024): \
+             `limit_nofile = 65536`"
+        );
+        assert_eq!(
+            error("limit_memlock = \"unlimited\""),
+            "`limit_memlock` takes a number, \"soft:hard\" or \"infinity\", not \"unlimited\": \
+             `limit_memlock = \"infinity\"`"
+        );
+        assert!(error("limit_core = \"infinity:0\"").contains("soft limit (infinity)"));
+        assert!(error("limit_as = 1.5").contains("takes a number"));
+        assert!(error("limit_as = 99999999999999999999").contains("at most"));
+        assert_eq!(suggest("LimitNOFILE"), Some("limit_nofile"));
+        assert_eq!(suggest("rlimit_core"), Some("limit_core"));
+    }
+
+    #[test]
+    fn nice_is_within_minus_20_and_19() {
+        assert_eq!(value("nice = 10"), "10");
+        assert_eq!(value("nice = -20"), "- 20");
+        assert_eq!(value("nice = 19"), "19");
+        assert_eq!(value("nice = cli.nice"), "cli . nice");
+        assert_eq!(
+            error("nice = 20"),
+            "`nice` is from -20 (first served) to 19 (last), not 20: `nice = 10`"
+        );
+        assert!(error("nice = -21").contains("not -21"));
+        assert_eq!(
+            error("nice = \"10\""),
+            "`nice` takes a number from -20 to 19, not `\"10\"`: `nice = 10`"
+        );
+        assert_eq!(suggest("priority"), Some("nice"));
+    }
+
+    #[test]
+    fn prevent_core_is_a_bool() {
+        assert_eq!(value("prevent_core = true"), "true");
+        assert!(error("prevent_core = 1").starts_with("`prevent_core` takes a bool"));
     }
 
     #[test]

@@ -164,10 +164,26 @@ fn expand(args: &Args, func: &DaemonFn) -> TokenStream {
     let passed = params.iter().map(|p| p.name);
     // `#[tokio::main]` refuses a function named `main` that takes parameters: with `args`,
     // an `async fn main` is called under another name inside.
+    // A parameter named like the function (`fn serve(serve: Serve)`) would be shadowed, in
+    // the arguments and the call, by the inner function's item: that one is renamed too.
     let mut inner_sig = sig.clone();
-    if sig.asyncness.is_some() && !params.is_empty() && sig.ident == "main" {
+    if (sig.asyncness.is_some() && !params.is_empty() && sig.ident == "main")
+        || params.iter().any(|p| *p.name == sig.ident)
+    {
         inner_sig.ident = syn::Ident::new("__daemon_main", Span::mixed_site());
     }
+    // A parameter that only the arguments read is used all the same: without this, the inner
+    // function would warn that it is unused (an error under `-D warnings`).
+    let used = params
+        .iter()
+        .filter(|p| {
+            args.settings.iter().any(|setting| {
+                let value = &setting.value;
+                names(quote!(#value), p.name)
+            })
+        })
+        .map(|p| p.name);
+    let used = quote!(#(let _ = &#used;)*);
     let sig = &inner_sig;
     let name = &sig.ident;
     let result = syn::Ident::new("__daemon_result", Span::mixed_site());
@@ -196,6 +212,7 @@ fn expand(args: &Args, func: &DaemonFn) -> TokenStream {
             #(#inner)*
             #sig {
                 #(#inner_attrs)*
+                #used
                 #body
             }
             #finish
@@ -207,6 +224,15 @@ fn expand(args: &Args, func: &DaemonFn) -> TokenStream {
 fn is_fn(item: &TokenStream) -> bool {
     item.clone().into_iter().any(|token| match token {
         proc_macro2::TokenTree::Ident(ident) => ident == "fn",
+        _ => false,
+    })
+}
+
+/// Whether `tokens` name `ident` anywhere, such as `cli` in `cli.log.as_ref().map(...)`.
+fn names(tokens: TokenStream, ident: &syn::Ident) -> bool {
+    tokens.into_iter().any(|token| match token {
+        proc_macro2::TokenTree::Ident(found) => found == *ident,
+        proc_macro2::TokenTree::Group(group) => names(group.stream(), ident),
         _ => false,
     })
 }

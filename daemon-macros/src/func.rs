@@ -109,7 +109,13 @@ impl DaemonFn {
                 "`#[daemon]` cannot be used on a `const fn`: daemonizing happens at run time",
             ));
         }
-        if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+        // Lifetimes are no generic types: `fn serve<'a>(cli: &'a Cli)` is called once as well.
+        let generic = sig
+            .generics
+            .params
+            .iter()
+            .any(|p| !matches!(p, syn::GenericParam::Lifetime(_)));
+        if generic || sig.generics.where_clause.is_some() {
             let generics = &sig.generics;
             let where_clause = &generics.where_clause;
             let text = quote::quote!(#generics #where_clause);
@@ -132,7 +138,25 @@ impl DaemonFn {
                         written(receiver)
                     ),
                 )),
-                FnArg::Typed(PatType { pat, .. }) => {
+                FnArg::Typed(PatType { pat, attrs, .. }) => {
+                    // The function is called with every parameter: one compiled out would be
+                    // passed anyway.
+                    if let Some(cfg) = attrs
+                        .iter()
+                        .find(|a| a.path().is_ident("cfg") || a.path().is_ident("cfg_attr"))
+                    {
+                        errors.push(syn::Error::new_spanned(
+                            cfg,
+                            format!(
+                                "a `#[daemon]` function's parameter cannot be conditional: {} \
+                                 on {}; the function is called with all its parameters, so put \
+                                 the condition on a field of the parameter's type, or on the \
+                                 whole function",
+                                written(cfg),
+                                written(pat)
+                            ),
+                        ));
+                    }
                     if !matches!(
                         &**pat,
                         Pat::Ident(PatIdent {
@@ -198,6 +222,18 @@ impl DaemonFn {
             }
             _ => {}
         }
+        // The body moves into a function nested in this one, where an `impl`'s `Self` does
+        // not exist: rustc would say "can't use `Self` from outer item" about an inner
+        // function the user never wrote.
+        let written_sig = quote::quote!(#sig);
+        if let Some(token) = find_self(written_sig).or_else(|| find_self(self.body.clone())) {
+            errors.push(syn::Error::new(
+                token.span(),
+                "a `#[daemon]` function cannot use `Self`: its body runs in a function nested \
+                 inside it, outside the `impl`; name the type instead, or put `#[daemon]` on a \
+                 free function that the method calls",
+            ));
+        }
         if let Some(token) = &sig.asyncness
             && !self.attrs.iter().any(is_runtime_attr)
         {
@@ -237,4 +273,59 @@ pub(crate) fn stays_outside(attr: &Attribute) -> bool {
     ["doc", "cfg", "cfg_attr"]
         .iter()
         .any(|name| attr.path().is_ident(name))
+}
+
+/// The first `Self` in `tokens` that would refer to an enclosing `impl`. The body of an item
+/// the body declares itself is skipped, since a `Self` there names that item: the brace group
+/// after `impl`, `trait` or `macro_rules`, the brace or parenthesis group after `struct`,
+/// `enum` or `union`.
+fn find_self(tokens: TokenStream) -> Option<Ident> {
+    let mut skip_next_brace = false;
+    let mut skip_next_paren = false;
+    for token in tokens {
+        match token {
+            proc_macro2::TokenTree::Ident(ident) => {
+                if ident == "Self" {
+                    return Some(ident);
+                }
+                if ["impl", "trait", "macro_rules"]
+                    .iter()
+                    .any(|keyword| ident == keyword)
+                {
+                    skip_next_brace = true;
+                }
+                if ["struct", "enum", "union"]
+                    .iter()
+                    .any(|keyword| ident == keyword)
+                {
+                    skip_next_brace = true;
+                    skip_next_paren = true;
+                }
+            }
+            proc_macro2::TokenTree::Group(group) => {
+                let skip = match group.delimiter() {
+                    Delimiter::Brace => skip_next_brace,
+                    Delimiter::Parenthesis => skip_next_paren,
+                    _ => false,
+                };
+                if skip {
+                    skip_next_brace = false;
+                    skip_next_paren = false;
+                    continue;
+                }
+                if let Some(found) = find_self(group.stream()) {
+                    return Some(found);
+                }
+            }
+            proc_macro2::TokenTree::Punct(punct) => {
+                // `struct A;` and `struct A(Box<Self>);` end without a brace group.
+                if punct.as_char() == ';' {
+                    skip_next_brace = false;
+                    skip_next_paren = false;
+                }
+            }
+            proc_macro2::TokenTree::Literal(_) => {}
+        }
+    }
+    None
 }

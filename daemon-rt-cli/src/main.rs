@@ -94,6 +94,30 @@ struct Options {
     /// Print the program's PID once it is up.
     #[arg(long)]
     print_pid: bool,
+    /// Clear the environment but these names (comma-separated; none: keep nothing).
+    #[arg(long, value_name = "NAME", value_delimiter = ',', num_args = 0..)]
+    keep_env: Option<Vec<String>>,
+    /// No core dumps: RLIMIT_CORE 0.
+    #[arg(long)]
+    prevent_core: bool,
+    /// The nice value, -20..=19.
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    nice: Option<i32>,
+    /// RLIMIT_NOFILE: a number, `soft:hard` or `infinity`.
+    #[arg(long, value_name = "LIMIT")]
+    limit_nofile: Option<String>,
+    /// RLIMIT_CORE: a number, `soft:hard` or `infinity`.
+    #[arg(long, value_name = "LIMIT")]
+    limit_core: Option<String>,
+    /// RLIMIT_NPROC: a number, `soft:hard` or `infinity`.
+    #[arg(long, value_name = "LIMIT")]
+    limit_nproc: Option<String>,
+    /// RLIMIT_MEMLOCK: a number, `soft:hard` or `infinity`.
+    #[arg(long, value_name = "LIMIT")]
+    limit_memlock: Option<String>,
+    /// RLIMIT_AS: a number, `soft:hard` or `infinity`.
+    #[arg(long, value_name = "LIMIT")]
+    limit_as: Option<String>,
 }
 
 /// `--ready`.
@@ -228,6 +252,14 @@ fn builder(o: Options) -> Result<Daemon, String> {
     d = set(d, o.fork, Daemon::fork);
     d = d.notify_fd(o.notify_fd);
     d = d.print_pid(o.print_pid);
+    d = set(d, o.keep_env, |d, names| d.keep_env(names));
+    d = d.prevent_core(o.prevent_core);
+    d = d.nice(o.nice);
+    d = d.limit_nofile(o.limit_nofile);
+    d = d.limit_core(o.limit_core);
+    d = d.limit_nproc(o.limit_nproc);
+    d = d.limit_memlock(o.limit_memlock);
+    d = d.limit_as(o.limit_as);
     Ok(d)
 }
 

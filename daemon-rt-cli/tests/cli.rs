@@ -832,3 +832,48 @@ fn invalid_values_are_named_by_their_flags() {
         assert!(!pidfile.exists());
     }
 }
+
+#[test]
+fn environment_limits_and_nice_reach_the_program() {
+    let sb = Sandbox::new("environ");
+    let pidfile = sb.path("environ.pid");
+    let out = sb.path("env.txt");
+    let script = format!("env > {}; exec sleep 60", out.display());
+    let pid = sb.start_ok(
+        &pidfile,
+        &[
+            "--keep-env",
+            "LANG",
+            "--nice",
+            "5",
+            "--limit-nofile",
+            "1000:2000",
+            "--prevent-core",
+        ],
+        &["sh", "-c", &script],
+    );
+    wait_until("the program wrote its environment", || {
+        std::fs::read_to_string(&out).is_ok_and(|t| t.contains("PATH="))
+    });
+    let env = std::fs::read_to_string(&out).unwrap();
+    let mut names: Vec<&str> = env.lines().filter_map(|l| l.split('=').next()).collect();
+    names.sort_unstable();
+    // `sh` adds PWD (and may add SHLVL); nothing of the test's own environment is left.
+    names.retain(|n| !["PWD", "SHLVL", "_", "OLDPWD"].contains(n));
+    let lang = std::env::var_os("LANG").is_some();
+    let expected: &[&str] = if lang { &["LANG", "PATH"] } else { &["PATH"] };
+    assert_eq!(names, expected, "{env}");
+    assert!(env.contains("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"));
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let row = |name: &str| {
+        limits
+            .lines()
+            .find(|l| l.starts_with(name))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .unwrap()
+    };
+    assert_eq!(row("Max open files"), "Max open files 1000 2000 files");
+    assert_eq!(row("Max core file size"), "Max core file size 0 0 bytes");
+    // Field 19 of stat, the nice value; `stat_field` counts from field 3.
+    assert_eq!(stat_field(pid, 16), "5");
+}

@@ -2,6 +2,7 @@
 
 use std::ffi::CString;
 use std::ffi::OsStr;
+use std::ffi::OsString;
 use std::fmt;
 use std::io::Write as _;
 use std::os::fd::{AsFd, AsRawFd as _, RawFd};
@@ -12,15 +13,17 @@ use std::time::Duration;
 use nix::sys::stat::Mode;
 use nix::unistd::ForkResult;
 
+use crate::environment::{self, Environment};
 use crate::error::{Context as _, Error, ErrorKind, Escaped, Step};
 use crate::fork::{self, Fork};
 use crate::forward::{self, Forwarder, Sink};
+use crate::limits::{Limits, Resource};
 use crate::pidfile::Pidfile;
 use crate::privileges::{self, Credentials};
 use crate::readiness::{self, Forked, Outcome};
 use crate::stdio::{Created, Stdio};
 use crate::threads::{self, SingleThreaded};
-use crate::value::{IdValue, OutputValue, PathValue, SignalValue};
+use crate::value::{IdValue, LimitValue, OutputValue, PathValue, SignalValue};
 use crate::{Signal, activation, control, fds, init, lifecycle, notify, notify_fd, sys};
 
 mod exec;
@@ -143,6 +146,10 @@ pub struct Daemon {
     working_directory_set: bool,
     /// Set by [`Daemon::exec`]: the daemon becomes a program.
     exec: Option<exec::Plan>,
+    /// The names `keep_env` keeps; `None` keeps the whole environment.
+    keep_env: Option<Vec<OsString>>,
+    /// The resource limits, `prevent_core` and `nice`.
+    limits: Limits,
 }
 
 impl Default for Daemon {
@@ -177,6 +184,8 @@ impl fmt::Debug for Daemon {
             .field("fork", &self.fork)
             .field("notify_fd", &self.notify_fd)
             .field("exec", &self.exec)
+            .field("keep_env", &self.keep_env)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -216,6 +225,8 @@ impl Daemon {
             notify_fd: None,
             working_directory_set: false,
             exec: None,
+            keep_env: None,
+            limits: Limits::default(),
         }
     }
 
@@ -452,7 +463,9 @@ impl Daemon {
     /// set from the group database and its group is the user's primary group, unless
     /// [`Daemon::group`] says otherwise. The PID file and the log files are opened first,
     /// as the starting user, and the PID file is never handed to the new user. `None` keeps
-    /// the starting process's.
+    /// the starting process's. After the drop, `USER`, `LOGNAME`, `HOME` and `SHELL` are set
+    /// from the user's entry (an empty shell is `/bin/sh`, an empty home `/`); a numeric ID
+    /// the user database does not know sets none of them.
     ///
     /// ```no_run
     /// let daemon = daemon_rt::Daemon::new().user("www-data");
@@ -599,6 +612,137 @@ impl Daemon {
         self
     }
 
+    /// Clears the daemon's environment but for the variables named here (daemon(7) step 4),
+    /// so that it does not depend on whoever started it. Without this option the environment
+    /// is inherited. `PATH`, when not kept (or not set), becomes
+    /// `/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`, what systemd gives
+    /// services. The variables [`Daemon::user`] sets are set after the clearing.
+    /// `$LISTEN_PID`, `$LISTEN_FDS` and `$LISTEN_FDNAMES` stay when they pass sockets to
+    /// this process (socket activation), listed or not; `$NOTIFY_SOCKET`, `$WATCHDOG_USEC`
+    /// and `$WATCHDOG_PID` were taken out at the start whatever this says. An empty list
+    /// keeps nothing. A name that is empty or holds `=` or a NUL byte fails the start with
+    /// [`ErrorKind::InvalidConfig`].
+    ///
+    /// ```no_run
+    /// let daemon = daemon_rt::Daemon::new().keep_env(["PATH", "LANG", "TZ"]);
+    /// # drop(daemon);
+    /// ```
+    #[must_use = "a `Daemon` does nothing until `start` is called"]
+    pub fn keep_env<S: AsRef<OsStr>>(mut self, names: impl IntoIterator<Item = S>) -> Daemon {
+        self.keep_env = Some(
+            names
+                .into_iter()
+                .map(|name| name.as_ref().to_owned())
+                .collect(),
+        );
+        self
+    }
+
+    /// Makes the daemon dump no core (python-daemon's `prevent_core`): its `RLIMIT_CORE`,
+    /// soft and hard, is 0, so a crash does not write its memory (keys, passwords) to a file.
+    /// The same as `limit_core(0)`; with another `limit_core`, the start fails with
+    /// [`ErrorKind::InvalidConfig`]. A `core_pattern` that pipes to a program
+    /// (systemd-coredump, apport) is not bound by the limit: the kernel runs the program,
+    /// which is told the limit and decides. `PR_SET_DUMPABLE` is left alone: clearing it
+    /// would also give `/proc/<pid>` to root and forbid the user's own `ptrace`.
+    ///
+    /// ```no_run
+    /// let daemon = daemon_rt::Daemon::new().prevent_core(true);
+    /// # drop(daemon);
+    /// ```
+    #[must_use = "a `Daemon` does nothing until `start` is called"]
+    pub fn prevent_core(mut self, yes: bool) -> Daemon {
+        self.limits.set_prevent_core(yes);
+        self
+    }
+
+    /// The daemon's `RLIMIT_NOFILE`, the number of descriptors it may open (systemd's
+    /// `LimitNOFILE=`): a number for soft and hard, `"soft:hard"`, `"infinity"`, a
+    /// [`Limit`](crate::Limit), or `None` to inherit it. Set in the daemon before the
+    /// privilege drop, so root may raise the hard limit; raising it without the privilege
+    /// fails the start with [`ErrorKind::PermissionDenied`], naming the limit and the value.
+    /// Linux refuses a hard limit above `fs.nr_open` (1048576 by default) the same way.
+    ///
+    /// ```no_run
+    /// let daemon = daemon_rt::Daemon::new().limit_nofile(65536);
+    /// # drop(daemon);
+    /// ```
+    #[must_use = "a `Daemon` does nothing until `start` is called"]
+    pub fn limit_nofile(mut self, limit: impl LimitValue) -> Daemon {
+        self.limits.set(Resource::Nofile, limit.into_limit());
+        self
+    }
+
+    /// The daemon's `RLIMIT_CORE`, the largest core dump in bytes (`LimitCORE=`); as
+    /// [`Daemon::limit_nofile`]. `0` is [`Daemon::prevent_core`].
+    ///
+    /// ```no_run
+    /// let daemon = daemon_rt::Daemon::new().limit_core("0:infinity"); // none unless raised
+    /// # drop(daemon);
+    /// ```
+    #[must_use = "a `Daemon` does nothing until `start` is called"]
+    pub fn limit_core(mut self, limit: impl LimitValue) -> Daemon {
+        self.limits.set(Resource::Core, limit.into_limit());
+        self
+    }
+
+    /// The daemon's `RLIMIT_NPROC`, the processes its user may have (`LimitNPROC=`); as
+    /// [`Daemon::limit_nofile`]. Linux counts them per real user ID, across the system.
+    /// illumos has no such limit: there, the start fails with [`ErrorKind::InvalidConfig`].
+    ///
+    /// ```no_run
+    /// let daemon = daemon_rt::Daemon::new().user("worker").limit_nproc(64);
+    /// # drop(daemon);
+    /// ```
+    #[must_use = "a `Daemon` does nothing until `start` is called"]
+    pub fn limit_nproc(mut self, limit: impl LimitValue) -> Daemon {
+        self.limits.set(Resource::Nproc, limit.into_limit());
+        self
+    }
+
+    /// The daemon's `RLIMIT_MEMLOCK`, the bytes it may lock into memory (`LimitMEMLOCK=`);
+    /// as [`Daemon::limit_nofile`]. illumos has no such limit: there, the start fails with
+    /// [`ErrorKind::InvalidConfig`].
+    ///
+    /// ```no_run
+    /// let daemon = daemon_rt::Daemon::new().limit_memlock("infinity");
+    /// # drop(daemon);
+    /// ```
+    #[must_use = "a `Daemon` does nothing until `start` is called"]
+    pub fn limit_memlock(mut self, limit: impl LimitValue) -> Daemon {
+        self.limits.set(Resource::Memlock, limit.into_limit());
+        self
+    }
+
+    /// The daemon's `RLIMIT_AS`, its address space in bytes (`LimitAS=`); as
+    /// [`Daemon::limit_nofile`]. FreeBSD calls it `RLIMIT_VMEM` too.
+    ///
+    /// ```no_run
+    /// let daemon = daemon_rt::Daemon::new().limit_as(4u64 << 30); // 4 GiB
+    /// # drop(daemon);
+    /// ```
+    #[must_use = "a `Daemon` does nothing until `start` is called"]
+    pub fn limit_as(mut self, limit: impl LimitValue) -> Daemon {
+        self.limits.set(Resource::As, limit.into_limit());
+        self
+    }
+
+    /// The daemon's nice value, -20 (first served) to 19 (last), or `None` to inherit it
+    /// (systemd's `Nice=`): absolute, not added to the starting process's. Set in the daemon
+    /// before the privilege drop. A value outside -20..=19 fails the start with
+    /// [`ErrorKind::InvalidConfig`]; one below the current value without the privilege to
+    /// (root, `CAP_SYS_NICE` or Linux's `RLIMIT_NICE`) with [`ErrorKind::PermissionDenied`].
+    ///
+    /// ```no_run
+    /// let daemon = daemon_rt::Daemon::new().nice(10); // a batch job, behind interactive work
+    /// # drop(daemon);
+    /// ```
+    #[must_use = "a `Daemon` does nothing until `start` is called"]
+    pub fn nice(mut self, nice: impl Into<Option<i32>>) -> Daemon {
+        self.limits.set_nice(nice.into());
+        self
+    }
+
     /// Daemonizes: returns in the daemon, after every step succeeded and the starting process
     /// was told so. The starting process does not return from a successful start: it exits
     /// with status 0 once the daemon reported that it is up.
@@ -645,6 +789,7 @@ impl Daemon {
                 std::process::exit(code);
             }
         }
+        crate::timing::mark("start");
         let single = match threads::ensure_single_threaded() {
             Ok(single) => single,
             Err(err) => {
@@ -654,6 +799,7 @@ impl Daemon {
                 return Err(err);
             }
         };
+        crate::timing::mark("threads counted");
         if let Err(err) = self.check() {
             // A manager that waits for `READY=1` (`start-stop-daemon --notify-await`) must
             // hear why it will never come, or it waits for its whole timeout.
@@ -694,11 +840,15 @@ impl Daemon {
         if let Some(fd) = self.notify_fd {
             notify_fd::arm(fd);
         }
+        crate::timing::mark("environment read");
         if pid1 {
             // Returns in the child, which goes on as the daemon; PID 1 stays the init.
             init::become_init(&single)?;
         }
         let result = self.start_with(single, notify, activated, foreground);
+        if result.is_ok() {
+            threads::mark_started();
+        }
         // Forked with `Fork::Always`, the starting process tells the service manager too.
         if (foreground || notify.is_some())
             && let Err(err) = &result
@@ -741,6 +891,8 @@ impl Daemon {
             notify_fd: _,
             working_directory_set,
             exec,
+            keep_env,
+            limits,
         } = self;
 
         // The path options' values, which the start resolves itself: not warned about as
@@ -757,12 +909,19 @@ impl Daemon {
         // Everything that can fail for a reason the user can fix fails here, in the process
         // whose stderr the user sees, and before anything is created.
         let credentials = privileges::resolve(user.as_deref(), group.as_deref())?;
+        let environment = Environment::new(
+            keep_env,
+            credentials.as_ref().and_then(|c| c.account().cloned()),
+            !activated.is_empty(),
+        );
         check_root_and_directory(chroot.as_deref(), &working_directory)?;
         let logs = Logs::new(reopen_logs, stdout.as_deref(), stderr.as_deref())?;
+        crate::timing::mark("credentials, directories");
         let mut pidfile = pidfile
             .as_deref()
             .map(|path| Pidfile::acquire(path, strict_paths))
             .transpose()?;
+        crate::timing::mark("pidfile locked");
         let mut stdio = Stdio::open(
             stdin.as_deref(),
             stdout.as_deref(),
@@ -772,6 +931,7 @@ impl Daemon {
         )
         .map_err(|e| abandon(pidfile.as_ref(), &[], e))?;
         let created = stdio.created();
+        crate::timing::mark("stdio opened");
         // Syslog or the journal: pipes whose lines a forked process sends.
         let forward = Forwarder::pipes(stdout_sink, stderr_sink)
             .map_err(|e| abandon(pidfile.as_ref(), &created, e))?
@@ -791,14 +951,26 @@ impl Daemon {
         keep.extend(notify);
         keep.extend(notify_fd::kept());
         keep.extend(forward.iter().flat_map(Forwarder::fds));
-        let steps = Steps {
-            stdio,
+        // What the daemon arms, made here: an allocation in the daemon writes to heap pages
+        // it shares with the starting process, and each costs a copy-on-write fault on the
+        // start's critical path.
+        let cleanup = pidfile.as_ref().map(Pidfile::cleanup_path);
+        if cleanup.is_some() {
+            sys::register_pidfile_cleanup();
+        }
+        let mut created_paths = stdio.created_paths().into_iter();
+        let mut steps = Steps {
+            cleanup,
+            created: [created_paths.next(), created_paths.next()],
+            stdio: Some(stdio),
             umask,
             chroot,
             working_directory,
             logs,
             credentials,
             forward,
+            limits: (!limits.is_empty()).then_some(limits),
+            environment,
         };
         let manual = ready == Ready::Manual;
         let after = match ready {
@@ -811,6 +983,7 @@ impl Daemon {
             let program = exec.as_ref().map(|plan| plan.arguments.as_slice());
             crate::relative::warn_about_arguments(&named, program);
         }
+        crate::timing::mark("pidfile claimed");
 
         let execs = exec.is_some();
         if foreground {
@@ -822,7 +995,7 @@ impl Daemon {
             // disposition) waits for the handlers, which the steps install before they
             // clear the mask: it never meets the default action halfway.
             let blocked = sys::block_interrupts().ok();
-            return match steps.run(pidfile.as_mut(), keep, pid) {
+            return match steps.run(pidfile.as_mut(), &mut keep, pid, &single) {
                 Ok(()) => {
                     lifecycle::started(pid, None, manual);
                     Ok(Running { pid, pidfile })
@@ -838,6 +1011,10 @@ impl Daemon {
 
         let (mut waiter, mut reporter) =
             readiness::channel().map_err(|e| abandon(pidfile.as_ref(), &created, e))?;
+        // The daemon's list, grown here for the same reason as `cleanup` above.
+        keep.push(reporter.fd());
+        keep.extend(pidfile.iter().flat_map(Pidfile::fds));
+        fds::normalize(&mut keep);
         // Waiting for `ready()` may take long: an operator's Ctrl-C must not leave the unready
         // daemon running, since only this process enforces the timeout. What can fail (the
         // pipe) is made before the fork, and the interrupts are blocked from before the fork
@@ -858,6 +1035,7 @@ impl Daemon {
         if let Some(plan) = &exec {
             plan.before_fork();
         }
+        crate::timing::mark("fork");
         let forked = sys::fork(&single).context(Step::Fork, None);
         let forked = forked.map_err(|e| {
             if let Some(mask) = &interrupts {
@@ -870,6 +1048,7 @@ impl Daemon {
         })?;
         match forked {
             ForkResult::Parent { child } => {
+                crate::timing::mark("starter forked");
                 drop(reporter);
                 // The daemon's files are its own: this process's copies are closed, so that a
                 // failed start can tell whether anyone else opened a log it created.
@@ -879,7 +1058,9 @@ impl Daemon {
                     sys::restore_mask(mask);
                 }
                 let outcome = waiter.wait(manual.then_some(ready_timeout));
+                crate::timing::mark("starter woken");
                 sys::reap(child);
+                crate::timing::mark("starter reaped");
                 // The intermediate child has exited: if the time ran out before its message
                 // naming the daemon was read, it is in the pipe now. If it was killed before
                 // it could say it, the daemon is the one process of its session.
@@ -925,8 +1106,11 @@ impl Daemon {
                 return finish.run(outcome, pidfile, &created);
             }
             ForkResult::Child => {
-                drop(waiter);
-                drop(exec);
+                crate::timing::mark("intermediate runs");
+                waiter.leave();
+                // Not dropped: no heap writes before the daemon is ready. Its socket is
+                // closed with every descriptor not kept; only the starter removes its path.
+                std::mem::forget(exec);
             }
         }
 
@@ -943,6 +1127,8 @@ impl Daemon {
                 if manual || after.is_some() {
                     reporter.daemon(child.as_raw() as u32);
                 }
+                crate::timing::mark("intermediate forked");
+                crate::timing::flush("intermediate");
                 sys::exit_now(0)
             }
             Err(err) => {
@@ -952,14 +1138,13 @@ impl Daemon {
         }
 
         // The daemon.
+        crate::timing::mark("daemon runs");
         let pid = std::process::id();
         if notify.is_some() {
             // Forked with `Fork::Always`: systemd learns the main PID from the daemon.
             notify::forked(pid);
         }
-        keep.push(reporter.fd());
-        keep.extend(pidfile.iter().flat_map(Pidfile::fds));
-        match steps.run(pidfile.as_mut(), keep, pid) {
+        match steps.run(pidfile.as_mut(), &mut keep, pid, &single) {
             Ok(()) if execs => {
                 // The starting process hears of readiness from the `exec`, through the pipe
                 // `Daemon::exec` keeps; a service manager and a supervisor's descriptor as in
@@ -973,6 +1158,8 @@ impl Daemon {
                     Some(_) => lifecycle::on_probation(pid, reporter),
                     None => lifecycle::started(pid, Some(reporter), manual),
                 }
+                crate::timing::mark("daemon reported ready");
+                crate::timing::flush("daemon");
                 Ok(Running { pid, pidfile })
             }
             Err(err) => {
@@ -1075,32 +1262,59 @@ impl Daemon {
         if let Some(fd) = self.notify_fd {
             notify_fd::check(fd)?;
         }
+        if let Some(names) = &self.keep_env {
+            environment::check(names)?;
+        }
+        self.limits.check()?;
         Ok(())
     }
 }
 
 /// The daemon's own steps, after the second fork (or at once, in the foreground).
+///
+/// [`Steps::run`] takes what it uses and leaves the rest to be dropped once the daemon
+/// reported ready: freeing memory in the daemon before that is a copy-on-write fault on the
+/// start's critical path.
 struct Steps {
-    stdio: Stdio,
+    /// The PID file's path for its removal at exit, copied before the fork.
+    cleanup: Option<CString>,
+    /// The absolute paths of the logs this start created, made before the fork.
+    created: [Option<CString>; 2],
+    stdio: Option<Stdio>,
     umask: u32,
     chroot: Option<PathBuf>,
     working_directory: PathBuf,
     logs: Logs,
     credentials: Option<Credentials>,
     forward: Option<Forwarder>,
+    /// `None` unless a limit, `prevent_core` or `nice` was given.
+    limits: Option<Limits>,
+    /// `None` unless `keep_env` or `user` was given.
+    environment: Option<Environment>,
 }
 
 impl Steps {
-    fn run(self, pidfile: Option<&mut Pidfile>, keep: Vec<RawFd>, pid: u32) -> Result<(), Error> {
-        if let Some(pidfile) = &pidfile {
-            pidfile.arm_cleanup();
+    fn run(
+        &mut self,
+        pidfile: Option<&mut Pidfile>,
+        keep: &mut Vec<RawFd>,
+        pid: u32,
+        single: &SingleThreaded,
+    ) -> Result<(), Error> {
+        if let (Some(pidfile), Some(path)) = (&pidfile, self.cleanup.take()) {
+            pidfile.arm_cleanup(path);
         }
         // A stop signal before the start is done removes the empty logs it created, as a
         // failed start does (absolute: the directory changes below).
-        sys::arm_created_logs(&self.stdio.created_paths());
+        sys::arm_created_logs(std::mem::take(&mut self.created));
+        crate::timing::mark("cleanup armed");
         sys::reset_dispositions().context(Step::ResetSignals, None)?;
+        crate::timing::mark("signals reset");
         sys::install_stop_handlers().context(Step::ResetSignals, None)?;
-        self.stdio.redirect()?;
+        if let Some(stdio) = &mut self.stdio {
+            stdio.redirect()?;
+        }
+        crate::timing::mark("stdio redirected");
         fds::close_inherited(keep)?;
         nix::sys::stat::umask(Mode::from_bits_truncate(self.umask as nix::libc::mode_t));
         let directory = match &self.chroot {
@@ -1108,24 +1322,33 @@ impl Steps {
                 nix::unistd::chroot(root.as_path()).context(Step::ChangeRoot, Some(root))?;
                 // `chroot` leaves the working directory outside the new root: a relative
                 // path would be resolved there, out of the jail. Inside it, from its `/`.
-                Path::new("/").join(&self.working_directory)
+                std::borrow::Cow::Owned(Path::new("/").join(&self.working_directory))
             }
-            None => self.working_directory.clone(),
+            None => std::borrow::Cow::Borrowed(self.working_directory.as_path()),
         };
-        nix::unistd::chdir(&directory).context(Step::ChangeDirectory, Some(&directory))?;
+        nix::unistd::chdir(&*directory).context(Step::ChangeDirectory, Some(&directory))?;
+        crate::timing::mark("fds, umask, chdir");
         if let Some(pidfile) = pidfile {
             pidfile.write_pid(pid)?;
         }
+        crate::timing::mark("pid written");
         self.logs.install()?;
         // Only now, with every handler in place: a signal blocked until here (PID 1 blocks
         // those it forwards before it forks; a start waiting for `ready()` its interrupts)
         // meets its handler, never the default action halfway through the steps.
         sys::clear_signal_mask().context(Step::ResetSignals, None)?;
+        // Before the privilege drop: root may raise a hard limit and lower the nice value.
+        if let Some(limits) = &self.limits {
+            limits.apply()?;
+        }
         if let Some(credentials) = &self.credentials {
             credentials.apply()?;
         }
+        if let Some(environment) = &self.environment {
+            environment.apply(single);
+        }
         // Last, so that the forwarding process has the daemon's root, directory and IDs.
-        if let Some(forward) = self.forward {
+        if let Some(forward) = self.forward.take() {
             forward.spawn(pid)?;
         }
         Ok(())
@@ -1217,6 +1440,8 @@ impl Finish {
                         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(&started)));
                 }
                 let _ = std::io::stdout().flush();
+                crate::timing::mark("starter exits");
+                crate::timing::flush("starter");
                 std::process::exit(0);
             }
             Outcome::Failed(err) if err.step() == Step::Initialize => self.pointed(err),

@@ -75,6 +75,10 @@ pub enum Step {
     Activation,
     /// `execve(2)` of the program a daemon becomes ([`Daemon::exec`](crate::Daemon::exec)).
     Exec,
+    /// Setting a resource limit (`limit_nofile`, `prevent_core`, ...).
+    SetLimit,
+    /// Setting the nice value (`nice`).
+    SetNice,
 }
 
 impl Step {
@@ -108,11 +112,13 @@ impl Step {
             Step::StopDaemon => "cannot stop the daemon of pidfile",
             Step::Activation => "cannot take the sockets passed by socket activation",
             Step::Exec => "exec failed",
+            Step::SetLimit => "cannot set resource limit",
+            Step::SetNice => "cannot set the nice value",
         }
     }
 
     /// Every step, in the order of the table used to send a step over the readiness pipe.
-    pub(crate) const ALL: [Step; 28] = [
+    pub(crate) const ALL: [Step; 30] = [
         Step::CheckThreads,
         Step::CheckConfig,
         Step::OpenPidfile,
@@ -141,6 +147,8 @@ impl Step {
         Step::StopDaemon,
         Step::Activation,
         Step::Exec,
+        Step::SetLimit,
+        Step::SetNice,
     ];
 }
 
@@ -278,7 +286,9 @@ impl ErrorKind {
             | Step::DropPrivileges
             | Step::Notify
             | Step::SignalDaemon
-            | Step::StopDaemon => ErrorKind::Os,
+            | Step::StopDaemon
+            | Step::SetLimit
+            | Step::SetNice => ErrorKind::Os,
             Step::Activation => ErrorKind::InvalidConfig,
             Step::Exec => match err.kind() {
                 io::ErrorKind::NotFound => ErrorKind::ProgramNotFound,

@@ -13,13 +13,23 @@ use std::os::fd::{AsRawFd as _, RawFd};
 use crate::error::{Context as _, Error, Step};
 use crate::sys;
 
+/// Makes `keep` what [`close_inherited`] works from: above 2, sorted, without duplicates. A
+/// list that already is stays untouched: the daemon reads the list the starting process
+/// prepared and writes no page of it (each written page is a copy-on-write fault).
+pub(crate) fn normalize(keep: &mut Vec<RawFd>) {
+    let ready = keep.first().is_none_or(|&fd| fd > 2) && keep.windows(2).all(|w| w[0] < w[1]);
+    if !ready {
+        keep.retain(|&fd| fd > 2);
+        keep.sort_unstable();
+        keep.dedup();
+    }
+}
+
 /// Closes every descriptor above 2 that is not in `keep`.
-pub(crate) fn close_inherited(mut keep: Vec<RawFd>) -> Result<(), Error> {
-    keep.retain(|&fd| fd > 2);
-    keep.sort_unstable();
-    keep.dedup();
+pub(crate) fn close_inherited(keep: &mut Vec<RawFd>) -> Result<(), Error> {
+    normalize(keep);
     #[cfg(target_os = "linux")]
-    if close_gaps(&keep).is_ok() {
+    if close_gaps(keep).is_ok() {
         return Ok(());
     }
     #[cfg(any(
@@ -30,7 +40,7 @@ pub(crate) fn close_inherited(mut keep: Vec<RawFd>) -> Result<(), Error> {
         target_os = "illumos",
         target_os = "solaris"
     ))]
-    if close_above(&keep).is_ok() {
+    if close_above(keep).is_ok() {
         return Ok(());
     }
     if let Some(open) = listed_open_fds() {

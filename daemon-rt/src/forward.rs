@@ -215,7 +215,7 @@ impl Forwarder {
             let _ = nix::unistd::dup2_stdout(&null);
             let _ = nix::unistd::dup2_stderr(&null);
         }
-        let _ = crate::fds::close_inherited(self.fds());
+        let _ = crate::fds::close_inherited(&mut self.fds());
         let tag = crate::error::program_name();
         let mut streams: Vec<Lines> = self
             .streams

@@ -80,7 +80,6 @@ fn untrusted_cached(path: &Path) -> io::Result<Option<String>> {
 /// a time, never following a link it has not checked.
 fn untrusted(path: &Path) -> io::Result<Option<String>> {
     let mut dir = PathBuf::from("/");
-    let mut dir_meta = std::fs::symlink_metadata(&dir)?;
     let mut links = 0;
     // The components still to walk, the next one last; a link's target is pushed on top.
     let mut rest: Vec<PathBuf> = std::path::absolute(path)?
@@ -88,6 +87,11 @@ fn untrusted(path: &Path) -> io::Result<Option<String>> {
         .rev()
         .map(|part| PathBuf::from(part.as_os_str()))
         .collect();
+    // An absolute path starts with `/`, which the walk would look at twice: once here.
+    if rest.last().map(PathBuf::as_path) == Some(Path::new("/")) {
+        rest.pop();
+    }
+    let mut dir_meta = std::fs::symlink_metadata(&dir)?;
     while let Some(part) = rest.pop() {
         match Path::new(&part).components().next() {
             Some(Component::RootDir) => {
@@ -160,12 +164,17 @@ fn untrusted(path: &Path) -> io::Result<Option<String>> {
 /// Whether a user other than root can add, rename or remove entries of the directory `dir`:
 /// by its owner, its group or other bits, or by an access ACL entry that gives a user or a
 /// group other than root's write permission.
+///
+/// The ACL is read only when the group bits allow writing: an ACL with named users or groups
+/// has a mask entry, the group bits of the mode are that mask (acl(5)), and no entry grants
+/// more than the mask. Without a group write bit no ACL can grant write, so the answer is the
+/// same without the `lgetxattr` call.
 fn writable_by_others(dir: &Path, meta: &Metadata) -> bool {
     let mode = meta.permissions().mode();
     meta.uid() != 0
         || (mode & 0o020 != 0 && meta.gid() != 0)
         || mode & 0o002 != 0
-        || acl_grants_write(dir)
+        || (mode & 0o020 != 0 && acl_grants_write(dir))
 }
 
 /// Whether the directory's POSIX access ACL (`system.posix_acl_access`) gives write

@@ -152,8 +152,21 @@ impl Pidfile {
         let Some(writer) = self.writer.take() else {
             return Ok(());
         };
+        // On the stack: no allocation in the daemon before it reported ready.
+        let mut line = [0u8; 11];
+        let mut at = line.len() - 1;
+        line[at] = b'\n';
+        let mut rest = pid;
+        loop {
+            at -= 1;
+            line[at] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
         writer
-            .write_all_at(format!("{pid}\n").as_bytes(), 0)
+            .write_all_at(&line[at..], 0)
             .context(Step::WritePidfile, Some(self.path()))
     }
 
@@ -176,8 +189,14 @@ impl Pidfile {
     }
 
     /// Makes the daemon remove the file when it exits or is ended by SIGTERM.
-    pub(crate) fn arm_cleanup(&self) {
-        sys::arm_pidfile_cleanup(&self.path, self.lock.as_raw_fd());
+    pub(crate) fn arm_cleanup(&self, path: CString) {
+        sys::arm_pidfile_cleanup(path, self.lock.as_raw_fd());
+    }
+
+    /// A copy of the absolute path, for [`Pidfile::arm_cleanup`]: made before the fork, so
+    /// that the daemon does not allocate.
+    pub(crate) fn cleanup_path(&self) -> CString {
+        self.path.clone()
     }
 
     /// The descriptors the daemon must keep open: the lock's, and the writer's until the PID

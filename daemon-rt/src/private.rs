@@ -2,7 +2,7 @@
 //! which is why `daemon-rt` pins `daemon-macros` to its exact version.
 
 pub use crate::output::{Stream, print_line};
-pub use crate::value::{IdValue, OutputValue, PathValue, SignalValue};
+pub use crate::value::{IdValue, LimitValue, OutputValue, PathValue, SignalValue};
 pub use crate::{Daemon, Fork, Ready, Running, Signal, Started};
 pub use core::time::Duration;
 
@@ -109,7 +109,22 @@ pub mod options {
         strict_paths: bool,
         fork: Fork,
         notify_fd: impl Into<Option<std::os::fd::RawFd>>,
+        prevent_core: bool,
+        limit_nofile: impl LimitValue,
+        limit_core: impl LimitValue,
+        limit_nproc: impl LimitValue,
+        limit_memlock: impl LimitValue,
+        limit_as: impl LimitValue,
+        nice: impl Into<Option<i32>>,
     );
+
+    /// The `keep_env` argument.
+    pub fn keep_env<S: AsRef<std::ffi::OsStr>>(
+        daemon: Daemon,
+        value: impl IntoIterator<Item = S>,
+    ) -> Daemon {
+        daemon.keep_env(value)
+    }
 
     /// The `preserve_fds` argument.
     pub fn preserve_fds<F: AsFd>(daemon: Daemon, value: impl IntoIterator<Item = F>) -> Daemon {

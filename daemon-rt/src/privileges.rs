@@ -7,6 +7,7 @@
 
 use nix::unistd::{Gid, Group, Uid, User};
 
+use crate::environment::Account;
 use crate::error::{Context as _, Error, ErrorKind, Step};
 
 /// Who the daemon becomes.
@@ -16,6 +17,9 @@ pub(crate) struct Credentials {
     gid: Gid,
     /// Supplementary groups, without the primary group, which is `gid`.
     groups: Vec<Gid>,
+    /// The user's entry, for `USER`, `LOGNAME`, `HOME` and `SHELL`; `None` with `group`
+    /// alone, or a numeric user the database does not know.
+    account: Option<Account>,
 }
 
 /// Looks up `user` and `group` (names, or numeric IDs), `Ok(None)` when neither is given.
@@ -36,10 +40,11 @@ pub(crate) fn resolve(
     }
     let user = user.map(lookup_user).transpose()?;
     let group = group.map(lookup_group).transpose()?;
-    let (uid, primary, name) = match &user {
-        Some((uid, primary, name)) => (*uid, *primary, name.clone()),
+    let (uid, primary, account) = match user {
+        Some((uid, primary, account)) => (uid, primary, account),
         None => (Uid::current(), None, None),
     };
+    let name = account.as_ref().map(|a| a.name.clone());
     let gid = match (group, primary) {
         (Some(gid), _) | (None, Some(gid)) => gid,
         (None, None) => {
@@ -77,7 +82,12 @@ pub(crate) fn resolve(
             ),
         ));
     }
-    let credentials = Credentials { uid, gid, groups };
+    let credentials = Credentials {
+        uid,
+        gid,
+        groups,
+        account,
+    };
     credentials.check_permitted()?;
     Ok(Some(credentials))
 }
@@ -102,19 +112,28 @@ fn setgroups(groups: &[Gid]) -> std::io::Result<()> {
 use crate::sys::setgroups;
 
 /// A user by name, or by numeric ID when no user has that name (as `chown(1)` reads it):
-/// its UID, primary group and name, when the database has them.
-fn lookup_user(user: &str) -> Result<(Uid, Option<Gid>, Option<String>), Error> {
+/// its UID, primary group and entry, when the database has them.
+fn lookup_user(user: &str) -> Result<(Uid, Option<Gid>, Option<Account>), Error> {
     let unknown = || unknown(Step::ResolveUser, user, "no such user");
     if user.is_empty() {
         return Err(unknown());
     }
     if let Some(entry) = User::from_name(user).context(Step::ResolveUser, None)? {
-        return Ok((entry.uid, Some(entry.gid), Some(entry.name)));
+        return Ok((entry.uid, Some(entry.gid), Some(account(entry))));
     }
     let id: u32 = user.parse().map_err(|_| unknown())?;
     match User::from_uid(Uid::from_raw(id)).context(Step::ResolveUser, None)? {
-        Some(entry) => Ok((entry.uid, Some(entry.gid), Some(entry.name))),
+        Some(entry) => Ok((entry.uid, Some(entry.gid), Some(account(entry)))),
         None => Ok((Uid::from_raw(id), None, None)),
+    }
+}
+
+/// What the environment takes from a user's entry.
+fn account(entry: User) -> Account {
+    Account {
+        name: entry.name,
+        home: entry.dir,
+        shell: entry.shell,
     }
 }
 
@@ -174,6 +193,11 @@ impl Credentials {
         let (ruid, euid, suid) = (Uid::current(), Uid::effective(), self.uid);
         let (rgid, egid) = (Gid::current(), Gid::effective());
         ruid == suid && euid == suid && rgid == self.gid && egid == self.gid
+    }
+
+    /// The user's entry, if `user` named one.
+    pub(crate) fn account(&self) -> Option<&Account> {
+        self.account.as_ref()
     }
 
     /// Sets the supplementary groups, the group ID and the user ID, in that order, then

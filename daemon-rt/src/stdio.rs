@@ -292,14 +292,17 @@ impl Stdio {
     }
 
     /// Moves the files onto descriptors 0, 1 and 2, closing the originals.
-    pub(crate) fn redirect(self) -> Result<(), Error> {
+    ///
+    /// The rest (the created files' paths) stays, to be freed after the daemon reported
+    /// ready: a free in the daemon before then is a copy-on-write fault on the critical path.
+    pub(crate) fn redirect(&mut self) -> Result<(), Error> {
         let moves = [
             (
-                self.stdin,
+                self.stdin.take(),
                 nix::unistd::dup2_stdin::<File> as fn(File) -> nix::Result<()>,
             ),
-            (self.stdout, nix::unistd::dup2_stdout::<File>),
-            (self.stderr, nix::unistd::dup2_stderr::<File>),
+            (self.stdout.take(), nix::unistd::dup2_stdout::<File>),
+            (self.stderr.take(), nix::unistd::dup2_stderr::<File>),
         ];
         for (file, dup2) in moves {
             if let Some(file) = file {

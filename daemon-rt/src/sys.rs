@@ -126,13 +126,23 @@ static CLEANUP_FD: AtomicI32 = AtomicI32::new(-1);
 /// Arranges for the PID file `path`, locked through `fd`, to be removed when the process exits
 /// through `exit(3)` (an `atexit` hook) or by [`install_stop_handlers`]' handler, and by
 /// [`remove_armed_pidfile`].
-pub(crate) fn arm_pidfile_cleanup(path: &CStr, fd: RawFd) {
-    static ATEXIT: Once = Once::new();
+pub(crate) fn arm_pidfile_cleanup(path: CString, fd: RawFd) {
     CLEANUP_FD.store(fd, Ordering::SeqCst);
     // Leaked on purpose: a signal handler may read it at any moment until the process ends.
-    let old = CLEANUP_PATH.swap(CString::from(path).into_raw(), Ordering::SeqCst);
+    let old = CLEANUP_PATH.swap(path.into_raw(), Ordering::SeqCst);
     debug_assert!(old.is_null(), "a process holds one PID file");
-    at_exit(&ATEXIT, on_exit);
+    register_pidfile_cleanup();
+}
+
+/// The `atexit` hook of [`arm_pidfile_cleanup`], registered once.
+static CLEANUP_ATEXIT: Once = Once::new();
+
+/// Registers [`arm_pidfile_cleanup`]'s exit hook ahead of time: the starting process does it
+/// before the fork, where the hook does nothing (no PID file is armed there), so that the
+/// daemon finds it registered and writes nothing to libc's list of hooks, a copy-on-write
+/// fault on the start's critical path.
+pub(crate) fn register_pidfile_cleanup() {
+    at_exit(&CLEANUP_ATEXIT, on_exit);
 }
 
 /// Makes SIGTERM and SIGINT stop the daemon cleanly (PEP 3143: terminate cleanly on
@@ -468,10 +478,97 @@ pub(crate) fn at_exit(once: &'static Once, hook: extern "C" fn()) {
 ///
 /// The proof that the process is single-threaded is what makes this sound: no other thread
 /// can be reading the environment at the same time.
-pub(crate) fn remove_env(_proof: &SingleThreaded, key: &str) {
+pub(crate) fn remove_env(_proof: &SingleThreaded, key: impl AsRef<std::ffi::OsStr>) {
     // SAFETY: the process has one thread (the proof), so nothing reads the environment
     // concurrently.
     unsafe { std::env::remove_var(key) }
+}
+
+/// Sets `key` to `value` in the environment. `key` must be a name `setenv(3)` takes (not
+/// empty, no `=`, no NUL) and `value` hold no NUL, or std panics: the callers checked both.
+///
+/// Sound for the same reason as [`remove_env`].
+pub(crate) fn set_env(
+    _proof: &SingleThreaded,
+    key: impl AsRef<std::ffi::OsStr>,
+    value: impl AsRef<std::ffi::OsStr>,
+) {
+    // SAFETY: the process has one thread (the proof), so nothing reads the environment
+    // concurrently.
+    unsafe { std::env::set_var(key, value) }
+}
+
+/// Empties the environment: `clearenv(3)` where the C library has it, so that entries no
+/// `unsetenv` can remove (a name with `=` passed by a hostile `execve`) go too; elsewhere every
+/// variable `unsetenv` can remove, one by one.
+///
+/// Sound for the same reason as [`remove_env`].
+pub(crate) fn clear_env(proof: &SingleThreaded) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let _ = proof;
+        // SAFETY: the process has one thread (the proof), so nothing reads the environment
+        // concurrently; `clearenv` only resets `environ`.
+        unsafe { libc::clearenv() };
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let names: Vec<std::ffi::OsString> = std::env::vars_os().map(|(name, _)| name).collect();
+        for name in names {
+            use std::os::unix::ffi::OsStrExt as _;
+            let bytes = name.as_bytes();
+            if !bytes.is_empty() && !bytes.contains(&b'=') && !bytes.contains(&0) {
+                remove_env(proof, &name);
+            }
+        }
+    }
+}
+
+/// The type `setrlimit(2)` takes for the resource: glibc's own enum type, `int` elsewhere.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub(crate) type RlimitResource = libc::__rlimit_resource_t;
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub(crate) type RlimitResource = libc::c_int;
+
+/// `setrlimit(2)`: the soft and hard limit of `resource`, `None` for `RLIM_INFINITY`. A value
+/// the platform's `rlim_t` cannot hold is `EINVAL`. `nix` names only some of the resources on
+/// some of the platforms (no `RLIMIT_AS` on FreeBSD or NetBSD, no `RLIMIT_NPROC` on macOS),
+/// so this takes `libc`'s constants.
+pub(crate) fn setrlimit(
+    resource: RlimitResource,
+    soft: Option<u64>,
+    hard: Option<u64>,
+) -> io::Result<()> {
+    let raw = |value: Option<u64>| match value {
+        None => Ok(libc::RLIM_INFINITY),
+        Some(n) => libc::rlim_t::try_from(n)
+            .ok()
+            .filter(|n| *n != libc::RLIM_INFINITY)
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL)),
+    };
+    let limit = libc::rlimit {
+        rlim_cur: raw(soft)?,
+        rlim_max: raw(hard)?,
+    };
+    // SAFETY: `limit` is a valid `rlimit` that outlives the call, which only reads it.
+    if unsafe { libc::setrlimit(resource, &limit) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `setpriority(PRIO_PROCESS, 0, nice)`: this process's nice value. `nix` has no wrapper.
+pub(crate) fn set_nice(nice: i32) -> io::Result<()> {
+    // `PRIO_PROCESS` is 0 on every Unix; `libc` lacks it for macOS and the BSDs.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    let which = libc::PRIO_PROCESS;
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let which = 0;
+    // SAFETY: plain integers; the call changes only this process's priority.
+    if unsafe { libc::setpriority(which, 0, nice) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Removes the armed PID file if the path still names the file this process locked, and
@@ -1225,10 +1322,12 @@ static CREATED_LOGS: [AtomicPtr<libc::c_char>; 2] = [
 ];
 
 /// Arms [`remove_armed_logs`] for the log files at `paths`, which this start created.
-pub(crate) fn arm_created_logs(paths: &[CString]) {
+pub(crate) fn arm_created_logs(paths: [Option<CString>; 2]) {
     for (slot, path) in CREATED_LOGS.iter().zip(paths) {
-        // Leaked on purpose: a signal handler may read it until the start is done.
-        slot.store(CString::into_raw(path.clone()), Ordering::SeqCst);
+        if let Some(path) = path {
+            // Leaked on purpose: a signal handler may read it until the start is done.
+            slot.store(CString::into_raw(path), Ordering::SeqCst);
+        }
     }
 }
 

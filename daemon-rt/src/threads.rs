@@ -5,7 +5,20 @@
 //! threads simply do not exist there. A daemon never execs, so it must fork while it is still
 //! single-threaded: before `#[tokio::main]` or any `thread::spawn`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use crate::error::{Error, ErrorKind, Step};
+
+/// Set once a start returned in the daemon (or in the foreground). A second start in the
+/// same process, such as a `#[daemon]` function called in a loop or from two subcommands,
+/// would fork the running daemon again: its PID would change under the service manager and
+/// the PID file, and its body would run twice. It is refused instead.
+static STARTED: AtomicBool = AtomicBool::new(false);
+
+/// Records that this process has daemonized; later starts fail.
+pub(crate) fn mark_started() {
+    STARTED.store(true, Ordering::Relaxed);
+}
 
 /// Proof that the process had one thread when it was checked; [`crate::sys::fork`] takes it.
 ///
@@ -16,14 +29,22 @@ pub(crate) struct SingleThreaded {
 
 /// Counts the threads of this process and fails unless there is exactly one.
 ///
-/// Linux: the entries of `/proc/self/task`, one per thread. macOS: `proc_pidinfo`'s
+/// Linux: `num_threads` in `/proc/self/stat`. macOS: `proc_pidinfo`'s
 /// `pti_threadnum`. FreeBSD: `ki_numthreads` from `sysctl` `kern.proc.pid`. NetBSD:
 /// `p_nlwps` from `sysctl` `kern.proc2`. illumos and Solaris: `pr_nlwp` in
 /// `/proc/self/psinfo`. Where `/proc` is not mounted on Linux (some containers and chroots),
 /// the count cannot be read and the check passes: there is no other way to count a Linux
 /// process's threads. On the Unixes not named here (OpenBSD, DragonFly) the count is not
-/// read, and the check passes too.
+/// read, and the check passes too. A process that has daemonized already fails too.
 pub(crate) fn ensure_single_threaded() -> Result<SingleThreaded, Error> {
+    if STARTED.load(Ordering::Relaxed) {
+        return Err(Error::new(
+            Step::CheckThreads,
+            ErrorKind::Threads,
+            None,
+            "this process has daemonized already; a process daemonizes once".to_owned(),
+        ));
+    }
     match count() {
         Some(n) if n > 1 => Err(Error::new(
             Step::CheckThreads,
@@ -38,9 +59,39 @@ pub(crate) fn ensure_single_threaded() -> Result<SingleThreaded, Error> {
     }
 }
 
+/// `num_threads`, the 20th field of `/proc/self/stat`: one `read` of a short line, where
+/// listing `/proc/self/task` takes two `getdents` and a 32 KiB buffer.
 #[cfg(target_os = "linux")]
 fn count() -> Option<usize> {
-    Some(std::fs::read_dir("/proc/self/task").ok()?.count())
+    use std::io::Read as _;
+    // The line is under 400 bytes; `comm` alone is at most 64 (in parentheses).
+    let mut line = [0u8; 1024];
+    let mut file = std::fs::File::open("/proc/self/stat").ok()?;
+    let mut len = 0;
+    loop {
+        match file.read(&mut line[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+        if line[..len].ends_with(b"\n") || len == line.len() {
+            break;
+        }
+    }
+    num_threads(&line[..len])
+}
+
+/// The 20th field of a `/proc/<pid>/stat` line. The second, `comm`, is in parentheses and may
+/// itself hold spaces and parentheses: the fields are counted from the last `)`.
+#[cfg(target_os = "linux")]
+fn num_threads(line: &[u8]) -> Option<usize> {
+    let after = &line[line.iter().rposition(|&b| b == b')')? + 1..];
+    let field = std::str::from_utf8(after)
+        .ok()?
+        .split_ascii_whitespace()
+        .nth(17)?;
+    field.parse().ok()
 }
 
 #[cfg(any(target_os = "macos", target_os = "freebsd", target_os = "netbsd"))]
@@ -86,6 +137,14 @@ fn count() -> Option<usize> {
     )
 ))]
 mod tests {
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn counts_from_after_the_last_parenthesis() {
+        let line = b"42 (a) b (c)) S 1 42 42 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 3 0 5 1 1 \n";
+        assert_eq!(super::num_threads(line), Some(3));
+        assert_eq!(super::num_threads(b"42 (x) S 1"), None);
+    }
+
     #[test]
     fn refuses_when_a_second_thread_runs() {
         let (tx, rx) = std::sync::mpsc::channel::<()>();

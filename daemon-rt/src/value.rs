@@ -74,6 +74,10 @@ path_values!(
     [] OsString,
     ['a] &'a OsStr,
     ['a] &'a OsString,
+    // A parameter or field that is itself a reference, borrowed by the attribute.
+    ['a] &'a &'a str,
+    ['a] &'a &'a Path,
+    ['a] &'a &'a OsStr,
 );
 
 impl<T> Sealed for &Option<T> {}
@@ -226,6 +230,7 @@ id_values!(
     ['a] &'a str => |s: &str| s.to_owned(),
     [] String => |s: String| s,
     ['a] &'a String => |s: &String| s.clone(),
+    ['a] &'a &'a str => |s: &&str| (*s).to_owned(),
     [] u32 => |id: u32| id.to_string(),
 );
 impl Sealed for u32 {}
@@ -291,3 +296,63 @@ impl<T: IdText> IdValue for &Option<T> {
         self.as_ref().map(IdText::id_text)
     }
 }
+
+/// A value the resource-limit options (`limit_nofile`, `limit_core`, ...) take: a
+/// [`Limit`](crate::Limit), a number (soft and hard), a string (`"N"`, `"soft:hard"`,
+/// `"infinity"`), or an `Option` of one (`None` leaves the inherited limit). A string that is
+/// not a limit fails the start with [`ErrorKind::InvalidConfig`](crate::ErrorKind).
+///
+/// ```
+/// use daemon_rt::{Limit, value::LimitValue};
+///
+/// assert_eq!(65536u64.into_limit(), Some(Ok(Limit::from(65536u64))));
+/// assert_eq!("1024:infinity".into_limit(), Some(Ok(Limit::new(Some(1024), None))));
+/// assert_eq!(None::<u64>.into_limit(), None);
+/// assert!("lots".into_limit().unwrap().is_err());
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a resource limit for a `daemon_rt` option",
+    label = "expected a number (`u64`), a string such as \"1024:65536\" or \"infinity\", a `daemon_rt::Limit`, or an `Option` of one"
+)]
+pub trait LimitValue: Sealed {
+    /// The limit, the text that is not one as `Err`, or `None` for the default.
+    fn into_limit(self) -> Option<Result<crate::Limit, String>>;
+}
+
+macro_rules! limit_values {
+    ($([$($lt:lifetime)?] $ty:ty => $conv:expr),* $(,)?) => {$(
+        impl$(<$lt>)? LimitValue for $ty {
+            fn into_limit(self) -> Option<Result<crate::Limit, String>> {
+                Some($conv(self))
+            }
+        }
+        impl$(<$lt>)? LimitValue for Option<$ty> {
+            fn into_limit(self) -> Option<Result<crate::Limit, String>> {
+                self.map($conv)
+            }
+        }
+    )*};
+}
+
+/// A string's limit, or the string itself when it is not one. A soft limit above the hard one
+/// is kept, for the start to refuse with its own message.
+fn parse_limit(text: &str) -> Result<crate::Limit, String> {
+    crate::Limit::parse_unchecked(text).ok_or_else(|| text.to_owned())
+}
+
+limit_values!(
+    [] crate::Limit => Ok,
+    [] u64 => |n: u64| Ok(crate::Limit::from(n)),
+    [] u32 => |n: u32| Ok(crate::Limit::from(u64::from(n))),
+    // What an integer literal is when nothing else says: `.limit_nofile(65536)`.
+    [] i32 => |n: i32| u64::try_from(n).map(crate::Limit::from).map_err(|_| n.to_string()),
+    ['a] &'a str => parse_limit,
+    [] String => |s: String| parse_limit(&s),
+    ['a] &'a String => |s: &String| parse_limit(s),
+);
+impl Sealed for crate::Limit {}
+impl Sealed for Option<crate::Limit> {}
+impl Sealed for u64 {}
+impl Sealed for Option<u64> {}
+impl Sealed for i32 {}
+impl Sealed for Option<i32> {}

@@ -732,6 +732,189 @@ fn fileserve_stays_attached_with_foreground() {
     assert!(!pidfile.exists(), "the PID file outlived the server");
 }
 
+/// Sends `request` as it is to 127.0.0.1:`port` and reads until the server closes: the status
+/// code (0 for no answer at all), the headers and the body.
+fn http_raw(port: u16, request: &[u8]) -> (u16, String, Vec<u8>) {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    // A server may answer before reading everything: what it did not read is its problem.
+    let _ = stream.write_all(request);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return (0, String::from_utf8_lossy(&answer).into_owned(), Vec::new());
+    };
+    let head = String::from_utf8_lossy(&answer[..end]).into_owned();
+    let code = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {head:?}"));
+    (code, head, answer[end + 4..].to_vec())
+}
+
+/// What a hostile or careless client sends: each gets its answer, and none reaches a file
+/// outside DIR, blocks another client, or grows the server without bound.
+#[test]
+fn fileserve_answers_hostile_requests() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let mut guard = Guard::new("fileserve-hostile");
+    let www = guard.path("www");
+    std::fs::create_dir_all(www.join("sub")).unwrap();
+    std::fs::write(guard.path("secret"), "outside\n").unwrap();
+    std::fs::write(www.join("sub/page"), "inside\n").unwrap();
+    std::fs::write(
+        www.join(std::ffi::OsStr::from_bytes(b"caf\xe9")),
+        "latin-1\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(guard.path("secret"), www.join("out")).unwrap();
+    std::os::unix::fs::symlink("../../secret", www.join("sub/up")).unwrap();
+    std::os::unix::fs::symlink("sub/page", www.join("in")).unwrap();
+    std::os::unix::fs::symlink(guard.path("."), www.join("outdir")).unwrap();
+    let pidfile = guard.path("fs.pid");
+    let log = guard.path("fs.log");
+    let (p, l) = (pidfile.to_str().unwrap(), log.to_str().unwrap());
+    let out = guard.run_here(
+        FILESERVE,
+        &["serve", "--pidfile", p, "--log", l, "--port", "0", "www"],
+    );
+    assert_eq!(out.status.code(), Some(0), "start failed: {out:?}");
+    let pid = adopt(&mut guard, &pidfile);
+    let port = wait_for_line(&log, serving_port);
+
+    // A client that connects and sends nothing does not hold up the others.
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let _idle = TcpStream::connect(addr).expect("connect");
+    assert_eq!(http_get(port, "/sub/page"), (200, b"inside\n".to_vec()));
+
+    // Links: one inside DIR is followed; one leading out of DIR is refused, as `..` is.
+    assert_eq!(http_get(port, "/in"), (200, b"inside\n".to_vec()));
+    assert_eq!(http_get(port, "/out").0, 403, "a link out of DIR");
+    assert_eq!(
+        http_get(port, "/sub/up").0,
+        403,
+        "a relative link out of DIR"
+    );
+    assert_eq!(
+        http_get(port, "/outdir/secret").0,
+        403,
+        "a directory link out"
+    );
+    // Escapes in every spelling.
+    for target in [
+        "/../secret",
+        "/%2e%2e/secret",
+        "/%2E%2E%2Fsecret",
+        "/sub/..%2f..%2fsecret",
+        "/..%5csecret",
+        "/%252e%252e/secret",
+        "http://127.0.0.1/../secret",
+    ] {
+        let (code, _, body) = http_raw(port, format!("GET {target} HTTP/1.0\r\n\r\n").as_bytes());
+        assert_ne!(code, 200, "{target}");
+        assert_ne!(body, b"outside\n", "{target}");
+    }
+    // A name that is not UTF-8 is still a name.
+    assert_eq!(http_get(port, "/caf%E9"), (200, b"latin-1\n".to_vec()));
+    // HEAD: the headers of GET, no body.
+    let (code, head, body) = http_raw(port, b"HEAD /sub/page HTTP/1.0\r\n\r\n");
+    assert_eq!((code, body.len()), (200, 0), "{head}");
+    assert!(head.contains("Content-Length: 7"), "{head}");
+    // No path at all, or no request line: 400.
+    assert_eq!(http_raw(port, b"GET\r\n\r\n").0, 400);
+    assert_eq!(http_raw(port, b"\r\n\r\n").0, 400);
+    // Headers larger than a buffer: the answer still arrives whole.
+    let mut big = b"GET /sub/page HTTP/1.0\r\n".to_vec();
+    for i in 0..2000 {
+        big.extend_from_slice(format!("X-Filler-{i}: {}\r\n", "y".repeat(40)).as_bytes());
+    }
+    big.extend_from_slice(b"\r\n");
+    let (code, head, body) = http_raw(port, &big);
+    assert!(
+        code == 431 || (code == 200 && body == b"inside\n"),
+        "{code} {head}"
+    );
+    // A request line without end is cut off, not read into memory for ever.
+    let endless = vec![b'A'; 4 << 20];
+    let (code, head, _) = http_raw(port, &endless);
+    assert!(code == 414 || code == 0, "{code} {head}");
+    let rss = |pid: Pid| -> u64 {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
+            .unwrap()
+    };
+    assert!(rss(pid) < 64 * 1024, "RSS {} kB", rss(pid));
+    // And it still serves.
+    assert_eq!(http_get(port, "/sub/page"), (200, b"inside\n".to_vec()));
+    assert_eq!(
+        guard.terminate(pid),
+        WaitStatus::Signaled(pid, Signal::SIGTERM, false)
+    );
+    assert_eq!(guard.leftovers(), [], "processes left running");
+}
+
+/// A client that sends its request a byte at a time, each within the read timeout, does not
+/// hold its connection (and thread) for ever: the whole request head has 10 s.
+#[test]
+fn fileserve_drops_a_request_that_drips() {
+    let mut guard = Guard::new("fileserve-drip");
+    let pidfile = guard.path("fs.pid");
+    let log = guard.path("fs.log");
+    let (p, l) = (pidfile.to_str().unwrap(), log.to_str().unwrap());
+    let out = guard.run_here(
+        FILESERVE,
+        &["serve", "--pidfile", p, "--log", l, "--port", "0"],
+    );
+    assert_eq!(out.status.code(), Some(0), "start failed: {out:?}");
+    let pid = adopt(&mut guard, &pidfile);
+    let port = wait_for_line(&log, serving_port);
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let started = Instant::now();
+    let mut request = b"GET / HTTP/1.0\r\nX-Slow: ".to_vec();
+    request.extend(b"y".repeat(100));
+    let mut closed = None;
+    for byte in request {
+        if started.elapsed() > Duration::from_secs(20) {
+            break;
+        }
+        // A write that fails, or a read that returns anything or the end: it let go.
+        if stream.write_all(&[byte]).is_err() {
+            closed = Some(started.elapsed());
+            break;
+        }
+        let mut buf = [0u8; 256];
+        match stream.read(&mut buf) {
+            Ok(_) => {
+                closed = Some(started.elapsed());
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => {
+                closed = Some(started.elapsed());
+                break;
+            }
+        }
+    }
+    let closed = closed.expect("the server kept a dripping request for 20 s and more");
+    assert!(closed < Duration::from_secs(13), "closed after {closed:?}");
+    assert_eq!(
+        guard.terminate(pid),
+        WaitStatus::Signaled(pid, Signal::SIGTERM, false)
+    );
+    assert_eq!(guard.leftovers(), [], "processes left running");
+}
+
 /// The port of the proxy's "listening on 127.0.0.1:PORT, forwarding to ..." log line.
 fn proxy_port(line: &str) -> Option<u16> {
     line.split_once("listening on 127.0.0.1:")?
@@ -818,6 +1001,58 @@ fn proxy_converted_daemonizes_logs_to_the_file_and_forwards() {
         WaitStatus::Signaled(pid, Signal::SIGTERM, false)
     );
     assert!(!pidfile.exists(), "the PID file outlived the proxy");
+    assert_eq!(guard.leftovers(), [], "processes left running");
+}
+
+/// logrotate renames the log, then sends SIGHUP (`postrotate`): the converted proxy, which
+/// installs no handler of its own, keeps running and writes its next lines to a new file at
+/// the log's path, not to the renamed one.
+#[test]
+fn proxy_converted_reopens_its_log_after_rotation() {
+    let mut guard = Guard::new("proxy-rotate");
+    let server = format!("127.0.0.1:{}", upper_case_server());
+    let pidfile = guard.path("proxy.pid");
+    let log = guard.path("proxy.log");
+    let rotated = guard.path("proxy.log.1");
+    let (p, l) = (pidfile.to_str().unwrap(), log.to_str().unwrap());
+    let out = guard.run_here(
+        PROXY,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--server",
+            &server,
+            "--pidfile",
+            p,
+            "--log",
+            l,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "start failed: {out:?}");
+    let pid = adopt(&mut guard, &pidfile);
+    let port = wait_for_line(&log, proxy_port);
+    std::fs::rename(&log, &rotated).unwrap();
+    kill(pid, Signal::SIGHUP).expect("SIGHUP");
+    let deadline = Instant::now() + LOG_TIMEOUT;
+    while !log.exists() {
+        assert!(Instant::now() < deadline, "no log reopened at {log:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(through_proxy(port), b"HELLO", "the proxy after SIGHUP");
+    wait_for_line(&log, |line| {
+        line.contains("closed, 5 bytes up, 5 bytes down")
+            .then_some(())
+    });
+    assert!(
+        !std::fs::read_to_string(&rotated)
+            .unwrap()
+            .contains("bytes up"),
+        "a line went to the rotated file"
+    );
+    assert_eq!(
+        guard.terminate(pid),
+        WaitStatus::Signaled(pid, Signal::SIGTERM, false)
+    );
     assert_eq!(guard.leftovers(), [], "processes left running");
 }
 

@@ -82,7 +82,9 @@ impl Bench {
         nix::sys::prctl::set_child_subreaper(true).context("becoming a child subreaper")?;
         let pids = dir.0.join("pids");
         let logs = dir.0.join("logs");
-        for path in [&pids, &logs] {
+        // The empty directory the program with every option changes root to.
+        let root = dir.0.join("root");
+        for path in [&pids, &logs, &root] {
             std::fs::create_dir(path).with_context(|| format!("creating {}", path.display()))?;
         }
         let watch = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)

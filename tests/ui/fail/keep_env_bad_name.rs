@@ -1,0 +1,2 @@
+#[daemon_rt::daemon(keep_env = ["PATH", "LANG=C"])]
+fn main() {}

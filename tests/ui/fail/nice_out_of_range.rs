@@ -1,0 +1,2 @@
+#[daemon_rt::daemon(nice = -21)]
+fn main() {}
