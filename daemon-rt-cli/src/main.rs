@@ -197,33 +197,44 @@ fn main() -> ExitCode {
     ExitCode::from(78)
 }
 
-/// The attribute's arguments that the runtime's messages name, and their flags.
-const FLAGS: &[(&str, &str)] = &[
-    ("`pidfile`", "`--pidfile`"),
-    ("`stdin`", "`--stdin`"),
-    ("`stdout`", "`--stdout`"),
-    ("`stderr`", "`--stderr`"),
-    ("`working_directory`", "`--working-directory`"),
-    ("`umask`", "`--umask`"),
-    ("`preserve_fds`", "`--preserve-fds`"),
-    ("`foreground`", "`--foreground`"),
-    ("`ready`", "`--ready`"),
-    ("`ready_timeout`", "`--ready-timeout`"),
-    ("`reopen_logs`", "`--reopen-logs`"),
-    ("`user`", "`--user`"),
-    ("`group`", "`--group`"),
-    ("`chroot`", "`--chroot`"),
-    ("`strict_paths`", "`--strict-paths`"),
-    ("`fork`", "`--fork`"),
-    ("`notify_fd`", "`--notify-fd`"),
-    ("`print_pid`", "`--print-pid`"),
+/// The attribute's arguments that the runtime's messages name.
+const ARGUMENTS: &[&str] = &[
+    "pidfile",
+    "stdin",
+    "stdout",
+    "stderr",
+    "working_directory",
+    "umask",
+    "preserve_fds",
+    "foreground",
+    "ready",
+    "ready_timeout",
+    "reopen_logs",
+    "user",
+    "group",
+    "chroot",
+    "strict_paths",
+    "fork",
+    "notify_fd",
+    "print_pid",
+    "keep_env",
+    "prevent_core",
+    "nice",
+    "limit_nofile",
+    "limit_core",
+    "limit_nproc",
+    "limit_memlock",
+    "limit_as",
 ];
 
 /// An invalid-configuration line with the attribute's argument names made flags, as the
-/// operator wrote them.
+/// operator wrote them: `` `ready_timeout` `` and `` `limit_nofile = 1:2` `` become
+/// `` `--ready-timeout` `` and `` `--limit-nofile 1:2` ``.
 fn as_flags(line: &str) -> String {
-    FLAGS.iter().fold(line.to_owned(), |line, (name, flag)| {
-        line.replace(name, flag)
+    ARGUMENTS.iter().fold(line.to_owned(), |line, name| {
+        let flag = format!("--{}", name.replace('_', "-"));
+        line.replace(&format!("`{name}`"), &format!("`{flag}`"))
+            .replace(&format!("`{name} = "), &format!("`{flag} "))
     })
 }
 

@@ -807,7 +807,12 @@ fn status_as_another_user_does_not_deny_the_pid_in_the_file() {
 fn invalid_values_are_named_by_their_flags() {
     let sb = Sandbox::new("flags");
     let pidfile = sb.path("flags.pid");
-    let cases: [(&[&str], &str); 3] = [
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--limit-nofile", "5000:100"],
+            "daemon-rt: invalid configuration: `--limit-nofile 5000:100`: the soft limit 5000 \
+             is above the hard limit 100",
+        ),
         (
             &["--ready-timeout", "0"],
             "daemon-rt: invalid configuration: `--ready-timeout` is zero",
