@@ -882,3 +882,28 @@ fn environment_limits_and_nice_reach_the_program() {
     // Field 19 of stat, the nice value; `stat_field` counts from field 3.
     assert_eq!(stat_field(pid, 16), "5");
 }
+
+/// With `--ready notify` the supervisor's descriptor gets its newline when `READY=1` comes:
+/// the program never writes it, and a descriptor closed without it reads as "never ready".
+#[test]
+fn notify_fd_gets_its_newline_when_the_program_sends_ready_1() {
+    if !installed("systemd-notify") {
+        eprintln!("skipped: needs systemd-notify (package systemd)");
+        return;
+    }
+    let sb = Sandbox::new("notify-fd-manual");
+    let pidfile = sb.path("fd.pid");
+    let program = "sleep 0.2; systemd-notify --ready; exec sleep 60";
+    let script = format!(
+        "{DAEMON_RT} --notify-fd 3 --ready notify --pidfile {} -- sh -c '{program}' 3>&1 >/dev/null",
+        s(&pidfile)
+    );
+    let out = Command::new("sh").args(["-c", &script]).output().unwrap();
+    let pid = read_pid(&pidfile);
+    if let Some(pid) = pid {
+        sb.pids.borrow_mut().push(pid);
+    }
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "\n");
+    assert!(pid.is_some_and(alive));
+}

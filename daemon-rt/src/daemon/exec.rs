@@ -265,6 +265,11 @@ pub(super) fn after_wait(
         return outcome;
     };
     let outcome = socket.await_ready(pid, timeout, waiter);
+    // The program never writes a supervisor's newline (`notify_fd`), and the daemon's copy
+    // closed at the `exec`: this process's copy carries it.
+    if let Outcome::Ready(_) = outcome {
+        crate::notify_fd::announce();
+    }
     #[cfg(any(target_os = "linux", target_os = "android"))]
     let _ = nix::sys::prctl::set_child_subreaper(false);
     outcome
