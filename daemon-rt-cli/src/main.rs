@@ -189,7 +189,53 @@ fn main() -> ExitCode {
     };
     let mut command = Command::new(program_path(name, chroot));
     command.args(program);
-    daemon.exec(&mut command).exit()
+    let err = daemon.exec(&mut command);
+    if err.kind() != daemon_rt::ErrorKind::InvalidConfig {
+        err.exit()
+    }
+    say_err(&as_flags(&format!("{err:#}")));
+    ExitCode::from(78)
+}
+
+/// The attribute's arguments that the runtime's messages name.
+const ARGUMENTS: &[&str] = &[
+    "pidfile",
+    "stdin",
+    "stdout",
+    "stderr",
+    "working_directory",
+    "umask",
+    "preserve_fds",
+    "foreground",
+    "ready",
+    "ready_timeout",
+    "reopen_logs",
+    "user",
+    "group",
+    "chroot",
+    "strict_paths",
+    "fork",
+    "notify_fd",
+    "print_pid",
+    "keep_env",
+    "prevent_core",
+    "nice",
+    "limit_nofile",
+    "limit_core",
+    "limit_nproc",
+    "limit_memlock",
+    "limit_as",
+];
+
+/// An invalid-configuration line with the attribute's argument names made flags, as the
+/// operator wrote them: `` `ready_timeout` `` and `` `limit_nofile = 1:2` `` become
+/// `` `--ready-timeout` `` and `` `--limit-nofile 1:2` ``.
+fn as_flags(line: &str) -> String {
+    ARGUMENTS.iter().fold(line.to_owned(), |line, name| {
+        let flag = format!("--{}", name.replace('_', "-"));
+        line.replace(&format!("`{name}`"), &format!("`{flag}`"))
+            .replace(&format!("`{name} = "), &format!("`{flag} "))
+    })
 }
 
 /// The builder for the options: one line each.
@@ -253,10 +299,21 @@ fn answer(control: Control) -> ExitCode {
     match control {
         Control::Status { pidfile } => match control::status(&pidfile) {
             Ok(Status::Running { pid: Some(pid) }) => say(0, &format!("running as PID {pid}")),
-            Ok(Status::Running { pid: None }) => say(
-                0,
-                "running (locked by a process whose PID is not in the file)",
-            ),
+            // The holder could not be confirmed: the file names no PID, the PID named does
+            // not have it open, or its descriptors are another user's to see.
+            Ok(Status::Running { pid: None }) => {
+                let named = std::fs::read_to_string(&pidfile)
+                    .ok()
+                    .and_then(|text| text.trim().parse::<u32>().ok())
+                    .filter(|&pid| pid > 0);
+                let line = match named {
+                    Some(pid) => format!(
+                        "running (the file says PID {pid}; not confirmed as the lock's holder)"
+                    ),
+                    None => "running (locked, but the file names no PID)".to_owned(),
+                };
+                say(0, &line)
+            }
             Ok(Status::Stale { pid }) => {
                 let pid = pid.map_or(String::new(), |pid| format!(", PID {pid}"));
                 say(
@@ -324,15 +381,32 @@ fn say_err(line: &str) {
     let _ = writeln!(std::io::stderr(), "daemon-rt: {line}");
 }
 
-/// A usage error as one line: clap's message and its tip, if it has one.
+/// A usage error as one line: clap's message, with the list that follows a colon (the
+/// missing arguments), and its tip, if it has one.
 fn usage(err: &clap::Error) -> ExitCode {
     let text = err.render().to_string();
-    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let mut lines = text.lines().map(str::trim);
     let first = lines.next().unwrap_or("usage error");
-    let first = first.strip_prefix("error: ").unwrap_or(first);
-    let tip = lines
+    let mut first = first.strip_prefix("error: ").unwrap_or(first).to_owned();
+    if first.ends_with(':') {
+        for item in lines.by_ref().take_while(|l| !l.is_empty()) {
+            first.push(' ');
+            first.push_str(item);
+        }
+    }
+    let mut tip = lines
         .find_map(|l| l.strip_prefix("tip: "))
         .map_or(String::new(), |tip| format!("; {tip}"));
+    // A program named without `--` before it reads as a stray argument.
+    if err.kind() == clap::error::ErrorKind::UnknownArgument
+        && let Some(clap::error::ContextValue::String(arg)) =
+            err.get(clap::error::ContextKind::InvalidArg)
+        && !arg.starts_with('-')
+    {
+        tip = "; the program and its arguments go after `--`: daemon-rt [OPTIONS] -- PROGRAM \
+               ARGS..."
+            .to_owned();
+    }
     say_err(&format!("{first}{tip} (see `daemon-rt --help`)"));
     ExitCode::from(USAGE)
 }

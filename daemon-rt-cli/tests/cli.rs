@@ -3,6 +3,7 @@
 //! PID and ended by PID when the test ends.
 
 use std::fs::File;
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -285,6 +286,94 @@ fn ready_notify_waits_for_ready_1_from_a_child_of_the_program() {
     assert!(ppid == 1 || status_line(ppid, "Name") != "daemon-rt");
 }
 
+/// The notify socket's abstract name is listed in `/proc/net/unix` for every user to read:
+/// its randomness is no secret. `READY=1` from a process of another user is not the
+/// program's, and must not end the wait.
+#[test]
+fn ready_notify_ignores_ready_1_from_another_user() {
+    if !is_root() || !installed("systemd-notify") {
+        eprintln!("skipped: needs root (to send as nobody) and systemd-notify (package systemd)");
+        return;
+    }
+    let sb = Sandbox::new("forged");
+    let pidfile = sb.path("forged.pid");
+    let started = Instant::now();
+    let starter = Command::new(DAEMON_RT)
+        .args(["--pidfile", s(&pidfile), "--ready", "notify"])
+        .args(["--ready-timeout", "1s", "--", "sleep", "60"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // This start's socket: its name holds the starting process's PID.
+    let prefix = format!("@daemon-rt/notify/{}/", starter.id());
+    let name = loop {
+        let table = std::fs::read_to_string("/proc/net/unix").unwrap();
+        let name = table
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(7))
+            .find(|n| n.starts_with(&prefix))
+            .map(str::to_owned);
+        match name {
+            Some(name) => break name,
+            None if started.elapsed() < Duration::from_secs(5) => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            None => panic!("no socket {prefix}... in /proc/net/unix"),
+        }
+    };
+    let sent = Command::new("systemd-notify")
+        .current_dir("/")
+        .arg("--ready")
+        .env("NOTIFY_SOCKET", &name)
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    let out = starter.wait_with_output().unwrap();
+    if let Some(pid) = read_pid(&pidfile) {
+        sb.pids.borrow_mut().push(pid);
+    }
+    assert!(
+        sent.status.success(),
+        "systemd-notify as nobody: {}",
+        stderr(&sent)
+    );
+    assert_eq!(out.status.code(), Some(124), "{}", stderr(&out));
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    assert!(!pidfile.exists());
+}
+
+/// A program that fails says why in `STATUS=` and `ERRNO=`, as `systemctl status` shows them:
+/// the failed start's line quotes them.
+#[test]
+fn ready_notify_failure_quotes_the_programs_status_and_errno() {
+    if !installed("systemd-notify") {
+        eprintln!("skipped: needs systemd-notify (package systemd)");
+        return;
+    }
+    let sb = Sandbox::new("errno");
+    let pidfile = sb.path("errno.pid");
+    let script = "systemd-notify 'STATUS=cannot bind 127.0.0.1:80' ERRNO=98; exit 1";
+    let out = sb.run(&[
+        "--pidfile",
+        s(&pidfile),
+        "--ready",
+        "notify",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert_eq!(out.status.code(), Some(69));
+    assert_eq!(
+        one_line(&out),
+        "daemon-rt: daemon did not start: the program exited with status 1 before it sent \
+         READY=1; it said \"cannot bind 127.0.0.1:80\" (errno 98: Address already in use)"
+    );
+    assert!(!pidfile.exists());
+}
+
 #[test]
 fn ready_notify_fails_when_the_program_exits_first_or_says_nothing() {
     let sb = Sandbox::new("unready");
@@ -414,6 +503,22 @@ fn usage_errors_are_status_2_and_one_line() {
         "daemon-rt: unexpected argument '--pidfle' found; a similar argument exists: '--pidfile' (see `daemon-rt --help`)"
     );
 
+    // A forgotten program, or a forgotten `--`: the line says what is missing.
+    let out = sb.run(&["--pidfile", "x.pid"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        one_line(&out),
+        "daemon-rt: the following required arguments were not provided: <PROGRAM ARGS>... \
+         (see `daemon-rt --help`)"
+    );
+    let out = sb.run(&["--pidfile", "x.pid", "sleep", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        one_line(&out),
+        "daemon-rt: unexpected argument 'sleep' found; the program and its arguments go after \
+         `--`: daemon-rt [OPTIONS] -- PROGRAM ARGS... (see `daemon-rt --help`)"
+    );
+
     let out = sb.run(&["--umask", "9", "--", "sleep", "1"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(one_line(&out).contains("`9` is not an octal number"));
@@ -515,6 +620,224 @@ fn ready_after_a_time_waits_and_fails_a_program_that_ends_sooner() {
     assert!(!failed.exists());
 }
 
+/// A program that forks and exits before it is up fails the start; what it forked must not
+/// run on, holding the PID file's lock once the file is gone (a second start would then run
+/// beside it).
+#[test]
+fn a_failed_start_stops_what_the_program_forked() {
+    let sb = Sandbox::new("leftover");
+    for ready in ["notify", "300ms"] {
+        let pidfile = sb.path("leftover.pid");
+        let left = sb.path("left");
+        let script = format!("sleep 60 & echo $! > {}; exit 0", s(&left));
+        let out = sb.run(&[
+            "--pidfile",
+            s(&pidfile),
+            "--ready",
+            ready,
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ]);
+        let child: u32 = std::fs::read_to_string(&left)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        sb.pids.borrow_mut().push(child);
+        assert_eq!(out.status.code(), Some(69), "{ready}: {}", stderr(&out));
+        assert!(!pidfile.exists(), "{ready}");
+        wait_until("the program's child to end", || !alive(child));
+    }
+}
+
+/// Inside `--chroot` the program's path is the chroot's: a program missing there is said to
+/// be missing there, not in the directory the operator sees.
+#[test]
+fn a_program_missing_in_the_chroot_is_said_to_be_missing_there() {
+    if !is_root() {
+        eprintln!("skipped: needs root to chroot");
+        return;
+    }
+    let sb = Sandbox::new("chroot");
+    let root = sb.path("root");
+    std::fs::create_dir(&root).unwrap();
+    let pidfile = sb.path("chroot.pid");
+    let out = sb.run(&[
+        "--pidfile",
+        s(&pidfile),
+        "--chroot",
+        s(&root),
+        "--",
+        "/bin/sleep",
+        "60",
+    ]);
+    assert_eq!(out.status.code(), Some(127));
+    assert_eq!(
+        one_line(&out),
+        format!(
+            "daemon-rt: exec failed: /bin/sleep: No such file or directory (inside chroot `{}`)",
+            s(&root)
+        )
+    );
+    assert!(!pidfile.exists());
+}
+
+/// Under socket activation (`systemd-socket-activate`, a systemd .socket unit) the command
+/// stays in the foreground with the manager's `$LISTEN_FDS`: the program that replaces it
+/// must get the sockets those variables promise, not a closed descriptor 3.
+#[test]
+fn socket_activation_passes_the_sockets_on_to_the_program() {
+    if !installed("systemd-socket-activate") {
+        eprintln!("skipped: needs systemd-socket-activate (package systemd)");
+        return;
+    }
+    let sb = Sandbox::new("activate");
+    let pidfile = sb.path("activate.pid");
+    let seen = sb.path("seen");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let script = format!(
+        "echo $LISTEN_FDS $(readlink /proc/$$/fd/3) > {}; exec sleep 60",
+        s(&seen)
+    );
+    let mut manager = Command::new("systemd-socket-activate")
+        .args(["-l", &format!("127.0.0.1:{port}"), DAEMON_RT])
+        .args(["--pidfile", s(&pidfile), "--", "sh", "-c", &script])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    sb.pids.borrow_mut().push(manager.id());
+    // It execs the command at the first connection.
+    wait_until("the socket", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    wait_until("the program's report", || {
+        std::fs::read_to_string(&seen).is_ok_and(|s| s.ends_with('\n'))
+    });
+    let report = std::fs::read_to_string(&seen).unwrap();
+    let _ = manager.kill();
+    let _ = manager.wait();
+    assert!(report.starts_with("1 socket:["), "{report:?}");
+}
+
+/// Under a manager with `WatchdogSec=` the command stays in the foreground and the program
+/// keeps its PID: it must learn the watchdog's interval and where to ping, or the manager
+/// kills it when the interval runs out.
+#[test]
+fn the_program_gets_the_managers_watchdog_in_the_foreground() {
+    let sb = Sandbox::new("watchdog");
+    let manager = sb.path("manager.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&manager).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    for ready in ["started", "notify"] {
+        let pidfile = sb.path("watchdog.pid");
+        let seen = sb.path("seen");
+        let program = format!(
+            "echo $$ $WATCHDOG_PID $WATCHDOG_USEC $NOTIFY_SOCKET > {}",
+            s(&seen)
+        );
+        let script = format!(
+            "WATCHDOG_PID=$$ exec {DAEMON_RT} --ready {ready} --pidfile {} -- sh -c '{program}'",
+            s(&pidfile)
+        );
+        let out = Command::new("sh")
+            .args(["-c", &script])
+            .env("NOTIFY_SOCKET", &manager)
+            .env("WATCHDOG_USEC", "30000000")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{ready}: {}", stderr(&out));
+        let seen = std::fs::read_to_string(&seen).unwrap();
+        let fields: Vec<_> = seen.split_whitespace().collect();
+        assert_eq!(fields.len(), 4, "{ready}: {seen:?}");
+        assert_eq!(
+            fields[0], fields[1],
+            "{ready}: WATCHDOG_PID is the program's"
+        );
+        assert_eq!(fields[2], "30000000", "{ready}");
+        assert_eq!(Path::new(fields[3]), manager, "{ready}");
+        // The default readiness told the manager itself.
+        if ready == "started" {
+            let mut buf = [0u8; 512];
+            let n = socket.recv(&mut buf).unwrap();
+            assert!(String::from_utf8_lossy(&buf[..n]).contains("READY=1"));
+        }
+    }
+}
+
+/// Another user cannot look into a root daemon's descriptors, so `status` cannot confirm
+/// that the PID in the file holds the lock: it says so, not that the file has no such PID.
+#[test]
+fn status_as_another_user_does_not_deny_the_pid_in_the_file() {
+    if !is_root() {
+        eprintln!("skipped: needs root to run status as nobody");
+        return;
+    }
+    let sb = Sandbox::new("other-user");
+    std::fs::set_permissions(&sb.dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let pidfile = sb.path("root.pid");
+    let pid = sb.start_ok(&pidfile, &[], &["sleep", "60"]);
+    let out = Command::new(DAEMON_RT)
+        .args(["status", "--pidfile", s(&pidfile)])
+        .current_dir("/")
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "daemon-rt: running (the file says PID {pid}; not confirmed as the lock's holder)\n"
+        )
+    );
+}
+
+/// A value that can never work is named by its flag, as the operator wrote it, not by the
+/// attribute's argument.
+#[test]
+fn invalid_values_are_named_by_their_flags() {
+    let sb = Sandbox::new("flags");
+    let pidfile = sb.path("flags.pid");
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--limit-nofile", "5000:100"],
+            "daemon-rt: invalid configuration: `--limit-nofile 5000:100`: the soft limit 5000 \
+             is above the hard limit 100",
+        ),
+        (
+            &["--ready-timeout", "0"],
+            "daemon-rt: invalid configuration: `--ready-timeout` is zero",
+        ),
+        (
+            &["--ready", "5m"],
+            "daemon-rt: invalid configuration: `--ready` waits 300 s, longer than \
+             `--ready-timeout` (90 s)",
+        ),
+        (
+            &["--preserve-fds", "99"],
+            "daemon-rt: invalid configuration: `--preserve-fds` lists 99, which is not open",
+        ),
+    ];
+    for (flags, line) in cases {
+        let mut args = vec!["--pidfile", s(&pidfile)];
+        args.extend(flags);
+        args.extend(["--", "sleep", "60"]);
+        let out = sb.run(&args);
+        assert_eq!(out.status.code(), Some(78), "{flags:?}");
+        assert_eq!(one_line(&out), line);
+        assert!(!pidfile.exists());
+    }
+}
+
 #[test]
 fn environment_limits_and_nice_reach_the_program() {
     let sb = Sandbox::new("environ");
@@ -558,4 +881,29 @@ fn environment_limits_and_nice_reach_the_program() {
     assert_eq!(row("Max core file size"), "Max core file size 0 0 bytes");
     // Field 19 of stat, the nice value; `stat_field` counts from field 3.
     assert_eq!(stat_field(pid, 16), "5");
+}
+
+/// With `--ready notify` the supervisor's descriptor gets its newline when `READY=1` comes:
+/// the program never writes it, and a descriptor closed without it reads as "never ready".
+#[test]
+fn notify_fd_gets_its_newline_when_the_program_sends_ready_1() {
+    if !installed("systemd-notify") {
+        eprintln!("skipped: needs systemd-notify (package systemd)");
+        return;
+    }
+    let sb = Sandbox::new("notify-fd-manual");
+    let pidfile = sb.path("fd.pid");
+    let program = "sleep 0.2; systemd-notify --ready; exec sleep 60";
+    let script = format!(
+        "{DAEMON_RT} --notify-fd 3 --ready notify --pidfile {} -- sh -c '{program}' 3>&1 >/dev/null",
+        s(&pidfile)
+    );
+    let out = Command::new("sh").args(["-c", &script]).output().unwrap();
+    let pid = read_pid(&pidfile);
+    if let Some(pid) = pid {
+        sb.pids.borrow_mut().push(pid);
+    }
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "\n");
+    assert!(pid.is_some_and(alive));
 }

@@ -1090,6 +1090,11 @@ impl Daemon {
                     }
                     (outcome, _) => outcome,
                 };
+                // A program that failed to start may have forked: what it left in its
+                // process group would hold the PID file's lock after the file is gone.
+                if execs && !matches!(outcome, Outcome::Ready(_)) {
+                    exec::stop_group(child.as_raw() as u32);
+                }
                 if let Some(was) = subreaper {
                     readiness::adopt_orphans(was);
                 }

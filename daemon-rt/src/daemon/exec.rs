@@ -49,7 +49,9 @@ impl Daemon {
     ///
     /// The program keeps the daemon's PID, so the PID file names it, and it inherits the PID
     /// file's lock: the file is locked for as long as the program runs. Every other
-    /// descriptor of this crate is closed by the `exec`. The program starts with every signal
+    /// descriptor of this crate is closed by the `exec`. Sockets passed by socket activation
+    /// (`$LISTEN_FDS`, which keeps the process in the foreground) stay open for the program,
+    /// with the variables that name them. The program starts with every signal
     /// at its default disposition (SIGPIPE too) and an empty signal mask, and with the
     /// standard streams, working directory, umask and user of the options.
     ///
@@ -58,16 +60,20 @@ impl Daemon {
     /// - [`Ready::Started`] (the default): once the `exec` succeeded.
     /// - [`Ready::Manual`]: once the program (or one of its children) sent `READY=1` to the
     ///   socket named by `$NOTIFY_SOCKET` (`sd_notify(3)`, `systemd-notify --ready`), which the
-    ///   starting process makes for it: on Linux an abstract socket with a random name. A
+    ///   starting process makes for it: on Linux an abstract socket with a random name,
+    ///   which hears only root, the starting process's user and the program's user. A
     ///   program that exits first fails the start, with its exit status in the message
-    ///   ([`ErrorKind::DiedBeforeReady`]); one that says nothing within
+    ///   ([`ErrorKind::DiedBeforeReady`]), and its last `STATUS=` and `ERRNO=` too, as
+    ///   `systemctl status` shows them; one that says nothing within
     ///   [`Daemon::ready_timeout`] is stopped (SIGTERM, then SIGKILL), and the start fails
     ///   with [`ErrorKind::Timeout`].
     ///
     /// In the foreground ([`Daemon::foreground`]) the process `exec`s the program itself, the
     /// PID file still locked. Under a service manager (`$NOTIFY_SOCKET`), `READY=1` is sent
     /// just before the `exec`; with [`Ready::Manual`] it is not, and the program gets the
-    /// manager's `$NOTIFY_SOCKET` to send it itself.
+    /// manager's `$NOTIFY_SOCKET` to send it itself. Under a manager's watchdog
+    /// (`WatchdogSec=`) the program gets `$NOTIFY_SOCKET`, `$WATCHDOG_USEC` and
+    /// `$WATCHDOG_PID` (its own PID) to send `WATCHDOG=1`: it keeps the PID being watched.
     ///
     /// # Errors
     ///
@@ -94,6 +100,7 @@ impl Daemon {
         let address = notify.as_ref().map(|n| n.address.clone());
         let arguments = command.get_args().map(ToOwned::to_owned).collect();
         self.exec = Some(Plan { notify, arguments });
+        let chroot = self.chroot.clone();
         let running = match self.start() {
             Ok(running) => running,
             Err(err) => return err,
@@ -102,16 +109,22 @@ impl Daemon {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take();
-        let manager = crate::notify::address().filter(|_| address.is_some());
+        // In the foreground the program keeps the PID the manager's watchdog watches.
+        let watchdog = crate::watchdog::watchdog_interval().filter(|_| reporter.is_none());
+        let manager = crate::notify::address().filter(|_| address.is_some() || watchdog.is_some());
         match (&reporter, address, manager) {
             // Forked: the starting process listens there.
             (Some(_), Some(address), _) => command.env("NOTIFY_SOCKET", address),
             // In the foreground under a service manager, a program that declares its
-            // readiness tells the manager itself.
-            (None, Some(_), Some(manager)) => command.env("NOTIFY_SOCKET", manager),
+            // readiness, or must ping the watchdog, tells the manager itself.
+            (None, _, Some(manager)) => command.env("NOTIFY_SOCKET", manager),
             _ => command.env_remove("NOTIFY_SOCKET"),
         };
-        become_program(running, reporter, command)
+        if let (Some(interval), Some(_)) = (watchdog, manager) {
+            command.env("WATCHDOG_USEC", interval.as_micros().to_string());
+            command.env("WATCHDOG_PID", std::process::id().to_string());
+        }
+        become_program(running, reporter, command, chroot.as_deref())
     }
 
     /// Keeps the descriptors numbered `fds` open besides 0, 1 and 2, as
@@ -132,11 +145,16 @@ fn become_program(
     running: Running,
     mut reporter: Option<Reporter>,
     command: &mut Command,
+    chroot: Option<&std::path::Path>,
 ) -> Error {
+    // The sockets of socket activation too: `$LISTEN_FDS` and `$LISTEN_PID` stay in the
+    // environment and name them for the program, which keeps the PID (no fork then).
+    let activated = crate::activation::from_env().unwrap_or_default();
     let prepared = running
         .pidfile
         .iter()
         .flat_map(super::Pidfile::fds)
+        .chain(activated)
         .try_for_each(sys::clear_cloexec)
         .and_then(|()| sys::default_dispositions());
     let err = match prepared {
@@ -146,7 +164,7 @@ fn become_program(
             }
             // std clears the signal mask and execs; it returns only on failure.
             let err = command.exec();
-            exec_failed(command.get_program(), &err)
+            exec_failed(command.get_program(), &err, chroot)
         }
         Err(err) => Error::os(Step::Exec, None, err),
     };
@@ -163,8 +181,9 @@ fn become_program(
 }
 
 /// `exec failed: <program>: No such file or directory`, 127 for a missing program and 126
-/// for any other failure, as a shell says it.
-fn exec_failed(program: &OsStr, err: &io::Error) -> Error {
+/// for any other failure, as a shell says it. Inside a chroot, the program was looked for
+/// there, which the message says.
+fn exec_failed(program: &OsStr, err: &io::Error, chroot: Option<&std::path::Path>) -> Error {
     let kind = match err.kind() {
         io::ErrorKind::NotFound => ErrorKind::ProgramNotFound,
         _ => ErrorKind::CannotExecute,
@@ -173,11 +192,14 @@ fn exec_failed(program: &OsStr, err: &io::Error) -> Error {
         Some(errno) => nix::errno::Errno::from_raw(errno).desc().to_owned(),
         None => err.to_string(),
     };
+    let inside = chroot.map_or(String::new(), |root| {
+        format!(" (inside chroot `{}`)", Escaped(root.as_os_str()))
+    });
     Error::new(
         Step::Exec,
         kind,
         None,
-        format!("{}: {reason}", Escaped(program)),
+        format!("{}: {reason}{inside}", Escaped(program)),
     )
 }
 
@@ -191,6 +213,37 @@ impl Plan {
             let _ = nix::sys::prctl::set_child_subreaper(true);
         }
     }
+}
+
+/// In the starting process, after a failed start: stops the processes the program left in
+/// its process group, `group` (the session's, made by the intermediate child; the group's
+/// number is not reused while it has members). SIGTERM, then SIGKILL after
+/// [`readiness::STOP_GRACE`]; those this process adopted as a subreaper are reaped. A
+/// process that made a session of its own is out of reach.
+pub(super) fn stop_group(group: u32) {
+    use nix::sys::signal::{Signal, killpg};
+    use nix::sys::wait::{WaitPidFlag, waitpid};
+    let group = nix::unistd::Pid::from_raw(group as i32);
+    let reap = || {
+        let negative = nix::unistd::Pid::from_raw(-group.as_raw());
+        while waitpid(negative, Some(WaitPidFlag::WNOHANG))
+            .is_ok_and(|s| s != nix::sys::wait::WaitStatus::StillAlive)
+        {}
+    };
+    for signal in [Signal::SIGTERM, Signal::SIGKILL] {
+        if killpg(group, signal).is_err() {
+            return;
+        }
+        let deadline = Instant::now() + readiness::STOP_GRACE;
+        while Instant::now() < deadline {
+            reap();
+            if killpg(group, None).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    reap();
 }
 
 /// In the starting process, once the pipe said the `exec` succeeded: with a notify socket,
@@ -212,6 +265,11 @@ pub(super) fn after_wait(
         return outcome;
     };
     let outcome = socket.await_ready(pid, timeout, waiter);
+    // The program never writes a supervisor's newline (`notify_fd`), and the daemon's copy
+    // closed at the `exec`: this process's copy carries it.
+    if let Outcome::Ready(_) = outcome {
+        crate::notify_fd::announce();
+    }
     #[cfg(any(target_os = "linux", target_os = "android"))]
     let _ = nix::sys::prctl::set_child_subreaper(false);
     outcome
@@ -255,10 +313,34 @@ impl NotifySocket {
         let address = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())?;
         let socket = UnixDatagram::bind_addr(&address)?;
         socket.set_nonblocking(true)?;
+        // Every datagram carries its sender's credentials, which the kernel checks.
+        nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::PassCred, &true)?;
         Ok(NotifySocket {
             socket,
             address: format!("@{name}"),
         })
+    }
+
+    /// One datagram, and the user that sent it.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn receive(&self, buf: &mut [u8]) -> io::Result<(usize, Option<u32>)> {
+        use nix::sys::socket::{ControlMessageOwned, MsgFlags, UnixCredentials, recvmsg};
+        use std::os::fd::AsRawFd as _;
+        let mut iov = [io::IoSliceMut::new(buf)];
+        let mut space = nix::cmsg_space!(UnixCredentials);
+        let msg = recvmsg::<()>(
+            self.socket.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::empty(),
+        )?;
+        let sender = msg.cmsgs().ok().and_then(|mut cmsgs| {
+            cmsgs.find_map(|cmsg| match cmsg {
+                ControlMessageOwned::ScmCredentials(creds) => Some(creds.uid()),
+                _ => None,
+            })
+        });
+        Ok((msg.bytes, sender))
     }
 
     /// A datagram socket in a fresh directory that only this user can enter (mode 0700).
@@ -282,15 +364,26 @@ impl NotifySocket {
         })
     }
 
+    /// One datagram; only this user can reach the socket's directory.
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    fn receive(&self, buf: &mut [u8]) -> io::Result<(usize, Option<u32>)> {
+        self.socket.recv(buf).map(|n| (n, None))
+    }
+
     /// Waits for `READY=1` from the program with `pid`, for at most `timeout`; watches it
     /// exit, and the starting process's interrupts.
     fn await_ready(&self, pid: u32, timeout: Duration, waiter: &Waiter) -> Outcome {
         let deadline = Instant::now().checked_add(timeout);
         let mut buf = [0u8; 4096];
+        let mut said = Said::default();
         loop {
             loop {
-                match self.socket.recv(&mut buf) {
-                    Ok(n) if says_ready(&buf[..n]) => return Outcome::Ready(pid),
+                match self.receive(&mut buf) {
+                    Ok((n, sender)) if trusted(sender, pid) => {
+                        if said.read(&buf[..n]) {
+                            return Outcome::Ready(pid);
+                        }
+                    }
                     Ok(_) => {}
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(_) => break,
@@ -301,7 +394,7 @@ impl NotifySocket {
                     Step::AwaitReadiness,
                     ErrorKind::DiedBeforeReady,
                     None,
-                    format!("the program {status} before it sent READY=1"),
+                    format!("the program {status} before it sent READY=1{said}"),
                 ));
             }
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
@@ -316,7 +409,7 @@ impl NotifySocket {
                     Step::AwaitReadiness,
                     ErrorKind::Timeout,
                     None,
-                    format!("the program did not send READY=1 within {secs} s; {what}"),
+                    format!("the program did not send READY=1 within {secs} s{said}; {what}"),
                 ));
             }
             // A tick, to see the program exit even when this process is not its parent.
@@ -356,11 +449,79 @@ impl Drop for NotifySocket {
 /// How often the program's end is checked while no datagram comes.
 const TICK: Duration = Duration::from_millis(50);
 
-/// Whether a notify datagram has the line `READY=1`.
-fn says_ready(datagram: &[u8]) -> bool {
-    datagram
-        .split(|&b| b == b'\n')
-        .any(|line| line == b"READY=1")
+/// What the program said before `READY=1`: its last `STATUS=` and `ERRNO=`, which a failed
+/// start quotes, as `systemctl status` shows them.
+#[derive(Debug, Default)]
+struct Said {
+    status: Option<String>,
+    errno: Option<i32>,
+}
+
+/// The longest `STATUS=` text quoted, in characters.
+const STATUS_MAX: usize = 200;
+
+impl Said {
+    /// Notes a datagram's `STATUS=` and `ERRNO=` lines; returns whether it has `READY=1`.
+    fn read(&mut self, datagram: &[u8]) -> bool {
+        let mut ready = false;
+        for line in datagram.split(|&b| b == b'\n') {
+            if line == b"READY=1" {
+                ready = true;
+            } else if let Some(text) = line.strip_prefix(b"STATUS=") {
+                // One line of printable text, however the program wrote it.
+                let text: String = String::from_utf8_lossy(text)
+                    .chars()
+                    .map(|c| if c.is_control() { ' ' } else { c })
+                    .take(STATUS_MAX)
+                    .collect();
+                self.status = Some(text);
+            } else if let Some(number) = line.strip_prefix(b"ERRNO=") {
+                self.errno = std::str::from_utf8(number)
+                    .ok()
+                    .and_then(|n| n.trim().parse().ok())
+                    .filter(|&n: &i32| n > 0);
+            }
+        }
+        ready
+    }
+}
+
+/// `; it said "STATUS" (errno N: description)`, or nothing when the program said neither.
+impl std::fmt::Display for Said {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.status.is_none() && self.errno.is_none() {
+            return Ok(());
+        }
+        f.write_str("; it said")?;
+        if let Some(status) = self.status.as_deref().filter(|s| !s.is_empty()) {
+            write!(f, " {status:?}")?;
+        }
+        if let Some(errno) = self.errno {
+            let desc = nix::errno::Errno::from_raw(errno).desc();
+            write!(f, " (errno {errno}: {desc})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether a datagram from the user `sender` may speak for the program `pid`. An abstract
+/// socket's name is listed in `/proc/net/unix` for every user to read, and anyone can send to
+/// it: only root, the starting process's user and the program's user are heard. Elsewhere
+/// the socket's directory already keeps other users out.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn trusted(sender: Option<u32>, pid: u32) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    let Some(sender) = sender else {
+        return false;
+    };
+    sender == 0
+        || sender == nix::unistd::geteuid().as_raw()
+        || std::fs::metadata(format!("/proc/{pid}")).is_ok_and(|m| m.uid() == sender)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn trusted(_sender: Option<u32>, _pid: u32) -> bool {
+    true
 }
 
 /// How the program ended, if it did: "exited with status 3", "was killed by SIGKILL". As its
