@@ -343,17 +343,26 @@ impl NotifySocket {
         Ok((msg.bytes, sender))
     }
 
-    /// A datagram socket in a fresh directory that only this user can enter (mode 0700).
+    /// A datagram socket in a fresh directory with a random name that no other user can list
+    /// (mode 0711): a program that runs as another `user` can still send to the path it is
+    /// given, which is the only place the name is said.
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     fn bind() -> io::Result<NotifySocket> {
-        use std::os::unix::fs::DirBuilderExt as _;
+        use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
         let name = random_name().replace('/', "-");
         let directory = std::env::temp_dir().join(name);
-        std::fs::DirBuilder::new().mode(0o700).create(&directory)?;
+        std::fs::DirBuilder::new().mode(0o711).create(&directory)?;
         let path = directory.join("notify");
-        let socket = UnixDatagram::bind(&path).inspect_err(|_| {
-            let _ = std::fs::remove_dir(&directory);
-        })?;
+        // The BSDs and macOS check write permission on the socket file at `sendto`.
+        let socket = UnixDatagram::bind(&path)
+            .and_then(|socket| {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666))?;
+                Ok(socket)
+            })
+            .inspect_err(|_| {
+                let _ = std::fs::remove_file(&path);
+                let _ = std::fs::remove_dir(&directory);
+            })?;
         socket.set_nonblocking(true)?;
         let address = path.to_string_lossy().into_owned();
         Ok(NotifySocket {
@@ -364,7 +373,7 @@ impl NotifySocket {
         })
     }
 
-    /// One datagram; only this user can reach the socket's directory.
+    /// One datagram; only who was given the socket's random path can reach it.
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     fn receive(&self, buf: &mut [u8]) -> io::Result<(usize, Option<u32>)> {
         self.socket.recv(buf).map(|n| (n, None))
