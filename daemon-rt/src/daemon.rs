@@ -465,7 +465,8 @@ impl Daemon {
     /// as the starting user, and the PID file is never handed to the new user. `None` keeps
     /// the starting process's. After the drop, `USER`, `LOGNAME`, `HOME` and `SHELL` are set
     /// from the user's entry (an empty shell is `/bin/sh`, an empty home `/`); a numeric ID
-    /// the user database does not know sets none of them.
+    /// the user database does not know sets `USER` and `LOGNAME` to the number, `HOME` to
+    /// `/` and `SHELL` to `/bin/sh`, so that the daemon does not keep the starting user's.
     ///
     /// ```no_run
     /// let daemon = daemon_rt::Daemon::new().user("www-data");
@@ -911,7 +912,10 @@ impl Daemon {
         let credentials = privileges::resolve(user.as_deref(), group.as_deref())?;
         let environment = Environment::new(
             keep_env,
-            credentials.as_ref().and_then(|c| c.account().cloned()),
+            credentials.as_ref().and_then(|c| match c.account() {
+                Some(account) => Some(account.clone()),
+                None => user.as_deref().and_then(environment::Account::numeric),
+            }),
             !activated.is_empty(),
         );
         check_root_and_directory(chroot.as_deref(), &working_directory)?;

@@ -60,6 +60,20 @@ pub(crate) fn check(names: &[OsString]) -> Result<(), Error> {
     Ok(())
 }
 
+impl Account {
+    /// The variables for `user` given as a numeric ID the user database does not know: the
+    /// number as the name, `/` as home and `/bin/sh` as shell (as for an entry without
+    /// them), rather than the starting user's `HOME` and `USER`.
+    pub(crate) fn numeric(user: &str) -> Option<Account> {
+        let uid: u32 = user.parse().ok()?;
+        Some(Account {
+            name: uid.to_string(),
+            home: PathBuf::new(),
+            shell: PathBuf::new(),
+        })
+    }
+}
+
 /// What the daemon's environment becomes.
 #[derive(Debug)]
 pub(crate) struct Environment {

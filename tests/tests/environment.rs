@@ -593,3 +593,48 @@ fn an_entry_without_home_or_shell_gives_slash_and_bin_sh() {
     );
     sb.stop(pid, Signal::SIGTERM);
 }
+
+#[test]
+fn a_numeric_user_without_an_entry_does_not_keep_the_starters_variables() {
+    if !is_root() {
+        eprintln!("skipped: switching users needs root");
+        return;
+    }
+    let uid = 4242;
+    if nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .unwrap()
+        .is_some()
+    {
+        eprintln!("skipped: user ID {uid} has an entry here");
+        return;
+    }
+    let sb = Sandbox::new("env-numeric-user");
+    let out = env_path(&sb);
+    std::fs::set_permissions(
+        out.parent().unwrap(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    // root's variables: a daemon running as 4242 must not take itself for root, nor write
+    // into root's home.
+    let env = [
+        ("PATH", "/bin"),
+        ("HOME", "/root"),
+        ("USER", "root"),
+        ("LOGNAME", "root"),
+        ("SHELL", "/bin/bash"),
+    ];
+    let pid = started(&sb, ENVIRON, &["--user", "4242", "--group", "4242"], &env);
+    assert_eq!(support::status(pid)["Uid"], "4242\t4242\t4242\t4242");
+    assert_eq!(
+        environ(&sb),
+        map(&[
+            ("PATH", "/bin"),
+            ("USER", "4242"),
+            ("LOGNAME", "4242"),
+            ("HOME", "/"),
+            ("SHELL", "/bin/sh"),
+        ])
+    );
+    sb.stop(pid, Signal::SIGTERM);
+}

@@ -1,7 +1,7 @@
 //! A daemon for the tests of what it inherits from its environment, built with the `Daemon`
 //! builder so that each option can be left out.
 //!
-//! `environ [--pidfile P] [--stdout P] [--keep-env NAMES] [--user U] [--prevent-core]
+//! `environ [--pidfile P] [--stdout P] [--keep-env NAMES] [--user U] [--group G] [--prevent-core]
 //!  [--limit RESOURCE=VALUE]... [--nice N] [--foreground] [--env-out F] [--tag ANY]`
 //!
 //! `--keep-env` takes names separated by commas (empty for none; `\0` stands for a NUL byte,
@@ -40,6 +40,7 @@ fn main() {
                 daemon.keep_env(names)
             }
             "--user" => daemon.user(cli::text(raw())),
+            "--group" => daemon.group(cli::text(raw())),
             "--prevent-core" => daemon.prevent_core(true),
             "--limit" => {
                 let value = cli::text(raw());
