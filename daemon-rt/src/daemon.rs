@@ -662,7 +662,9 @@ impl Daemon {
     /// [`Limit`](crate::Limit), or `None` to inherit it. Set in the daemon before the
     /// privilege drop, so root may raise the hard limit; raising it without the privilege
     /// fails the start with [`ErrorKind::PermissionDenied`], naming the limit and the value.
-    /// Linux refuses a hard limit above `fs.nr_open` (1048576 by default) the same way.
+    /// Linux refuses a hard limit above `fs.nr_open` (1048576 by default) even to root, so
+    /// `"infinity"` there and any value above it fail the start with
+    /// [`ErrorKind::InvalidConfig`], naming the ceiling.
     ///
     /// ```no_run
     /// let daemon = daemon_rt::Daemon::new().limit_nofile(65536);

@@ -403,6 +403,12 @@ fn a_limit_or_nice_value_the_kernel_refuses_fails_the_start_with_one_line() {
         eprintln!("skipped: the hard RLIMIT_NOFILE is infinite, so cannot be raised");
         return;
     }
+    let nr_open: u64 = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .map_or(u64::MAX, |t| t.trim().parse().unwrap_or(u64::MAX));
+    if hard >= nr_open {
+        eprintln!("skipped: the hard RLIMIT_NOFILE is fs.nr_open, above which the start refuses");
+        return;
+    }
     let over = format!("{soft}:{}", hard + 1);
     let start = run_as_nobody(
         &sb,
@@ -637,4 +643,44 @@ fn a_numeric_user_without_an_entry_does_not_keep_the_starters_variables() {
         ])
     );
     sb.stop(pid, Signal::SIGTERM);
+}
+
+#[test]
+fn a_nofile_limit_above_nr_open_is_refused_naming_the_ceiling() {
+    let Some(nr_open) = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|t| t.trim().parse::<u64>().ok())
+    else {
+        eprintln!("skipped: no /proc/sys/fs/nr_open");
+        return;
+    };
+    let sb = Sandbox::new("env-nr-open");
+    let pidfile = sb.path("d.pid");
+    let log = sb.path("d.log");
+    // Linux refuses these even to root: the start says why, not "Operation not permitted".
+    for value in ["infinity".to_owned(), format!("1024:{}", nr_open + 1)] {
+        let start = run(
+            &sb,
+            ENVIRON,
+            &[
+                "--pidfile",
+                s(&pidfile),
+                "--stdout",
+                s(&log),
+                "--limit",
+                &format!("nofile={value}"),
+            ],
+            &[],
+        );
+        assert_eq!(start.code, Some(78), "{start:?}");
+        assert_eq!(
+            one_line(&start),
+            format!(
+                "environ: invalid configuration: `limit_nofile = {value}`: Linux allows at most \
+                 {nr_open} descriptors (`fs.nr_open`)"
+            )
+        );
+        nothing_left(&sb);
+        assert!(!log.exists(), "the failed start created the log");
+    }
 }
