@@ -664,7 +664,9 @@ impl Daemon {
     /// fails the start with [`ErrorKind::PermissionDenied`], naming the limit and the value.
     /// Linux refuses a hard limit above `fs.nr_open` (1048576 by default) even to root, so
     /// `"infinity"` there and any value above it fail the start with
-    /// [`ErrorKind::InvalidConfig`], naming the ceiling.
+    /// [`ErrorKind::InvalidConfig`], naming the ceiling. So does a soft limit at or below the
+    /// lowest free descriptor (`0`, or `3` with only 0, 1 and 2 open): the daemon could open
+    /// nothing.
     ///
     /// ```no_run
     /// let daemon = daemon_rt::Daemon::new().limit_nofile(65536);

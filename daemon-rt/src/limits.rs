@@ -6,6 +6,7 @@
 //! Nothing here runs unless one of the options is given.
 
 use std::fmt;
+use std::os::fd::RawFd;
 use std::path::Path;
 use std::str::FromStr;
 
@@ -313,6 +314,7 @@ impl Limits {
     /// or lowering the nice value, without the privilege to (`EPERM`, `EACCES`:
     /// [`ErrorKind::PermissionDenied`]).
     pub(crate) fn apply(&self) -> Result<(), Error> {
+        self.check_room()?;
         let core = self
             .prevent_core
             .then(|| (Resource::Core, Ok(Limit::from(0u64))));
@@ -334,6 +336,42 @@ impl Limits {
             })?;
         }
         Ok(())
+    }
+}
+
+impl Limits {
+    /// Refuses a soft `limit_nofile` at or below the lowest free descriptor: the kernel
+    /// takes it, but the daemon could then open nothing, not a file, socket or pipe, and
+    /// would die after reporting that it is up. In the daemon, once its descriptors are
+    /// the ones it keeps, before any limit is set. [`ErrorKind::InvalidConfig`].
+    fn check_room(&self) -> Result<(), Error> {
+        let Some((_, Ok(limit))) = self.limits.iter().find(|(r, _)| *r == Resource::Nofile) else {
+            return Ok(());
+        };
+        let Some(soft) = limit.soft else {
+            return Ok(());
+        };
+        // Stops at the first free number: as many calls as descriptors are open, plus one.
+        let free = (0..RawFd::MAX)
+            .find(|fd| !sys::is_open(*fd))
+            .unwrap_or(RawFd::MAX);
+        if soft > u64::try_from(free).unwrap_or(0) {
+            return Ok(());
+        }
+        let why = match free {
+            0 => "so the daemon could open no descriptor".to_owned(),
+            _ => format!(
+                "descriptors 0 to {} are open, so the daemon could open no other",
+                free - 1
+            ),
+        };
+        let what = format!("{} = {limit}", Resource::Nofile.option());
+        Err(Error::new(
+            Step::SetLimit,
+            ErrorKind::InvalidConfig,
+            Some(Path::new(&what)),
+            why,
+        ))
     }
 }
 

@@ -684,3 +684,45 @@ fn a_nofile_limit_above_nr_open_is_refused_naming_the_ceiling() {
         assert!(!log.exists(), "the failed start created the log");
     }
 }
+
+#[test]
+fn a_nofile_limit_that_leaves_no_descriptor_to_open_fails_the_start() {
+    let sb = Sandbox::new("env-nofile-low");
+    // 0, 1 and 2 are open in any daemon: under such a soft limit, the body could open
+    // nothing, not even to log. The start said "up" and the daemon died at its first `open`.
+    for value in ["0", "3", "3:1024"] {
+        refused_nofile(&sb, value, &[]);
+    }
+}
+
+/// Starts the fixture with `limit_nofile = value` and `extra`: refused in one line, exit 78,
+/// nothing left.
+fn refused_nofile(sb: &Sandbox, value: &str, extra: &[&str]) {
+    let pidfile = sb.path("d.pid");
+    let log = sb.path("d.log");
+    let limit = format!("nofile={value}");
+    let mut args = vec![
+        "--pidfile",
+        s(&pidfile),
+        "--stdout",
+        s(&log),
+        "--limit",
+        &limit,
+    ];
+    args.extend_from_slice(extra);
+    let start = run(sb, ENVIRON, &args, &[]);
+    assert_eq!(start.code, Some(78), "{value} {extra:?}: {start:?}");
+    let line = one_line(&start);
+    let prefix =
+        format!("environ: cannot set resource limit `limit_nofile = {value}`: descriptors 0 to ");
+    assert!(line.starts_with(&prefix), "{line}");
+    assert!(
+        line.ends_with("are open, so the daemon could open no other"),
+        "{line}"
+    );
+    nothing_left(sb);
+    assert!(
+        !log.exists(),
+        "{value} {extra:?}: the failed start left the log it created"
+    );
+}
