@@ -1003,12 +1003,17 @@ impl Daemon {
             // disposition) waits for the handlers, which the steps install before they
             // clear the mask: it never meets the default action halfway.
             let blocked = sys::block_interrupts().ok();
+            // The streams as they were, for a failed step: its line goes to the user's
+            // stderr, not to the log, and a log this start created is no longer held open.
+            let saved = crate::stdio::Saved::take(&mut keep);
             return match steps.run(pidfile.as_mut(), &mut keep, pid, &single) {
                 Ok(()) => {
+                    drop(saved);
                     lifecycle::started(pid, None, manual);
                     Ok(Running { pid, pidfile })
                 }
                 Err(err) => {
+                    saved.restore();
                     if let Some(mask) = &blocked {
                         sys::restore_mask(mask);
                     }

@@ -726,3 +726,16 @@ fn refused_nofile(sb: &Sandbox, value: &str, extra: &[&str]) {
         "{value} {extra:?}: the failed start left the log it created"
     );
 }
+
+#[test]
+fn a_foreground_start_that_fails_in_its_steps_leaves_no_log_and_says_why_on_stderr() {
+    let sb = Sandbox::new("env-fg-failed");
+    // The process's own stdout was the log when the step failed: the log counted as in use,
+    // and stayed.
+    refused_nofile(&sb, "0", &["--foreground"]);
+    // The line goes to the starter's stderr, not to the log it named.
+    let log = sb.path("d.log");
+    let args = ["--stderr", s(&log)];
+    refused_nofile(&sb, "3", &args);
+    refused_nofile(&sb, "3", &[args[0], args[1], "--foreground"]);
+}

@@ -1,8 +1,8 @@
 //! A daemon for the tests of what it inherits from its environment, built with the `Daemon`
 //! builder so that each option can be left out.
 //!
-//! `environ [--pidfile P] [--stdout P] [--keep-env NAMES] [--user U] [--group G] [--prevent-core]
-//!  [--limit RESOURCE=VALUE]... [--nice N] [--foreground] [--env-out F] [--tag ANY]`
+//! `environ [--pidfile P] [--stdout P] [--stderr P] [--keep-env NAMES] [--user U]
+//!  [--group G] [--prevent-core] [--limit RESOURCE=VALUE]... [--nice N] [--foreground] [--env-out F] [--tag ANY]`
 //!
 //! `--keep-env` takes names separated by commas (empty for none; `\0` stands for a NUL byte,
 //! see `cli.rs`). `--limit nofile=1024:2048` is `limit_nofile("1024:2048")`, and so on for
@@ -25,6 +25,7 @@ fn main() {
         daemon = match arg.as_str() {
             "--pidfile" => daemon.pidfile(raw()),
             "--stdout" => daemon.stdout(raw()),
+            "--stderr" => daemon.stderr(raw()),
             "--keep-env" => {
                 let names = raw();
                 let names: Vec<&[u8]> = match names.as_encoded_bytes() {
