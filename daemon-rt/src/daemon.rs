@@ -621,7 +621,8 @@ impl Daemon {
     /// `$LISTEN_PID`, `$LISTEN_FDS` and `$LISTEN_FDNAMES` stay when they pass sockets to
     /// this process (socket activation), listed or not; `$NOTIFY_SOCKET`, `$WATCHDOG_USEC`
     /// and `$WATCHDOG_PID` were taken out at the start whatever this says. An empty list
-    /// keeps nothing. A name that is empty or holds `=` or a NUL byte fails the start with
+    /// keeps nothing. A name the environment holds twice keeps one copy, the first, which is
+    /// the one `getenv(3)` reads. A name that is empty or holds `=` or a NUL byte fails the start with
     /// [`ErrorKind::InvalidConfig`].
     ///
     /// ```no_run

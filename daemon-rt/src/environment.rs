@@ -124,10 +124,19 @@ impl Environment {
                 true => OsStr::new(DEFAULT_SHELL),
                 false => account.shell.as_os_str(),
             };
-            sys::set_env(single, "USER", &account.name);
-            sys::set_env(single, "LOGNAME", &account.name);
-            sys::set_env(single, "HOME", home);
-            sys::set_env(single, "SHELL", shell);
+            // `environ` may hold a name twice; `setenv` replaces only the first copy, and a
+            // child that reads the last would see the starting user's. `unsetenv` removes
+            // every copy.
+            let name = OsStr::new(&account.name);
+            for (variable, value) in [
+                ("USER", name),
+                ("LOGNAME", name),
+                ("HOME", home),
+                ("SHELL", shell),
+            ] {
+                sys::remove_env(single, variable);
+                sys::set_env(single, variable, value);
+            }
         }
     }
 }

@@ -739,3 +739,94 @@ fn a_foreground_start_that_fails_in_its_steps_leaves_no_log_and_says_why_on_stde
     refused_nofile(&sb, "3", &args);
     refused_nofile(&sb, "3", &[args[0], args[1], "--foreground"]);
 }
+
+#[test]
+fn user_replaces_every_copy_of_its_variables_in_an_environment_with_duplicates() {
+    if !is_root() {
+        eprintln!("skipped: switching users needs root");
+        return;
+    }
+    let sb = Sandbox::new("env-duplicates");
+    let out = env_path(&sb);
+    let pidfile = sb.path("d.pid");
+    // `environ` may hold a name twice (`execve` takes any list): `setenv` replaces only the
+    // first, and a child that reads the last (Python's `os.environ`) saw `HOME=/evil`.
+    let cstr = |t: &str| std::ffi::CString::new(t).unwrap();
+    let mut argv = vec![cstr(ENVIRON)];
+    for arg in [
+        "--pidfile",
+        s(&pidfile),
+        "--env-out",
+        s(&out),
+        "--user",
+        "nobody",
+    ] {
+        argv.push(cstr(arg));
+    }
+    argv.extend([cstr("--tag"), cstr(s(sb.dir()))]);
+    let envp: Vec<std::ffi::CString> = [
+        "PATH=/bin",
+        "USER=root",
+        "USER=evil",
+        "HOME=/root",
+        "HOME=/evil",
+        "LOGNAME=evil",
+        "LOGNAME=evil",
+        "SHELL=/evil",
+        "SHELL=/evil",
+    ]
+    .into_iter()
+    .map(cstr)
+    .collect();
+    // The arrays are made here: after the fork, the child only calls `execve`.
+    let pointers = |list: &[std::ffi::CString]| -> Vec<usize> {
+        let mut p: Vec<usize> = list.iter().map(|c| c.as_ptr() as usize).collect();
+        p.push(0);
+        p
+    };
+    let (argv_p, envp_p) = (pointers(&argv), pointers(&envp));
+    let (program, args, env) = (
+        argv[0].as_ptr() as usize,
+        argv_p.as_ptr() as usize,
+        envp_p.as_ptr() as usize,
+    );
+    let start = sb.run(ENVIRON, &[], |cmd| {
+        // SAFETY: `execve` is async-signal-safe; the pointers are to arrays this function
+        // keeps alive until the child has exec'd (`run` waits for the start to end).
+        unsafe {
+            cmd.pre_exec(move || {
+                nix::libc::execve(
+                    program as *const nix::libc::c_char,
+                    args as *const *const nix::libc::c_char,
+                    env as *const *const nix::libc::c_char,
+                );
+                Err(std::io::Error::last_os_error())
+            });
+        }
+    });
+    assert_eq!(start.code, Some(0), "{start:?}");
+    let pid = read_pid(&pidfile).expect("the PID file holds the PID");
+    sb.track(pid);
+    support::wait_until("the daemon's child printed its environment", || {
+        out.exists()
+    });
+    let raw = std::fs::read(&out).unwrap();
+    let entry = nobody();
+    let mut seen: Vec<String> = raw
+        .split(|b| *b == 0)
+        .filter(|e| !e.is_empty())
+        .map(|e| String::from_utf8_lossy(e).into_owned())
+        .collect();
+    seen.sort();
+    let mut expected = vec![
+        "PATH=/bin".to_owned(),
+        "USER=nobody".to_owned(),
+        "LOGNAME=nobody".to_owned(),
+        format!("HOME={}", entry.dir.display()),
+        format!("SHELL={}", entry.shell.display()),
+    ];
+    expected.sort();
+    assert_eq!(seen, expected);
+    sb.stop(pid, Signal::SIGTERM);
+    drop((argv, envp, argv_p, envp_p));
+}
