@@ -830,3 +830,42 @@ fn user_replaces_every_copy_of_its_variables_in_an_environment_with_duplicates()
     sb.stop(pid, Signal::SIGTERM);
     drop((argv, envp, argv_p, envp_p));
 }
+
+#[test]
+fn an_exec_over_the_users_process_limit_names_the_limit() {
+    if !is_root() {
+        eprintln!("skipped: switching users needs root");
+        return;
+    }
+    let sb = Sandbox::new("env-nproc-exec");
+    let pidfile = sb.path("d.pid");
+    // Linux lets `setuid` to a user over its RLIMIT_NPROC succeed and fails the next
+    // `execve` with EAGAIN, which strerror calls "Try again": no hint of the limit. Whether
+    // the user is over depends on its other processes: one is kept running for the test.
+    let mut other = Command::new("sleep")
+        .arg("30")
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .spawn()
+        .expect("run sleep as nobody");
+    for foreground in [false, true] {
+        let mut args = vec!["--pidfile", s(&pidfile), "--user", "nobody"];
+        args.extend(["--limit", "nproc=0", "--exec", "/bin/true"]);
+        if foreground {
+            args.push("--foreground");
+        }
+        let start = run(&sb, ENVIRON, &args, &[]);
+        assert_eq!(start.code, Some(126), "{start:?}");
+        assert_eq!(
+            one_line(&start),
+            "environ: exec failed: /bin/true: its user has reached its process limit \
+             (RLIMIT_NPROC, `limit_nproc`)"
+        );
+        assert_eq!(tagged(sb.dir()), Vec::<u32>::new(), "a process is left");
+        // In the foreground the process is `nobody` by then: the PID file in root's
+        // directory stays, unlocked (see `Daemon::pidfile`).
+        let _ = std::fs::remove_file(&pidfile);
+    }
+    let _ = nix::sys::signal::kill(Pid::from_raw(other.id() as i32), Signal::SIGKILL);
+    let _ = other.wait();
+}

@@ -170,6 +170,12 @@ fn exec_failed(program: &OsStr, err: &io::Error) -> Error {
         _ => ErrorKind::CannotExecute,
     };
     let reason = match err.raw_os_error() {
+        // Linux's one EAGAIN of `execve`: `setuid` to a user over its RLIMIT_NPROC succeeds,
+        // and the next `execve` fails. strerror's "Try again" would not say which limit.
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        Some(nix::libc::EAGAIN) => {
+            "its user has reached its process limit (RLIMIT_NPROC, `limit_nproc`)".to_owned()
+        }
         Some(errno) => nix::errno::Errno::from_raw(errno).desc().to_owned(),
         None => err.to_string(),
     };
