@@ -721,7 +721,11 @@ impl Daemon {
     }
 
     /// The daemon's `RLIMIT_AS`, its address space in bytes (`LimitAS=`); as
-    /// [`Daemon::limit_nofile`]. FreeBSD calls it `RLIMIT_VMEM` too.
+    /// [`Daemon::limit_nofile`]. FreeBSD calls it `RLIMIT_VMEM` too. The kernel takes a
+    /// limit below what the daemon already uses; the daemon then fails at its next
+    /// allocation, after it reported that it is up, and a program [`Daemon::exec`] runs is
+    /// killed (SIGSEGV) by its `exec` just after the readiness pipe said it succeeded. Give
+    /// such a start [`Ready::After`] to see it.
     ///
     /// ```no_run
     /// let daemon = daemon_rt::Daemon::new().limit_as(4u64 << 30); // 4 GiB
