@@ -869,3 +869,45 @@ fn an_exec_over_the_users_process_limit_names_the_limit() {
     let _ = nix::sys::signal::kill(Pid::from_raw(other.id() as i32), Signal::SIGKILL);
     let _ = other.wait();
 }
+
+#[test]
+fn keep_env_under_systemd_still_tells_the_manager_and_hides_its_socket() {
+    // The notify socket is read before the clearing: the start still reaches systemd
+    // (`Type=notify` becomes active only on READY=1), and the body's children do not get it.
+    let text = format!(
+        "[Service]\nType=notify\nRuntimeDirectory=svc\nEnvironment=KEPT=1 DROPPED=1\n\
+         ExecStart={ENVIRON} --pidfile /run/svc/svc.pid --keep-env KEPT,NOTIFY_SOCKET \
+         --limit nofile=512:1024 --nice 3 --env-out /run/svc/env\n"
+    );
+    let Some(sd) = support::systemd::Systemd::boot("keep-env", &[("svc.service", &text)]) else {
+        return;
+    };
+    sd.systemctl_ok(&["start", "svc.service"]);
+    assert_eq!(sd.state("svc.service"), "active");
+    let pid = sd.main_pid("svc.service");
+    let start = std::time::Instant::now();
+    let env = loop {
+        if let Some(env) = sd.read("/run/svc/env") {
+            break env;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "no environment written\n{}",
+            sd.journal_all()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut names: Vec<&str> = env
+        .split('\0')
+        .filter(|e| !e.is_empty())
+        .map(|e| e.split_once('=').map_or(e, |(name, _)| name))
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["KEPT", "PATH"], "{env:?}");
+    assert_eq!(
+        sd.read_pid("/run/svc/svc.pid"),
+        Some(pid),
+        "the PID file names the unit's main process"
+    );
+    sd.systemctl_ok(&["stop", "svc.service"]);
+}
