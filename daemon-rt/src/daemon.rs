@@ -1013,7 +1013,11 @@ impl Daemon {
             let saved = crate::stdio::Saved::take(&mut keep);
             return match steps.run(pidfile.as_mut(), &mut keep, pid, &single) {
                 Ok(()) => {
-                    drop(saved);
+                    // An `exec` that fails still has a line to print to the user.
+                    match execs {
+                        true => saved.hold(),
+                        false => drop(saved),
+                    }
                     lifecycle::started(pid, None, manual);
                     Ok(Running { pid, pidfile })
                 }

@@ -359,6 +359,9 @@ pub(crate) fn above_stdio(file: File) -> io::Result<File> {
     file.try_clone()
 }
 
+/// The streams a foreground start that `exec`s keeps until then.
+static HELD: std::sync::Mutex<Option<Saved>> = std::sync::Mutex::new(None);
+
 /// Copies of descriptors 0, 1 and 2 from before a foreground start's steps, which
 /// [`Saved::restore`] puts back when a step fails. Close-on-exec, and closed on drop.
 pub(crate) struct Saved([Option<std::os::fd::OwnedFd>; 3]);
@@ -376,6 +379,25 @@ impl Saved {
         ]);
         keep.extend(saved.0.iter().flatten().map(|fd| fd.as_raw_fd()));
         saved
+    }
+
+    /// Keeps the copies until the foreground `exec`, which closes them (close-on-exec), or
+    /// whose failure puts them back with [`Saved::restore_held`].
+    pub(crate) fn hold(self) {
+        *HELD
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(self);
+    }
+
+    /// Puts back the streams [`Saved::hold`] kept, if any.
+    pub(crate) fn restore_held() {
+        let held = HELD
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(saved) = held {
+            saved.restore();
+        }
     }
 
     /// Puts the streams back on 0, 1 and 2; the files the steps moved there are closed.

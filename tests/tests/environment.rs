@@ -911,3 +911,32 @@ fn keep_env_under_systemd_still_tells_the_manager_and_hides_its_socket() {
     );
     sd.systemctl_ok(&["stop", "svc.service"]);
 }
+
+#[test]
+fn a_foreground_exec_that_fails_says_why_on_the_terminal_not_in_the_log() {
+    let sb = Sandbox::new("env-fg-exec");
+    let pidfile = sb.path("d.pid");
+    let log = sb.path("d.log");
+    let start = run(
+        &sb,
+        ENVIRON,
+        &[
+            "--pidfile",
+            s(&pidfile),
+            "--stderr",
+            s(&log),
+            "--foreground",
+            "--exec",
+            "/nonexistent/program",
+        ],
+        &[],
+    );
+    assert_eq!(start.code, Some(127), "{start:?}");
+    assert_eq!(
+        one_line(&start),
+        "environ: exec failed: /nonexistent/program: No such file or directory"
+    );
+    nothing_left(&sb);
+    let logged = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(!logged.contains("exec failed"), "the line went to the log");
+}

@@ -157,6 +157,8 @@ fn become_program(
         }
         None => {
             drop(running); // removes the PID file
+            // The line goes to the user's stderr, not to the log the steps moved there.
+            crate::stdio::Saved::restore_held();
             err
         }
     }
