@@ -555,8 +555,14 @@ fn check_value(name: &str, kind: Kind, example: &str, value: &Expr) -> syn::Resu
         },
         (Kind::Fd, _) => wrong("a descriptor number"),
         (Kind::Names, _) => wrong("a list of variable names"),
-        (Kind::Limit, Lit::Int(i)) => limit_number(name, i),
-        (Kind::Limit, Lit::Str(s)) => match limit_text(&s.value()) {
+        (Kind::Limit, Lit::Int(i)) => match i.base10_parse::<u64>().ok() {
+            Some(n) => match limit_sides(name, Some(n), Some(n)) {
+                Ok(()) => limit_number(name, i),
+                Err(why) => error(i.span(), format!("`{name}` {why}: `{example}`")),
+            },
+            None => limit_number(name, i),
+        },
+        (Kind::Limit, Lit::Str(s)) => match limit_text(name, &s.value()) {
             Ok(()) => Ok(Checked::AsWritten),
             Err(why) => error(s.span(), format!("`{name}` {why}: `{example}`")),
         },
@@ -589,7 +595,7 @@ fn limit_number(name: &str, lit: &LitInt) -> syn::Result<Checked> {
 
 /// Checks `"N"`, `"soft:hard"` or `"infinity"` as the runtime's `Limit` reads it: the reason
 /// it is not one, if it is not.
-fn limit_text(text: &str) -> Result<(), String> {
+fn limit_text(name: &str, text: &str) -> Result<(), String> {
     let side = |part: &str| match part {
         "infinity" => Some(None),
         _ if !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) => {
@@ -607,7 +613,22 @@ fn limit_text(text: &str) -> Result<(), String> {
         Some((Some(soft), Some(hard))) if soft > hard => Err(format!(
             "has a soft limit ({soft}) above the hard one ({hard})"
         )),
-        Some(_) => Ok(()),
+        Some((soft, hard)) => limit_sides(name, soft, hard),
+    }
+}
+
+/// What every start refuses of a well-formed limit: `RLIM_INFINITY`'s value written as a
+/// number, and a soft `limit_nofile` of 3 or less (0, 1 and 2 are always open, so the daemon
+/// could open nothing).
+fn limit_sides(name: &str, soft: Option<u64>, hard: Option<u64>) -> Result<(), String> {
+    if let Some(n) = [soft, hard].into_iter().flatten().find(|n| *n == u64::MAX) {
+        return Err(format!("{n} is `RLIM_INFINITY`: write \"infinity\""));
+    }
+    match soft {
+        Some(n) if name == "limit_nofile" && n <= 3 => Err(format!(
+            "{n} leaves the daemon no descriptor to open (0, 1 and 2 are always open)"
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -1038,6 +1059,22 @@ mod tests {
              `limit_memlock = \"infinity\"`"
         );
         assert!(error("limit_core = \"infinity:0\"").contains("soft limit (infinity)"));
+        // Refused by every start: 0, 1 and 2 are open, so no descriptor is left below 3.
+        assert_eq!(
+            error("limit_nofile = 3"),
+            "`limit_nofile` 3 leaves the daemon no descriptor to open (0, 1 and 2 are \
+             always open): `limit_nofile = 65536`"
+        );
+        assert!(error("limit_nofile = \"0:1024\"").starts_with("`limit_nofile` 0 leaves"));
+        assert_eq!(value("limit_nofile = 4"), "4u64");
+        assert_eq!(value("limit_core = 0"), "0u64");
+        // `RLIM_INFINITY`'s own value, which no `rlim_t` can hold as a number.
+        assert_eq!(
+            error("limit_as = 18446744073709551615"),
+            "`limit_as` 18446744073709551615 is `RLIM_INFINITY`: write \"infinity\": \
+             `limit_as = \"1073741824:infinity\"`"
+        );
+        assert!(error("limit_as = \"1:18446744073709551615\"").contains("write \"infinity\""));
         assert!(error("limit_as = 1.5").contains("takes a number"));
         assert!(error("limit_as = 99999999999999999999").contains("at most"));
         assert_eq!(suggest("LimitNOFILE"), Some("limit_nofile"));

@@ -465,7 +465,8 @@ impl Daemon {
     /// as the starting user, and the PID file is never handed to the new user. `None` keeps
     /// the starting process's. After the drop, `USER`, `LOGNAME`, `HOME` and `SHELL` are set
     /// from the user's entry (an empty shell is `/bin/sh`, an empty home `/`); a numeric ID
-    /// the user database does not know sets none of them.
+    /// the user database does not know sets `USER` and `LOGNAME` to the number, `HOME` to
+    /// `/` and `SHELL` to `/bin/sh`, so that the daemon does not keep the starting user's.
     ///
     /// ```no_run
     /// let daemon = daemon_rt::Daemon::new().user("www-data");
@@ -620,7 +621,8 @@ impl Daemon {
     /// `$LISTEN_PID`, `$LISTEN_FDS` and `$LISTEN_FDNAMES` stay when they pass sockets to
     /// this process (socket activation), listed or not; `$NOTIFY_SOCKET`, `$WATCHDOG_USEC`
     /// and `$WATCHDOG_PID` were taken out at the start whatever this says. An empty list
-    /// keeps nothing. A name that is empty or holds `=` or a NUL byte fails the start with
+    /// keeps nothing. A name the environment holds twice keeps one copy, the first, which is
+    /// the one `getenv(3)` reads. A name that is empty or holds `=` or a NUL byte fails the start with
     /// [`ErrorKind::InvalidConfig`].
     ///
     /// ```no_run
@@ -661,7 +663,11 @@ impl Daemon {
     /// [`Limit`](crate::Limit), or `None` to inherit it. Set in the daemon before the
     /// privilege drop, so root may raise the hard limit; raising it without the privilege
     /// fails the start with [`ErrorKind::PermissionDenied`], naming the limit and the value.
-    /// Linux refuses a hard limit above `fs.nr_open` (1048576 by default) the same way.
+    /// Linux refuses a hard limit above `fs.nr_open` (1048576 by default) even to root, so
+    /// `"infinity"` there and any value above it fail the start with
+    /// [`ErrorKind::InvalidConfig`], naming the ceiling. So does a soft limit at or below the
+    /// lowest free descriptor (`0`, or `3` with only 0, 1 and 2 open): the daemon could open
+    /// nothing.
     ///
     /// ```no_run
     /// let daemon = daemon_rt::Daemon::new().limit_nofile(65536);
@@ -715,7 +721,11 @@ impl Daemon {
     }
 
     /// The daemon's `RLIMIT_AS`, its address space in bytes (`LimitAS=`); as
-    /// [`Daemon::limit_nofile`]. FreeBSD calls it `RLIMIT_VMEM` too.
+    /// [`Daemon::limit_nofile`]. FreeBSD calls it `RLIMIT_VMEM` too. The kernel takes a
+    /// limit below what the daemon already uses; the daemon then fails at its next
+    /// allocation, after it reported that it is up, and a program [`Daemon::exec`] runs is
+    /// killed (SIGSEGV) by its `exec` just after the readiness pipe said it succeeded. Give
+    /// such a start [`Ready::After`] to see it.
     ///
     /// ```no_run
     /// let daemon = daemon_rt::Daemon::new().limit_as(4u64 << 30); // 4 GiB
@@ -911,7 +921,10 @@ impl Daemon {
         let credentials = privileges::resolve(user.as_deref(), group.as_deref())?;
         let environment = Environment::new(
             keep_env,
-            credentials.as_ref().and_then(|c| c.account().cloned()),
+            credentials.as_ref().and_then(|c| match c.account() {
+                Some(account) => Some(account.clone()),
+                None => user.as_deref().and_then(environment::Account::numeric),
+            }),
             !activated.is_empty(),
         );
         check_root_and_directory(chroot.as_deref(), &working_directory)?;
@@ -995,12 +1008,21 @@ impl Daemon {
             // disposition) waits for the handlers, which the steps install before they
             // clear the mask: it never meets the default action halfway.
             let blocked = sys::block_interrupts().ok();
+            // The streams as they were, for a failed step: its line goes to the user's
+            // stderr, not to the log, and a log this start created is no longer held open.
+            let saved = crate::stdio::Saved::take(&mut keep);
             return match steps.run(pidfile.as_mut(), &mut keep, pid, &single) {
                 Ok(()) => {
+                    // An `exec` that fails still has a line to print to the user.
+                    match execs {
+                        true => saved.hold(),
+                        false => drop(saved),
+                    }
                     lifecycle::started(pid, None, manual);
                     Ok(Running { pid, pidfile })
                 }
                 Err(err) => {
+                    saved.restore();
                     if let Some(mask) = &blocked {
                         sys::restore_mask(mask);
                     }

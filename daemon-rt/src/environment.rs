@@ -60,6 +60,20 @@ pub(crate) fn check(names: &[OsString]) -> Result<(), Error> {
     Ok(())
 }
 
+impl Account {
+    /// The variables for `user` given as a numeric ID the user database does not know: the
+    /// number as the name, `/` as home and `/bin/sh` as shell (as for an entry without
+    /// them), rather than the starting user's `HOME` and `USER`.
+    pub(crate) fn numeric(user: &str) -> Option<Account> {
+        let uid: u32 = user.parse().ok()?;
+        Some(Account {
+            name: uid.to_string(),
+            home: PathBuf::new(),
+            shell: PathBuf::new(),
+        })
+    }
+}
+
 /// What the daemon's environment becomes.
 #[derive(Debug)]
 pub(crate) struct Environment {
@@ -110,10 +124,19 @@ impl Environment {
                 true => OsStr::new(DEFAULT_SHELL),
                 false => account.shell.as_os_str(),
             };
-            sys::set_env(single, "USER", &account.name);
-            sys::set_env(single, "LOGNAME", &account.name);
-            sys::set_env(single, "HOME", home);
-            sys::set_env(single, "SHELL", shell);
+            // `environ` may hold a name twice; `setenv` replaces only the first copy, and a
+            // child that reads the last would see the starting user's. `unsetenv` removes
+            // every copy.
+            let name = OsStr::new(&account.name);
+            for (variable, value) in [
+                ("USER", name),
+                ("LOGNAME", name),
+                ("HOME", home),
+                ("SHELL", shell),
+            ] {
+                sys::remove_env(single, variable);
+                sys::set_env(single, variable, value);
+            }
         }
     }
 }

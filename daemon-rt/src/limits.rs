@@ -6,6 +6,7 @@
 //! Nothing here runs unless one of the options is given.
 
 use std::fmt;
+use std::os::fd::RawFd;
 use std::path::Path;
 use std::str::FromStr;
 
@@ -242,7 +243,8 @@ impl Limits {
     /// Refuses values that can never work, with [`ErrorKind::InvalidConfig`]: a string that
     /// is not a limit, a soft limit above the hard one, a limit this platform does not have
     /// or whose `rlim_t` cannot hold, a nice value outside -20..=19, and `prevent_core` with
-    /// a `limit_core` other than 0.
+    /// a `limit_core` other than 0, and on Linux a `limit_nofile` above `fs.nr_open`, which
+    /// the kernel refuses even to root (as `EPERM`, which would read as a missing privilege).
     pub(crate) fn check(&self) -> Result<(), Error> {
         let invalid = |reason: String| {
             Err(Error::new(
@@ -280,6 +282,15 @@ impl Limits {
                     "`{option} = {limit}` is more than this platform's limits can hold"
                 ));
             }
+            if *resource == Resource::Nofile
+                && let Some(ceiling) = nr_open()
+                && limit.hard.is_none_or(|hard| hard > ceiling)
+            {
+                return invalid(format!(
+                    "`{option} = {limit}`: Linux allows at most {ceiling} descriptors \
+                     (`fs.nr_open`)"
+                ));
+            }
             if self.prevent_core && *resource == Resource::Core && limit != Limit::from(0u64) {
                 return invalid(format!(
                     "`prevent_core` sets the core limit to 0, and `limit_core` to {limit}"
@@ -301,9 +312,9 @@ impl Limits {
     ///
     /// The call the kernel refused, naming the option and its value: raising a hard limit,
     /// or lowering the nice value, without the privilege to (`EPERM`, `EACCES`:
-    /// [`ErrorKind::PermissionDenied`]); a hard `limit_nofile` above Linux's
-    /// `fs.nr_open` is `EPERM` too.
+    /// [`ErrorKind::PermissionDenied`]).
     pub(crate) fn apply(&self) -> Result<(), Error> {
+        self.check_room()?;
         let core = self
             .prevent_core
             .then(|| (Resource::Core, Ok(Limit::from(0u64))));
@@ -325,6 +336,57 @@ impl Limits {
             })?;
         }
         Ok(())
+    }
+}
+
+impl Limits {
+    /// Refuses a soft `limit_nofile` at or below the lowest free descriptor: the kernel
+    /// takes it, but the daemon could then open nothing, not a file, socket or pipe, and
+    /// would die after reporting that it is up. In the daemon, once its descriptors are
+    /// the ones it keeps, before any limit is set. [`ErrorKind::InvalidConfig`].
+    fn check_room(&self) -> Result<(), Error> {
+        let Some((_, Ok(limit))) = self.limits.iter().find(|(r, _)| *r == Resource::Nofile) else {
+            return Ok(());
+        };
+        let Some(soft) = limit.soft else {
+            return Ok(());
+        };
+        // Stops at the first free number: as many calls as descriptors are open, plus one.
+        let free = (0..RawFd::MAX)
+            .find(|fd| !sys::is_open(*fd))
+            .unwrap_or(RawFd::MAX);
+        if soft > u64::try_from(free).unwrap_or(0) {
+            return Ok(());
+        }
+        let why = match free {
+            0 => "so the daemon could open no descriptor".to_owned(),
+            _ => format!(
+                "descriptors 0 to {} are open, so the daemon could open no other",
+                free - 1
+            ),
+        };
+        let what = format!("{} = {limit}", Resource::Nofile.option());
+        Err(Error::new(
+            Step::SetLimit,
+            ErrorKind::InvalidConfig,
+            Some(Path::new(&what)),
+            why,
+        ))
+    }
+}
+
+/// Linux's `fs.nr_open`, the most descriptors any process may have: read only when
+/// `limit_nofile` is given; `None` where it cannot be read.
+fn nr_open() -> Option<u64> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        std::fs::read_to_string("/proc/sys/fs/nr_open")
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        None
     }
 }
 

@@ -18,7 +18,8 @@ pub(crate) struct Credentials {
     /// Supplementary groups, without the primary group, which is `gid`.
     groups: Vec<Gid>,
     /// The user's entry, for `USER`, `LOGNAME`, `HOME` and `SHELL`; `None` with `group`
-    /// alone, or a numeric user the database does not know.
+    /// alone, or a numeric user the database does not know (whose variables
+    /// `environment::Account::numeric` makes).
     account: Option<Account>,
 }
 

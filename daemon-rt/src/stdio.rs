@@ -373,3 +373,59 @@ pub(crate) fn above_stdio(file: File) -> io::Result<File> {
     // `try_clone` duplicates with F_DUPFD_CLOEXEC from 3 upwards; the original is closed.
     file.try_clone()
 }
+
+/// The streams a foreground start that `exec`s keeps until then.
+static HELD: std::sync::Mutex<Option<Saved>> = std::sync::Mutex::new(None);
+
+/// Copies of descriptors 0, 1 and 2 from before a foreground start's steps, which
+/// [`Saved::restore`] puts back when a step fails. Close-on-exec, and closed on drop.
+pub(crate) struct Saved([Option<std::os::fd::OwnedFd>; 3]);
+
+impl Saved {
+    /// Copies the three streams (a closed one stays closed) and adds the copies to `keep`,
+    /// so that the steps' closing of inherited descriptors leaves them.
+    pub(crate) fn take(keep: &mut Vec<std::os::fd::RawFd>) -> Saved {
+        use std::os::fd::{AsFd as _, AsRawFd as _};
+        let copy = |fd: std::os::fd::BorrowedFd<'_>| fd.try_clone_to_owned().ok();
+        let saved = Saved([
+            copy(io::stdin().as_fd()),
+            copy(io::stdout().as_fd()),
+            copy(io::stderr().as_fd()),
+        ]);
+        keep.extend(saved.0.iter().flatten().map(|fd| fd.as_raw_fd()));
+        saved
+    }
+
+    /// Keeps the copies until the foreground `exec`, which closes them (close-on-exec), or
+    /// whose failure puts them back with [`Saved::restore_held`].
+    pub(crate) fn hold(self) {
+        *HELD
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(self);
+    }
+
+    /// Puts back the streams [`Saved::hold`] kept, if any.
+    pub(crate) fn restore_held() {
+        let held = HELD
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(saved) = held {
+            saved.restore();
+        }
+    }
+
+    /// Puts the streams back on 0, 1 and 2; the files the steps moved there are closed.
+    pub(crate) fn restore(self) {
+        let [stdin, stdout, stderr] = self.0;
+        if let Some(fd) = stdin {
+            let _ = nix::unistd::dup2_stdin(fd);
+        }
+        if let Some(fd) = stdout {
+            let _ = nix::unistd::dup2_stdout(fd);
+        }
+        if let Some(fd) = stderr {
+            let _ = nix::unistd::dup2_stderr(fd);
+        }
+    }
+}

@@ -403,6 +403,12 @@ fn a_limit_or_nice_value_the_kernel_refuses_fails_the_start_with_one_line() {
         eprintln!("skipped: the hard RLIMIT_NOFILE is infinite, so cannot be raised");
         return;
     }
+    let nr_open: u64 = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .map_or(u64::MAX, |t| t.trim().parse().unwrap_or(u64::MAX));
+    if hard >= nr_open {
+        eprintln!("skipped: the hard RLIMIT_NOFILE is fs.nr_open, above which the start refuses");
+        return;
+    }
     let over = format!("{soft}:{}", hard + 1);
     let start = run_as_nobody(
         &sb,
@@ -592,4 +598,345 @@ fn an_entry_without_home_or_shell_gives_slash_and_bin_sh() {
         ])
     );
     sb.stop(pid, Signal::SIGTERM);
+}
+
+#[test]
+fn a_numeric_user_without_an_entry_does_not_keep_the_starters_variables() {
+    if !is_root() {
+        eprintln!("skipped: switching users needs root");
+        return;
+    }
+    let uid = 4242;
+    if nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .unwrap()
+        .is_some()
+    {
+        eprintln!("skipped: user ID {uid} has an entry here");
+        return;
+    }
+    let sb = Sandbox::new("env-numeric-user");
+    let out = env_path(&sb);
+    std::fs::set_permissions(
+        out.parent().unwrap(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    // root's variables: a daemon running as 4242 must not take itself for root, nor write
+    // into root's home.
+    let env = [
+        ("PATH", "/bin"),
+        ("HOME", "/root"),
+        ("USER", "root"),
+        ("LOGNAME", "root"),
+        ("SHELL", "/bin/bash"),
+    ];
+    let pid = started(&sb, ENVIRON, &["--user", "4242", "--group", "4242"], &env);
+    assert_eq!(support::status(pid)["Uid"], "4242\t4242\t4242\t4242");
+    assert_eq!(
+        environ(&sb),
+        map(&[
+            ("PATH", "/bin"),
+            ("USER", "4242"),
+            ("LOGNAME", "4242"),
+            ("HOME", "/"),
+            ("SHELL", "/bin/sh"),
+        ])
+    );
+    sb.stop(pid, Signal::SIGTERM);
+}
+
+#[test]
+fn a_nofile_limit_above_nr_open_is_refused_naming_the_ceiling() {
+    let Some(nr_open) = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|t| t.trim().parse::<u64>().ok())
+    else {
+        eprintln!("skipped: no /proc/sys/fs/nr_open");
+        return;
+    };
+    let sb = Sandbox::new("env-nr-open");
+    let pidfile = sb.path("d.pid");
+    let log = sb.path("d.log");
+    // Linux refuses these even to root: the start says why, not "Operation not permitted".
+    for value in ["infinity".to_owned(), format!("1024:{}", nr_open + 1)] {
+        let start = run(
+            &sb,
+            ENVIRON,
+            &[
+                "--pidfile",
+                s(&pidfile),
+                "--stdout",
+                s(&log),
+                "--limit",
+                &format!("nofile={value}"),
+            ],
+            &[],
+        );
+        assert_eq!(start.code, Some(78), "{start:?}");
+        assert_eq!(
+            one_line(&start),
+            format!(
+                "environ: invalid configuration: `limit_nofile = {value}`: Linux allows at most \
+                 {nr_open} descriptors (`fs.nr_open`)"
+            )
+        );
+        nothing_left(&sb);
+        assert!(!log.exists(), "the failed start created the log");
+    }
+}
+
+#[test]
+fn a_nofile_limit_that_leaves_no_descriptor_to_open_fails_the_start() {
+    let sb = Sandbox::new("env-nofile-low");
+    // 0, 1 and 2 are open in any daemon: under such a soft limit, the body could open
+    // nothing, not even to log. The start said "up" and the daemon died at its first `open`.
+    for value in ["0", "3", "3:1024"] {
+        refused_nofile(&sb, value, &[]);
+    }
+}
+
+/// Starts the fixture with `limit_nofile = value` and `extra`: refused in one line, exit 78,
+/// nothing left.
+fn refused_nofile(sb: &Sandbox, value: &str, extra: &[&str]) {
+    let pidfile = sb.path("d.pid");
+    let log = sb.path("d.log");
+    let limit = format!("nofile={value}");
+    let mut args = vec![
+        "--pidfile",
+        s(&pidfile),
+        "--stdout",
+        s(&log),
+        "--limit",
+        &limit,
+    ];
+    args.extend_from_slice(extra);
+    let start = run(sb, ENVIRON, &args, &[]);
+    assert_eq!(start.code, Some(78), "{value} {extra:?}: {start:?}");
+    let line = one_line(&start);
+    let prefix =
+        format!("environ: cannot set resource limit `limit_nofile = {value}`: descriptors 0 to ");
+    assert!(line.starts_with(&prefix), "{line}");
+    assert!(
+        line.ends_with("are open, so the daemon could open no other"),
+        "{line}"
+    );
+    nothing_left(sb);
+    assert!(
+        !log.exists(),
+        "{value} {extra:?}: the failed start left the log it created"
+    );
+}
+
+#[test]
+fn a_foreground_start_that_fails_in_its_steps_leaves_no_log_and_says_why_on_stderr() {
+    let sb = Sandbox::new("env-fg-failed");
+    // The process's own stdout was the log when the step failed: the log counted as in use,
+    // and stayed.
+    refused_nofile(&sb, "0", &["--foreground"]);
+    // The line goes to the starter's stderr, not to the log it named.
+    let log = sb.path("d.log");
+    let args = ["--stderr", s(&log)];
+    refused_nofile(&sb, "3", &args);
+    refused_nofile(&sb, "3", &[args[0], args[1], "--foreground"]);
+}
+
+#[test]
+fn user_replaces_every_copy_of_its_variables_in_an_environment_with_duplicates() {
+    if !is_root() {
+        eprintln!("skipped: switching users needs root");
+        return;
+    }
+    let sb = Sandbox::new("env-duplicates");
+    let out = env_path(&sb);
+    let pidfile = sb.path("d.pid");
+    // `environ` may hold a name twice (`execve` takes any list): `setenv` replaces only the
+    // first, and a child that reads the last (Python's `os.environ`) saw `HOME=/evil`.
+    let cstr = |t: &str| std::ffi::CString::new(t).unwrap();
+    let mut argv = vec![cstr(ENVIRON)];
+    for arg in [
+        "--pidfile",
+        s(&pidfile),
+        "--env-out",
+        s(&out),
+        "--user",
+        "nobody",
+    ] {
+        argv.push(cstr(arg));
+    }
+    argv.extend([cstr("--tag"), cstr(s(sb.dir()))]);
+    let envp: Vec<std::ffi::CString> = [
+        "PATH=/bin",
+        "USER=root",
+        "USER=evil",
+        "HOME=/root",
+        "HOME=/evil",
+        "LOGNAME=evil",
+        "LOGNAME=evil",
+        "SHELL=/evil",
+        "SHELL=/evil",
+    ]
+    .into_iter()
+    .map(cstr)
+    .collect();
+    // The arrays are made here: after the fork, the child only calls `execve`.
+    let pointers = |list: &[std::ffi::CString]| -> Vec<usize> {
+        let mut p: Vec<usize> = list.iter().map(|c| c.as_ptr() as usize).collect();
+        p.push(0);
+        p
+    };
+    let (argv_p, envp_p) = (pointers(&argv), pointers(&envp));
+    let (program, args, env) = (
+        argv[0].as_ptr() as usize,
+        argv_p.as_ptr() as usize,
+        envp_p.as_ptr() as usize,
+    );
+    let start = sb.run(ENVIRON, &[], |cmd| {
+        // SAFETY: `execve` is async-signal-safe; the pointers are to arrays this function
+        // keeps alive until the child has exec'd (`run` waits for the start to end).
+        unsafe {
+            cmd.pre_exec(move || {
+                nix::libc::execve(
+                    program as *const nix::libc::c_char,
+                    args as *const *const nix::libc::c_char,
+                    env as *const *const nix::libc::c_char,
+                );
+                Err(std::io::Error::last_os_error())
+            });
+        }
+    });
+    assert_eq!(start.code, Some(0), "{start:?}");
+    let pid = read_pid(&pidfile).expect("the PID file holds the PID");
+    sb.track(pid);
+    support::wait_until("the daemon's child printed its environment", || {
+        out.exists()
+    });
+    let raw = std::fs::read(&out).unwrap();
+    let entry = nobody();
+    let mut seen: Vec<String> = raw
+        .split(|b| *b == 0)
+        .filter(|e| !e.is_empty())
+        .map(|e| String::from_utf8_lossy(e).into_owned())
+        .collect();
+    seen.sort();
+    let mut expected = vec![
+        "PATH=/bin".to_owned(),
+        "USER=nobody".to_owned(),
+        "LOGNAME=nobody".to_owned(),
+        format!("HOME={}", entry.dir.display()),
+        format!("SHELL={}", entry.shell.display()),
+    ];
+    expected.sort();
+    assert_eq!(seen, expected);
+    sb.stop(pid, Signal::SIGTERM);
+    drop((argv, envp, argv_p, envp_p));
+}
+
+#[test]
+fn an_exec_over_the_users_process_limit_names_the_limit() {
+    if !is_root() {
+        eprintln!("skipped: switching users needs root");
+        return;
+    }
+    let sb = Sandbox::new("env-nproc-exec");
+    let pidfile = sb.path("d.pid");
+    // Linux lets `setuid` to a user over its RLIMIT_NPROC succeed and fails the next
+    // `execve` with EAGAIN, which strerror calls "Try again": no hint of the limit. Whether
+    // the user is over depends on its other processes: one is kept running for the test.
+    let mut other = Command::new("sleep")
+        .arg("30")
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .spawn()
+        .expect("run sleep as nobody");
+    for foreground in [false, true] {
+        let mut args = vec!["--pidfile", s(&pidfile), "--user", "nobody"];
+        args.extend(["--limit", "nproc=0", "--exec", "/bin/true"]);
+        if foreground {
+            args.push("--foreground");
+        }
+        let start = run(&sb, ENVIRON, &args, &[]);
+        assert_eq!(start.code, Some(126), "{start:?}");
+        assert_eq!(
+            one_line(&start),
+            "environ: exec failed: /bin/true: its user has reached its process limit \
+             (RLIMIT_NPROC, `limit_nproc`)"
+        );
+        assert_eq!(tagged(sb.dir()), Vec::<u32>::new(), "a process is left");
+        // In the foreground the process is `nobody` by then: the PID file in root's
+        // directory stays, unlocked (see `Daemon::pidfile`).
+        let _ = std::fs::remove_file(&pidfile);
+    }
+    let _ = nix::sys::signal::kill(Pid::from_raw(other.id() as i32), Signal::SIGKILL);
+    let _ = other.wait();
+}
+
+#[test]
+fn keep_env_under_systemd_still_tells_the_manager_and_hides_its_socket() {
+    // The notify socket is read before the clearing: the start still reaches systemd
+    // (`Type=notify` becomes active only on READY=1), and the body's children do not get it.
+    let text = format!(
+        "[Service]\nType=notify\nRuntimeDirectory=svc\nEnvironment=KEPT=1 DROPPED=1\n\
+         ExecStart={ENVIRON} --pidfile /run/svc/svc.pid --keep-env KEPT,NOTIFY_SOCKET \
+         --limit nofile=512:1024 --nice 3 --env-out /run/svc/env\n"
+    );
+    let Some(sd) = support::systemd::Systemd::boot("keep-env", &[("svc.service", &text)]) else {
+        return;
+    };
+    sd.systemctl_ok(&["start", "svc.service"]);
+    assert_eq!(sd.state("svc.service"), "active");
+    let pid = sd.main_pid("svc.service");
+    let start = std::time::Instant::now();
+    let env = loop {
+        if let Some(env) = sd.read("/run/svc/env") {
+            break env;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "no environment written\n{}",
+            sd.journal_all()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut names: Vec<&str> = env
+        .split('\0')
+        .filter(|e| !e.is_empty())
+        .map(|e| e.split_once('=').map_or(e, |(name, _)| name))
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["KEPT", "PATH"], "{env:?}");
+    assert_eq!(
+        sd.read_pid("/run/svc/svc.pid"),
+        Some(pid),
+        "the PID file names the unit's main process"
+    );
+    sd.systemctl_ok(&["stop", "svc.service"]);
+}
+
+#[test]
+fn a_foreground_exec_that_fails_says_why_on_the_terminal_not_in_the_log() {
+    let sb = Sandbox::new("env-fg-exec");
+    let pidfile = sb.path("d.pid");
+    let log = sb.path("d.log");
+    let start = run(
+        &sb,
+        ENVIRON,
+        &[
+            "--pidfile",
+            s(&pidfile),
+            "--stderr",
+            s(&log),
+            "--foreground",
+            "--exec",
+            "/nonexistent/program",
+        ],
+        &[],
+    );
+    assert_eq!(start.code, Some(127), "{start:?}");
+    assert_eq!(
+        one_line(&start),
+        "environ: exec failed: /nonexistent/program: No such file or directory"
+    );
+    nothing_left(&sb);
+    let logged = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(!logged.contains("exec failed"), "the line went to the log");
 }

@@ -175,6 +175,8 @@ fn become_program(
         }
         None => {
             drop(running); // removes the PID file
+            // The line goes to the user's stderr, not to the log the steps moved there.
+            crate::stdio::Saved::restore_held();
             err
         }
     }
@@ -189,6 +191,12 @@ fn exec_failed(program: &OsStr, err: &io::Error, chroot: Option<&std::path::Path
         _ => ErrorKind::CannotExecute,
     };
     let reason = match err.raw_os_error() {
+        // Linux's one EAGAIN of `execve`: `setuid` to a user over its RLIMIT_NPROC succeeds,
+        // and the next `execve` fails. strerror's "Try again" would not say which limit.
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        Some(nix::libc::EAGAIN) => {
+            "its user has reached its process limit (RLIMIT_NPROC, `limit_nproc`)".to_owned()
+        }
         Some(errno) => nix::errno::Errno::from_raw(errno).desc().to_owned(),
         None => err.to_string(),
     };

@@ -1,14 +1,15 @@
 //! A daemon for the tests of what it inherits from its environment, built with the `Daemon`
 //! builder so that each option can be left out.
 //!
-//! `environ [--pidfile P] [--stdout P] [--keep-env NAMES] [--user U] [--prevent-core]
-//!  [--limit RESOURCE=VALUE]... [--nice N] [--foreground] [--env-out F] [--tag ANY]`
+//! `environ [--pidfile P] [--stdout P] [--stderr P] [--keep-env NAMES] [--user U]
+//!  [--group G] [--exec PROGRAM] [--prevent-core] [--limit RESOURCE=VALUE]... [--nice N] [--foreground] [--env-out F] [--tag ANY]`
 //!
 //! `--keep-env` takes names separated by commas (empty for none; `\0` stands for a NUL byte,
 //! see `cli.rs`). `--limit nofile=1024:2048` is `limit_nofile("1024:2048")`, and so on for
 //! `core`, `nproc`, `memlock` and `as`. With `--env-out`, the body runs `/usr/bin/env -0`
 //! and writes what it printed, the environment the daemon's children inherit, to F (through a
-//! rename, so F appears whole). `/proc/<pid>/environ` would not do: it shows the environment
+//! rename, so F appears whole). With `--exec`, the daemon becomes PROGRAM
+//! (`Daemon::exec`). `/proc/<pid>/environ` would not do: it shows the environment
 //! the process was executed with, not the one it changed since. The body then prints
 //! `environ pid=N` on stdout and waits for a stop request. `--tag` is ignored (the tests find their processes by it).
 
@@ -18,6 +19,7 @@ mod cli;
 fn main() {
     let mut daemon = daemon_rt::Daemon::new();
     let mut env_out = None;
+    let mut exec = None;
     let mut args = std::env::args_os().skip(1).map(cli::decode);
     while let Some(arg) = args.next() {
         let arg = cli::text(arg);
@@ -25,6 +27,7 @@ fn main() {
         daemon = match arg.as_str() {
             "--pidfile" => daemon.pidfile(raw()),
             "--stdout" => daemon.stdout(raw()),
+            "--stderr" => daemon.stderr(raw()),
             "--keep-env" => {
                 let names = raw();
                 let names: Vec<&[u8]> = match names.as_encoded_bytes() {
@@ -40,6 +43,7 @@ fn main() {
                 daemon.keep_env(names)
             }
             "--user" => daemon.user(cli::text(raw())),
+            "--group" => daemon.group(cli::text(raw())),
             "--prevent-core" => daemon.prevent_core(true),
             "--limit" => {
                 let value = cli::text(raw());
@@ -55,6 +59,10 @@ fn main() {
             }
             "--nice" => daemon.nice(cli::text(raw()).parse::<i32>().expect("a number")),
             "--foreground" => daemon.foreground(true),
+            "--exec" => {
+                exec = Some(raw());
+                daemon
+            }
             "--env-out" => {
                 env_out = Some(std::path::PathBuf::from(raw()));
                 daemon
@@ -65,6 +73,9 @@ fn main() {
             }
             other => panic!("unknown argument {other}"),
         };
+    }
+    if let Some(program) = exec {
+        daemon.exec(&mut std::process::Command::new(program)).exit();
     }
     let running = daemon.start().unwrap_or_else(|e| e.exit());
     if let Some(path) = env_out {

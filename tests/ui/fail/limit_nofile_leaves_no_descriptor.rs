@@ -1,0 +1,2 @@
+#[daemon_rt::daemon(limit_nofile = 0)]
+fn main() {}
