@@ -907,3 +907,38 @@ fn notify_fd_gets_its_newline_when_the_program_sends_ready_1() {
     assert_eq!(stdout(&out), "\n");
     assert!(pid.is_some_and(alive));
 }
+
+#[test]
+fn a_panicking_program_is_quoted_by_its_panic_message() {
+    let sb = Sandbox::new("panic");
+    let pidfile = sb.path("panic.pid");
+    let log = sb.path("panic.log");
+    // What std prints for a panic, then its exit status.
+    let script = "echo \"thread 'main' (1) panicked at src/main.rs:13:56:\" >&2; \
+                  echo 'called `Result::unwrap()` on an `Err` value: AddrInUse' >&2; \
+                  echo 'note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace' >&2; \
+                  exit 101";
+    let out = sb.run(&[
+        "--pidfile",
+        s(&pidfile),
+        "--stderr",
+        s(&log),
+        "--ready",
+        "2s",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
+    let line = one_line(&out);
+    assert!(
+        line.ends_with(&format!(
+            "{} ends: \"called `Result::unwrap()` on an `Err` value: AddrInUse\"",
+            log.display()
+        )),
+        "{line}"
+    );
+    assert!(line.contains("status 101"), "{line}");
+    assert!(!pidfile.exists());
+}

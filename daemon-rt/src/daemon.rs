@@ -1565,7 +1565,10 @@ impl Finish {
     /// A failure of the daemon before it was ready, pointing at its log file if it has one.
     fn pointed(&self, err: Error) -> Error {
         match &self.log {
-            Some(log) => err.with_note(&log.note()),
+            Some(log) => {
+                let note = log.note(&format!("{err:#}"));
+                err.with_note(&note)
+            }
             None => err,
         }
     }

@@ -79,11 +79,13 @@ impl LogMark {
     }
 
     /// What the failure's line adds: the file, and the last non-empty line written to it since
-    /// the open, cut to a sane length. Not escaped here: the error's line escapes its whole
-    /// reason when it is printed.
-    pub(crate) fn note(&self) -> String {
+    /// the open, cut to a sane length; only the file when the line is in what the failure
+    /// already `said` (a panic's message, an `Err` the body returned). Not escaped here: the
+    /// error's line escapes its whole reason when it is printed.
+    pub(crate) fn note(&self, said: &str) -> String {
         let path = self.shown();
         match self.last_line() {
+            Ok(line) if said.contains(line.trim_matches('…')) => format!("see {path}"),
             Ok(line) => format!("{path} ends: \"{line}\""),
             Err(Unquoted::Nothing) => match self.or.as_deref().map(|o| (o, o.last_line())) {
                 Some((other, Ok(line))) => {
@@ -142,14 +144,18 @@ impl LogMark {
         file.take(len - from)
             .read_to_end(&mut tail)
             .map_err(|_| Unquoted::Nothing)?;
-        let line = tail
+        let lines: Vec<&[u8]> = tail
             .split(|&b| b == b'\n')
             .map(|line| line.trim_ascii())
-            .rfind(|line| !line.is_empty())
+            .filter(|line| !line.is_empty())
+            .collect();
+        let line = *panic_message(&lines)
+            .or(lines.last())
             .ok_or(Unquoted::Nothing)?;
         // A line that began before what was read is cut at its start too: said, and the read
         // may have begun inside a character, whose remaining bytes are dropped.
-        let cut_before = from > start && !tail[..tail.len() - line.len()].contains(&b'\n');
+        let at = line.as_ptr() as usize - tail.as_ptr() as usize;
+        let cut_before = from > start && !tail[..at].contains(&b'\n');
         let line = match cut_before {
             true => {
                 let at = line.iter().take_while(|&&b| b & 0xc0 == 0x80).count();
@@ -171,6 +177,18 @@ impl LogMark {
     }
 }
 
+/// The message of the last Rust panic among `lines`: the line after `thread '...' panicked
+/// at file:line:column:`. What std prints after it (the `RUST_BACKTRACE` note, a backtrace)
+/// says nothing of why the daemon ended.
+fn panic_message<'a>(lines: &'a [&'a [u8]]) -> Option<&'a &'a [u8]> {
+    let header = lines.iter().rposition(|line| {
+        line.starts_with(b"thread '")
+            && line.ends_with(b":")
+            && line.windows(12).any(|w| w == b" panicked at")
+    })?;
+    lines.get(header + 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,7 +200,7 @@ mod tests {
         std::fs::write(&path, earlier).unwrap();
         let mark = LogMark::new(&path, &std::fs::metadata(&path).unwrap());
         std::fs::write(&path, format!("{earlier}{now}")).unwrap();
-        let note = mark.note();
+        let note = mark.note("");
         std::fs::remove_file(&path).unwrap();
         note
     }
@@ -198,6 +216,33 @@ mod tests {
         // A line without its newline counts.
         let n = note("partial", "", "Error: cut");
         assert!(n.ends_with(" ends: \"Error: cut\""), "{n}");
+    }
+
+    #[test]
+    fn a_panic_is_quoted_by_its_message_not_by_the_backtrace_note() {
+        let panic = "thread 'main' (4242) panicked at src/main.rs:13:56:\n\
+                     called `Result::unwrap()` on an `Err` value: Os { code: 98 }\n\
+                     note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n";
+        let n = note("panic", "", panic);
+        assert!(
+            n.ends_with(" ends: \"called `Result::unwrap()` on an `Err` value: Os { code: 98 }\""),
+            "{n}"
+        );
+        let traced = "thread 'main' (7) panicked at src/main.rs:2:5:\nboom\nstack backtrace:\n   \
+                      0: std::panicking::begin_panic\nnote: Some details are omitted.\n";
+        let n = note("traced", "", traced);
+        assert!(n.ends_with(" ends: \"boom\""), "{n}");
+        // Already in the failure's line: only where to look.
+        let path = std::env::temp_dir().join(format!("logtail-{}-said", std::process::id()));
+        std::fs::write(&path, "").unwrap();
+        let mark = LogMark::new(&path, &std::fs::metadata(&path).unwrap());
+        std::fs::write(&path, "Error: bind failed\n").unwrap();
+        let n = mark.note("daemon failed before it was ready: Error: bind failed");
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(n, format!("see {}", path.display()));
+        // Not a panic header: the last line, as for any program.
+        let n = note("nopanic", "", "thread 'a' panicked at nothing\nlast\n");
+        assert!(n.ends_with(" ends: \"last\""), "{n}");
     }
 
     #[test]
