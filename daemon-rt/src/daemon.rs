@@ -1598,6 +1598,9 @@ fn check_root_and_directory(root: Option<&Path>, directory: &Path) -> Result<(),
             let inside = directory.strip_prefix("/").unwrap_or(directory);
             check_directory(&root.join(inside), Step::CheckWorkingDirectory)
         }
+        // `/` is the process's root, a directory that every lookup starts from: its stat
+        // cannot fail, so the default working directory costs no call.
+        None if directory == Path::new("/") => Ok(()),
         None => check_directory(directory, Step::CheckWorkingDirectory),
     }
 }

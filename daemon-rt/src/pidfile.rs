@@ -231,13 +231,15 @@ fn open(path: &Path) -> Result<Option<(File, Metadata, bool)>, Error> {
         )
     };
     // Anything but a regular file is refused before it is opened: opening a device can act
-    // (a watchdog device starts counting), even non-blocking.
-    if let Ok(meta) = std::fs::symlink_metadata(path)
-        && !meta.file_type().is_file()
-        && !meta.file_type().is_symlink()
-    {
-        use std::os::unix::fs::FileTypeExt as _;
+    // (a watchdog device starts counting), even non-blocking. The exclusive create opens
+    // nothing that exists, so the check is made once it failed: no call when the file is new.
+    let refuse_kind = || {
+        let meta = std::fs::symlink_metadata(path).ok()?;
         let kind = meta.file_type();
+        if kind.is_file() || kind.is_symlink() {
+            return None;
+        }
+        use std::os::unix::fs::FileTypeExt as _;
         let what = if kind.is_dir() {
             "a directory"
         } else if kind.is_fifo() {
@@ -247,16 +249,17 @@ fn open(path: &Path) -> Result<Option<(File, Metadata, bool)>, Error> {
         } else {
             "a device"
         };
-        return Err(Error::new(
+        Some(Error::new(
             Step::OpenPidfile,
             ErrorKind::CannotCreate,
             Some(path),
             format!("it is {what}, not a regular file"),
-        ));
-    }
+        ))
+    };
     // Exclusive first, so that a file this start made is known, and removed if it fails.
     let (file, created) = match options(true).open(path) {
         Ok(file) => (file, true),
+        Err(_) if let Some(err) = refuse_kind() => return Err(err),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => match options(false).open(path) {
             Ok(file) => (file, false),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),

@@ -8,7 +8,7 @@
 
 use std::fs::{File, Metadata, OpenOptions};
 use std::io;
-use std::os::fd::AsRawFd as _;
+use std::os::fd::{AsRawFd as _, IntoRawFd as _};
 use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
@@ -306,23 +306,24 @@ impl Stdio {
         }
     }
 
-    /// Moves the files onto descriptors 0, 1 and 2, closing the originals.
+    /// Copies the files onto descriptors 0, 1 and 2. The originals are left open for the
+    /// step that comes next, [`crate::fds::close_inherited`], which closes every descriptor
+    /// not kept, these among them, in the same `close_range`: no `close` of their own.
     ///
     /// The rest (the created files' paths) stays, to be freed after the daemon reported
     /// ready: a free in the daemon before then is a copy-on-write fault on the critical path.
     pub(crate) fn redirect(&mut self) -> Result<(), Error> {
-        let moves = [
-            (
-                self.stdin.take(),
-                nix::unistd::dup2_stdin::<File> as fn(File) -> nix::Result<()>,
-            ),
-            (self.stdout.take(), nix::unistd::dup2_stdout::<File>),
-            (self.stderr.take(), nix::unistd::dup2_stderr::<File>),
-        ];
-        for (file, dup2) in moves {
-            if let Some(file) = file {
-                dup2(file).context(Step::RedirectStdio, None)?;
-            }
+        let files = [self.stdin.take(), self.stdout.take(), self.stderr.take()];
+        for (target, file) in files.into_iter().enumerate() {
+            let Some(file) = file else { continue };
+            let moved = match target {
+                0 => nix::unistd::dup2_stdin(&file),
+                1 => nix::unistd::dup2_stdout(&file),
+                _ => nix::unistd::dup2_stderr(&file),
+            };
+            moved.context(Step::RedirectStdio, None)?;
+            // Not dropped: closed with the descriptors not kept.
+            let _ = file.into_raw_fd();
         }
         Ok(())
     }

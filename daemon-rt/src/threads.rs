@@ -29,8 +29,8 @@ pub(crate) struct SingleThreaded {
 
 /// Counts the threads of this process and fails unless there is exactly one.
 ///
-/// Linux: `num_threads` in `/proc/self/stat`. macOS: `proc_pidinfo`'s
-/// `pti_threadnum`. FreeBSD: `ki_numthreads` from `sysctl` `kern.proc.pid`. NetBSD:
+/// Linux: the link count of `/proc/self/task`, or `num_threads` in `/proc/self/stat`.
+/// macOS: `proc_pidinfo`'s `pti_threadnum`. FreeBSD: `ki_numthreads` from `sysctl` `kern.proc.pid`. NetBSD:
 /// `p_nlwps` from `sysctl` `kern.proc2`. illumos and Solaris: `pr_nlwp` in
 /// `/proc/self/psinfo`. Where `/proc` is not mounted on Linux (some containers and chroots),
 /// the count cannot be read and the check passes: there is no other way to count a Linux
@@ -59,10 +59,24 @@ pub(crate) fn ensure_single_threaded() -> Result<SingleThreaded, Error> {
     }
 }
 
+/// The link count of `/proc/self/task`: one `statx`, which Linux answers with 2 + the number
+/// of threads (`proc_task_getattr` in fs/proc/base.c), without generating any text. Where the
+/// count is not of that form (below 3, as a `/proc` that does not add the threads would give),
+/// [`stat_count`] reads it from `/proc/self/stat` instead.
+#[cfg(target_os = "linux")]
+fn count() -> Option<usize> {
+    use std::os::unix::fs::MetadataExt as _;
+    let links = std::fs::metadata("/proc/self/task").ok()?.nlink();
+    match usize::try_from(links) {
+        Ok(links) if links >= 3 => Some(links - 2),
+        _ => stat_count(),
+    }
+}
+
 /// `num_threads`, the 20th field of `/proc/self/stat`: one `read` of a short line, where
 /// listing `/proc/self/task` takes two `getdents` and a 32 KiB buffer.
 #[cfg(target_os = "linux")]
-fn count() -> Option<usize> {
+fn stat_count() -> Option<usize> {
     use std::io::Read as _;
     // The line is under 400 bytes; `comm` alone is at most 64 (in parentheses).
     let mut line = [0u8; 1024];
@@ -143,6 +157,34 @@ mod tests {
         let line = b"42 (a) b (c)) S 1 42 42 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 3 0 5 1 1 \n";
         assert_eq!(super::num_threads(line), Some(3));
         assert_eq!(super::num_threads(b"42 (x) S 1"), None);
+    }
+
+    /// The link count of `/proc/self/task` counts the threads as `num_threads` does. Other
+    /// tests run in threads of their own, so only what this test holds is certain: itself
+    /// and the three threads it started.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn link_count_counts_the_threads() {
+        use std::os::unix::fs::MetadataExt as _;
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        let threads: Vec<_> = (0..3)
+            .map(|_| {
+                let rx = std::sync::Arc::clone(&rx);
+                std::thread::spawn(move || rx.lock().unwrap().recv())
+            })
+            .collect();
+        let links = std::fs::metadata("/proc/self/task").unwrap().nlink();
+        assert!(
+            links >= 6,
+            "`/proc/self/task` has {links} links, 2 + 4 threads at least"
+        );
+        assert!(super::count().unwrap() >= 4);
+        assert!(super::stat_count().unwrap() >= 4);
+        drop(tx);
+        for t in threads {
+            let _ = t.join();
+        }
     }
 
     #[test]

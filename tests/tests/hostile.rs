@@ -786,3 +786,50 @@ fn a_start_under_nohup_outlives_a_hangup() {
     assert!(alive(pid));
     sb.stop(pid, Signal::SIGTERM);
 }
+
+/// Issue 14: the directory the PID file's walk found only root can change spares the walk of
+/// a log in it. A log next to that directory, reached from it through `..`, or in a directory
+/// of another user below it, is still refused, and nothing is created.
+#[test]
+fn as_root_a_directory_found_safe_vouches_only_for_itself() {
+    if !is_root() {
+        eprintln!("skipped: needs root, to own directories as another user");
+        return;
+    }
+    let sb = Sandbox::new("hostile-walked");
+    let nobody = nix::unistd::Uid::from_raw(65534);
+    let ok = sb.path("ok");
+    fs::create_dir(&ok).unwrap();
+    let open = sb.path("open");
+    fs::create_dir(&open).unwrap();
+    fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+    let theirs = ok.join("theirs");
+    fs::create_dir(&theirs).unwrap();
+    nix::unistd::chown(&theirs, Some(nobody), None).unwrap();
+    let pidfile = ok.join("d.pid");
+    let every_user = format!(
+        "directory `{}` (mode 0777) can be changed by every user",
+        s(&open)
+    );
+    let owner = format!(
+        "directory `{}` (mode 0755) can be changed by its owner, UID 65534",
+        s(&theirs)
+    );
+    let cases = [
+        (open.join("out.log"), every_user.clone()),
+        (ok.join("../open/out.log"), every_user),
+        (theirs.join("out.log"), owner),
+    ];
+    for (log, why) in cases {
+        let args = ["--pidfile", s(&pidfile), "--stdout", s(&log)];
+        let start = service_env(&sb, &args, &[]);
+        assert_eq!(start.code, Some(77), "{args:?}: {start:?}");
+        assert!(one_line(&start).contains(&why), "{why}: {start:?}");
+        assert!(!pidfile.exists(), "{args:?}: the PID file was left");
+        assert!(!log.exists(), "{args:?}: the log was created");
+    }
+    // Both in the directory found safe: the start goes on.
+    let log = ok.join("out.log");
+    let (_, pid) = sb.service_ok(&pidfile, &["--pidfile", s(&pidfile), "--stdout", s(&log)]);
+    sb.stop(pid, Signal::SIGTERM);
+}
