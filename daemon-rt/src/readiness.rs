@@ -454,17 +454,16 @@ fn stop_left(born: Option<u64>, daemon: u32) -> Vec<u32> {
 /// [`STOP_GRACE`]. They are this process's children: their PIDs are not reused before it
 /// reaps them.
 fn stop_all(pids: &[u32]) {
-    use nix::sys::signal::{Signal, kill};
-    for signal in [Signal::SIGTERM, Signal::SIGKILL] {
-        let running: Vec<u32> = pids.iter().copied().filter(|&p| alive(p)).collect();
-        for &pid in &running {
-            let _ = kill(nix::unistd::Pid::from_raw(pid as i32), signal);
-        }
-        let deadline = Instant::now() + STOP_GRACE;
-        while running.iter().any(|&p| alive(p)) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
+    terminate(
+        |signal| {
+            let running: Vec<u32> = pids.iter().copied().filter(|&p| alive(p)).collect();
+            for &pid in &running {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal);
+            }
+            !running.is_empty()
+        },
+        || !pids.iter().any(|&p| alive(p)),
+    );
 }
 
 /// The body's failure, saying what it left running was stopped.
@@ -642,21 +641,35 @@ impl Reporter {
 /// The PID is the one the daemon sent through the pipe, and the pipe was still open when the
 /// time ran out, so the process was alive a moment ago: the PID cannot have been reused yet.
 pub(crate) fn stop_unready(pid: u32) -> bool {
-    use nix::sys::signal::{Signal, kill};
     let target = nix::unistd::Pid::from_raw(pid as i32);
+    terminate(
+        |signal| nix::sys::signal::kill(target, signal).is_ok(),
+        || !alive(pid),
+    )
+}
+
+/// SIGTERM, then SIGKILL if what is stopped still runs after [`STOP_GRACE`]: `send` signals
+/// it and says whether it reached anything, `gone` says whether it has ended. Returns
+/// whether it has. The one stopping loop of an unready daemon, of what a daemon left, and of
+/// a failed program's process group.
+pub(crate) fn terminate(
+    mut send: impl FnMut(nix::sys::signal::Signal) -> bool,
+    mut gone: impl FnMut() -> bool,
+) -> bool {
+    use nix::sys::signal::Signal;
     for signal in [Signal::SIGTERM, Signal::SIGKILL] {
-        if kill(target, signal).is_err() {
+        if !send(signal) {
             return true;
         }
         let deadline = Instant::now() + STOP_GRACE;
         while Instant::now() < deadline {
-            if !alive(pid) {
+            if gone() {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(10));
         }
     }
-    !alive(pid)
+    gone()
 }
 
 /// How long a daemon that did not become ready gets to end on SIGTERM.

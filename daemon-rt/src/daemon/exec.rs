@@ -235,7 +235,7 @@ impl Plan {
 /// [`readiness::STOP_GRACE`]; those this process adopted as a subreaper are reaped. A
 /// process that made a session of its own is out of reach.
 pub(super) fn stop_group(group: u32) {
-    use nix::sys::signal::{Signal, killpg};
+    use nix::sys::signal::killpg;
     use nix::sys::wait::{WaitPidFlag, waitpid};
     let group = nix::unistd::Pid::from_raw(group as i32);
     let reap = || {
@@ -244,19 +244,13 @@ pub(super) fn stop_group(group: u32) {
             .is_ok_and(|s| s != nix::sys::wait::WaitStatus::StillAlive)
         {}
     };
-    for signal in [Signal::SIGTERM, Signal::SIGKILL] {
-        if killpg(group, signal).is_err() {
-            return;
-        }
-        let deadline = Instant::now() + readiness::STOP_GRACE;
-        while Instant::now() < deadline {
+    readiness::terminate(
+        |signal| killpg(group, signal).is_ok(),
+        || {
             reap();
-            if killpg(group, None).is_err() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
+            killpg(group, None).is_err()
+        },
+    );
     reap();
 }
 
