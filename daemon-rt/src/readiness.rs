@@ -395,11 +395,40 @@ fn ended(pid: u32) -> Option<Option<Ended>> {
     }
 }
 
-/// When `pid` started, in clock ticks since boot (`/proc/<pid>/stat`'s field 22).
+/// What the starting process reads of a process in `/proc/<pid>/stat`.
+struct Stat {
+    /// A zombie (`Z`), or dead (`X`): it runs no more, and waits for its parent.
+    ended: bool,
+    ppid: u32,
+    session: u32,
+    /// When it started, in clock ticks since boot.
+    start: u64,
+}
+
+impl Stat {
+    /// Reads `dir`'s `stat`, `dir` being `/proc/<pid>`. `None` where there is no such process,
+    /// or no `/proc`.
+    fn read(dir: &std::path::Path) -> Option<Stat> {
+        let text = std::fs::read_to_string(dir.join("stat")).ok()?;
+        // After the name in parentheses, which may hold spaces: state is field 3, ppid 4,
+        // session 6, the start time 22.
+        let fields: Vec<&str> = text.rsplit_once(") ")?.1.split(' ').collect();
+        Some(Stat {
+            ended: fields.first().is_some_and(|s| *s == "Z" || *s == "X"),
+            ppid: fields.get(1)?.parse().ok()?,
+            session: fields.get(3)?.parse().ok()?,
+            start: fields.get(19)?.parse().ok()?,
+        })
+    }
+
+    fn of(pid: u32) -> Option<Stat> {
+        Stat::read(std::path::Path::new(&format!("/proc/{pid}")))
+    }
+}
+
+/// When `pid` started, in clock ticks since boot.
 fn started_at(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // After the name in parentheses: state is field 3, the start time field 22.
-    stat.rsplit_once(") ")?.1.split(' ').nth(19)?.parse().ok()
+    Stat::of(pid).map(|stat| stat.start)
 }
 
 /// Stops what a daemon that ended within the `ready` time left running: a program that
@@ -425,12 +454,9 @@ fn stop_left(born: Option<u64>, daemon: u32) -> Vec<u32> {
             .flatten()
             .filter_map(|entry| {
                 let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-                let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
-                let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split(' ').collect();
-                let ppid: u32 = fields.get(1)?.parse().ok()?;
-                let start: u64 = fields.get(19)?.parse().ok()?;
-                let zombie = fields.first().is_some_and(|s| *s == "Z" || *s == "X");
-                (ppid == me && start >= born && pid != daemon).then_some((pid, !zombie))
+                let stat = Stat::read(&entry.path())?;
+                (stat.ppid == me && stat.start >= born && pid != daemon)
+                    .then_some((pid, !stat.ended))
             })
             .collect();
         let new: Vec<u32> = left
@@ -556,11 +582,8 @@ pub(crate) fn in_session(sid: u32) -> Option<u32> {
         .flatten()
         .find_map(|entry| {
             let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
-            // After the name in parentheses: state, ppid, pgrp, session.
-            let (_, rest) = stat.rsplit_once(") ")?;
-            let session: u32 = rest.split(' ').nth(3)?.parse().ok()?;
-            (session == sid && pid != sid && alive(pid)).then_some(pid)
+            let stat = Stat::read(&entry.path())?;
+            (stat.session == sid && pid != sid && !stat.ended).then_some(pid)
         })
 }
 
@@ -678,10 +701,7 @@ pub(crate) const STOP_GRACE: Duration = Duration::from_secs(5);
 /// Whether `pid` runs: it exists and is not a zombie waiting for its parent.
 #[cfg(target_os = "linux")]
 fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rsplit_once(") ")
-            .is_some_and(|(_, rest)| !rest.starts_with('Z') && !rest.starts_with('X'))
-    })
+    Stat::of(pid).is_some_and(|stat| !stat.ended)
 }
 
 /// Whether `pid` exists, by `kill(pid, 0)`. Without Linux's `/proc/<pid>/stat` a zombie
