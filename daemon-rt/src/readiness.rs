@@ -384,7 +384,7 @@ impl Waiter {
 
 /// Whether the daemon `pid` has ended, and how, if this process could reap it (it is the
 /// daemon's parent once [`adopt_orphans`] made it a subreaper).
-fn ended(pid: u32) -> Option<Option<Ended>> {
+pub(crate) fn ended(pid: u32) -> Option<Option<Ended>> {
     use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
     let target = nix::unistd::Pid::from_raw(pid as i32);
     match waitpid(target, Some(WaitPidFlag::WNOHANG)) {
@@ -423,6 +423,19 @@ impl Stat {
 
     fn of(pid: u32) -> Option<Stat> {
         Stat::read(std::path::Path::new(&format!("/proc/{pid}")))
+    }
+}
+
+/// How a process ended, for a message: "exited with status 3", "was killed by SIGKILL", or
+/// "exited" when this process could not reap it.
+pub(crate) fn how(ended: Option<Ended>) -> String {
+    match ended {
+        Some(Ended::Status(code)) => format!("exited with status {code}"),
+        Some(Ended::Signal(signo)) => match crate::Signal::from_raw(signo) {
+            Some(signal) => format!("was killed by {signal}"),
+            None => format!("was killed by signal {signo}"),
+        },
+        None => "exited".to_owned(),
     }
 }
 

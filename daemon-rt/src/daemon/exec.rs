@@ -547,15 +547,5 @@ fn trusted(_sender: Option<u32>, _pid: u32) -> bool {
 /// How the program ended, if it did: "exited with status 3", "was killed by SIGKILL". As its
 /// subreaper this process reaps it; elsewhere it can only see that it is gone.
 fn exited(pid: u32) -> Option<String> {
-    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-    let target = nix::unistd::Pid::from_raw(pid as i32);
-    match waitpid(target, Some(WaitPidFlag::WNOHANG)) {
-        Ok(WaitStatus::Exited(_, code)) => Some(format!("exited with status {code}")),
-        Ok(WaitStatus::Signaled(_, signal, _)) => Some(format!("was killed by {signal}")),
-        Ok(_) => None,
-        Err(_) => match nix::sys::signal::kill(target, None) {
-            Err(nix::errno::Errno::ESRCH) => Some("exited".to_owned()),
-            _ => None,
-        },
-    }
+    readiness::ended(pid).map(readiness::how)
 }
