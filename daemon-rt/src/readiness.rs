@@ -400,6 +400,8 @@ struct Stat {
     /// A zombie (`Z`), or dead (`X`): it runs no more, and waits for its parent.
     ended: bool,
     ppid: u32,
+    /// Only [`in_session`] looks for a session, and only where there is `/proc`.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     session: u32,
     /// When it started, in clock ticks since boot.
     start: u64,
@@ -416,6 +418,7 @@ impl Stat {
         Some(Stat {
             ended: fields.first().is_some_and(|s| *s == "Z" || *s == "X"),
             ppid: fields.get(1)?.parse().ok()?,
+            #[cfg(any(target_os = "linux", target_os = "android"))]
             session: fields.get(3)?.parse().ok()?,
             start: fields.get(19)?.parse().ok()?,
         })
