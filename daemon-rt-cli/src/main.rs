@@ -176,13 +176,7 @@ fn main() -> ExitCode {
         return answer(control);
     }
     let chroot = cli.options.chroot.is_some();
-    let daemon = match builder(cli.options) {
-        Ok(daemon) => daemon,
-        Err(line) => {
-            say_err(&line);
-            return ExitCode::from(78);
-        }
-    };
+    let daemon = builder(cli.options);
     let mut program = cli.program.into_iter();
     let Some(name) = program.next() else {
         return ExitCode::from(USAGE);
@@ -239,7 +233,7 @@ fn as_flags(line: &str) -> String {
 }
 
 /// The builder for the options: one line each.
-fn builder(o: Options) -> Result<Daemon, String> {
+fn builder(o: Options) -> Daemon {
     let mut d = Daemon::new();
     d = d.pidfile(o.pidfile);
     d = d.stdin(o.stdin);
@@ -270,8 +264,7 @@ fn builder(o: Options) -> Result<Daemon, String> {
     d = d.limit_core(o.limit_core);
     d = d.limit_nproc(o.limit_nproc);
     d = d.limit_memlock(o.limit_memlock);
-    d = d.limit_as(o.limit_as);
-    Ok(d)
+    d.limit_as(o.limit_as)
 }
 
 /// `method(d, value)` when the flag was given.

@@ -64,8 +64,14 @@ impl Sandbox {
         args.push("--");
         args.extend(program);
         let out = self.run(&args);
-        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let pid = self.started(&out, pidfile);
         assert_eq!(stderr(&out), "");
+        pid
+    }
+
+    /// A start that exited 0: returns the PID in `pidfile`, recorded to be ended.
+    fn started(&self, out: &Output, pidfile: &Path) -> u32 {
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(out));
         let pid = read_pid(pidfile).expect("the PID file holds a PID");
         self.pids.borrow_mut().push(pid);
         pid
@@ -559,9 +565,7 @@ fn a_relative_argument_of_the_program_is_warned_about_in_one_line() {
         "sh",
         "data",
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let pid = read_pid(&pidfile).expect("the PID file holds a PID");
-    sb.pids.borrow_mut().push(pid);
+    sb.started(&out, &pidfile);
     let dir = sb.dir.display();
     assert_eq!(
         stderr(&out),
@@ -584,9 +588,7 @@ fn a_relative_argument_of_the_program_is_warned_about_in_one_line() {
         "sh",
         "data",
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let pid = read_pid(&kept).expect("the PID file holds a PID");
-    sb.pids.borrow_mut().push(pid);
+    let pid = sb.started(&out, &kept);
     assert_eq!(stderr(&out), "");
     assert_eq!(
         std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap(),

@@ -1477,14 +1477,7 @@ impl Finish {
                 "the daemon exited before it reported that it is up",
             )),
             Outcome::Exited(ended, left) => {
-                let how = match ended {
-                    Some(readiness::Ended::Status(code)) => format!("exited with status {code}"),
-                    Some(readiness::Ended::Signal(signo)) => match Signal::from_raw(signo) {
-                        Some(signal) => format!("was killed by {signal}"),
-                        None => format!("was killed by signal {signo}"),
-                    },
-                    None => "exited".to_owned(),
-                };
+                let how = readiness::how(ended);
                 let secs = self.after.unwrap_or_default().as_secs_f64();
                 let left =
                     readiness::left_note(&left).map_or_else(String::new, |n| format!("; {n}"));

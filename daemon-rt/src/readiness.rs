@@ -384,7 +384,7 @@ impl Waiter {
 
 /// Whether the daemon `pid` has ended, and how, if this process could reap it (it is the
 /// daemon's parent once [`adopt_orphans`] made it a subreaper).
-fn ended(pid: u32) -> Option<Option<Ended>> {
+pub(crate) fn ended(pid: u32) -> Option<Option<Ended>> {
     use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
     let target = nix::unistd::Pid::from_raw(pid as i32);
     match waitpid(target, Some(WaitPidFlag::WNOHANG)) {
@@ -395,11 +395,56 @@ fn ended(pid: u32) -> Option<Option<Ended>> {
     }
 }
 
-/// When `pid` started, in clock ticks since boot (`/proc/<pid>/stat`'s field 22).
+/// What the starting process reads of a process in `/proc/<pid>/stat`.
+struct Stat {
+    /// A zombie (`Z`), or dead (`X`): it runs no more, and waits for its parent.
+    ended: bool,
+    ppid: u32,
+    /// Only [`in_session`] looks for a session, and only where there is `/proc`.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    session: u32,
+    /// When it started, in clock ticks since boot.
+    start: u64,
+}
+
+impl Stat {
+    /// Reads `dir`'s `stat`, `dir` being `/proc/<pid>`. `None` where there is no such process,
+    /// or no `/proc`.
+    fn read(dir: &std::path::Path) -> Option<Stat> {
+        let text = std::fs::read_to_string(dir.join("stat")).ok()?;
+        // After the name in parentheses, which may hold spaces: state is field 3, ppid 4,
+        // session 6, the start time 22.
+        let fields: Vec<&str> = text.rsplit_once(") ")?.1.split(' ').collect();
+        Some(Stat {
+            ended: fields.first().is_some_and(|s| *s == "Z" || *s == "X"),
+            ppid: fields.get(1)?.parse().ok()?,
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            session: fields.get(3)?.parse().ok()?,
+            start: fields.get(19)?.parse().ok()?,
+        })
+    }
+
+    fn of(pid: u32) -> Option<Stat> {
+        Stat::read(std::path::Path::new(&format!("/proc/{pid}")))
+    }
+}
+
+/// How a process ended, for a message: "exited with status 3", "was killed by SIGKILL", or
+/// "exited" when this process could not reap it.
+pub(crate) fn how(ended: Option<Ended>) -> String {
+    match ended {
+        Some(Ended::Status(code)) => format!("exited with status {code}"),
+        Some(Ended::Signal(signo)) => match crate::Signal::from_raw(signo) {
+            Some(signal) => format!("was killed by {signal}"),
+            None => format!("was killed by signal {signo}"),
+        },
+        None => "exited".to_owned(),
+    }
+}
+
+/// When `pid` started, in clock ticks since boot.
 fn started_at(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // After the name in parentheses: state is field 3, the start time field 22.
-    stat.rsplit_once(") ")?.1.split(' ').nth(19)?.parse().ok()
+    Stat::of(pid).map(|stat| stat.start)
 }
 
 /// Stops what a daemon that ended within the `ready` time left running: a program that
@@ -425,12 +470,9 @@ fn stop_left(born: Option<u64>, daemon: u32) -> Vec<u32> {
             .flatten()
             .filter_map(|entry| {
                 let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-                let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
-                let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split(' ').collect();
-                let ppid: u32 = fields.get(1)?.parse().ok()?;
-                let start: u64 = fields.get(19)?.parse().ok()?;
-                let zombie = fields.first().is_some_and(|s| *s == "Z" || *s == "X");
-                (ppid == me && start >= born && pid != daemon).then_some((pid, !zombie))
+                let stat = Stat::read(&entry.path())?;
+                (stat.ppid == me && stat.start >= born && pid != daemon)
+                    .then_some((pid, !stat.ended))
             })
             .collect();
         let new: Vec<u32> = left
@@ -454,17 +496,16 @@ fn stop_left(born: Option<u64>, daemon: u32) -> Vec<u32> {
 /// [`STOP_GRACE`]. They are this process's children: their PIDs are not reused before it
 /// reaps them.
 fn stop_all(pids: &[u32]) {
-    use nix::sys::signal::{Signal, kill};
-    for signal in [Signal::SIGTERM, Signal::SIGKILL] {
-        let running: Vec<u32> = pids.iter().copied().filter(|&p| alive(p)).collect();
-        for &pid in &running {
-            let _ = kill(nix::unistd::Pid::from_raw(pid as i32), signal);
-        }
-        let deadline = Instant::now() + STOP_GRACE;
-        while running.iter().any(|&p| alive(p)) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
+    terminate(
+        |signal| {
+            let running: Vec<u32> = pids.iter().copied().filter(|&p| alive(p)).collect();
+            for &pid in &running {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal);
+            }
+            !running.is_empty()
+        },
+        || !pids.iter().any(|&p| alive(p)),
+    );
 }
 
 /// The body's failure, saying what it left running was stopped.
@@ -557,11 +598,8 @@ pub(crate) fn in_session(sid: u32) -> Option<u32> {
         .flatten()
         .find_map(|entry| {
             let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
-            // After the name in parentheses: state, ppid, pgrp, session.
-            let (_, rest) = stat.rsplit_once(") ")?;
-            let session: u32 = rest.split(' ').nth(3)?.parse().ok()?;
-            (session == sid && pid != sid && alive(pid)).then_some(pid)
+            let stat = Stat::read(&entry.path())?;
+            (stat.session == sid && pid != sid && !stat.ended).then_some(pid)
         })
 }
 
@@ -642,21 +680,35 @@ impl Reporter {
 /// The PID is the one the daemon sent through the pipe, and the pipe was still open when the
 /// time ran out, so the process was alive a moment ago: the PID cannot have been reused yet.
 pub(crate) fn stop_unready(pid: u32) -> bool {
-    use nix::sys::signal::{Signal, kill};
     let target = nix::unistd::Pid::from_raw(pid as i32);
+    terminate(
+        |signal| nix::sys::signal::kill(target, signal).is_ok(),
+        || !alive(pid),
+    )
+}
+
+/// SIGTERM, then SIGKILL if what is stopped still runs after [`STOP_GRACE`]: `send` signals
+/// it and says whether it reached anything, `gone` says whether it has ended. Returns
+/// whether it has. The one stopping loop of an unready daemon, of what a daemon left, and of
+/// a failed program's process group.
+pub(crate) fn terminate(
+    mut send: impl FnMut(nix::sys::signal::Signal) -> bool,
+    mut gone: impl FnMut() -> bool,
+) -> bool {
+    use nix::sys::signal::Signal;
     for signal in [Signal::SIGTERM, Signal::SIGKILL] {
-        if kill(target, signal).is_err() {
+        if !send(signal) {
             return true;
         }
         let deadline = Instant::now() + STOP_GRACE;
         while Instant::now() < deadline {
-            if !alive(pid) {
+            if gone() {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(10));
         }
     }
-    !alive(pid)
+    gone()
 }
 
 /// How long a daemon that did not become ready gets to end on SIGTERM.
@@ -665,10 +717,7 @@ pub(crate) const STOP_GRACE: Duration = Duration::from_secs(5);
 /// Whether `pid` runs: it exists and is not a zombie waiting for its parent.
 #[cfg(target_os = "linux")]
 fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rsplit_once(") ")
-            .is_some_and(|(_, rest)| !rest.starts_with('Z') && !rest.starts_with('X'))
-    })
+    Stat::of(pid).is_some_and(|stat| !stat.ended)
 }
 
 /// Whether `pid` exists, by `kill(pid, 0)`. Without Linux's `/proc/<pid>/stat` a zombie

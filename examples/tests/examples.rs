@@ -954,14 +954,12 @@ fn through_proxy(port: u16) -> Vec<u8> {
     answer
 }
 
-#[test]
-fn proxy_converted_daemonizes_logs_to_the_file_and_forwards() {
-    let mut guard = Guard::new("proxy");
+/// Starts the proxy on a free loopback port, forwarding to a new upper-case server, with
+/// `--pidfile` and `--log`; returns what the starting command did.
+fn start_proxy(guard: &mut Guard, pidfile: &Path, log: &Path) -> Output {
     let server = format!("127.0.0.1:{}", upper_case_server());
-    let pidfile = guard.path("proxy.pid");
-    let log = guard.path("proxy.log");
     let (p, l) = (pidfile.to_str().unwrap(), log.to_str().unwrap());
-    let out = guard.run_here(
+    guard.run_here(
         PROXY,
         &[
             "--listen",
@@ -973,7 +971,15 @@ fn proxy_converted_daemonizes_logs_to_the_file_and_forwards() {
             "--log",
             l,
         ],
-    );
+    )
+}
+
+#[test]
+fn proxy_converted_daemonizes_logs_to_the_file_and_forwards() {
+    let mut guard = Guard::new("proxy");
+    let pidfile = guard.path("proxy.pid");
+    let log = guard.path("proxy.log");
+    let out = start_proxy(&mut guard, &pidfile, &log);
     assert_eq!(out.status.code(), Some(0), "start failed: {out:?}");
     assert!(out.stdout.is_empty() && out.stderr.is_empty(), "{out:?}");
     let pid = adopt(&mut guard, &pidfile);
@@ -1010,24 +1016,10 @@ fn proxy_converted_daemonizes_logs_to_the_file_and_forwards() {
 #[test]
 fn proxy_converted_reopens_its_log_after_rotation() {
     let mut guard = Guard::new("proxy-rotate");
-    let server = format!("127.0.0.1:{}", upper_case_server());
     let pidfile = guard.path("proxy.pid");
     let log = guard.path("proxy.log");
     let rotated = guard.path("proxy.log.1");
-    let (p, l) = (pidfile.to_str().unwrap(), log.to_str().unwrap());
-    let out = guard.run_here(
-        PROXY,
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--server",
-            &server,
-            "--pidfile",
-            p,
-            "--log",
-            l,
-        ],
-    );
+    let out = start_proxy(&mut guard, &pidfile, &log);
     assert_eq!(out.status.code(), Some(0), "start failed: {out:?}");
     let pid = adopt(&mut guard, &pidfile);
     let port = wait_for_line(&log, proxy_port);

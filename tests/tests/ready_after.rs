@@ -27,6 +27,25 @@ fn after(sb: &Sandbox, args: &[&str]) -> (Start, Duration) {
     (start, began.elapsed())
 }
 
+/// Runs the fixture with `--then then` and its stderr in `log`: the start must fail with
+/// status 69. Returns its one stderr line.
+fn fails_logged(sb: &Sandbox, pidfile: &Path, log: &Path, then: &str) -> String {
+    let (start, _) = after(
+        sb,
+        &["--pidfile", s(pidfile), "--stderr", s(log), "--then", then],
+    );
+    assert_eq!(start.code, Some(69), "{start:?}");
+    one_line(&start).to_owned()
+}
+
+/// The line of a daemon that ended (`how`: "exited with status 3") within the fixture's
+/// time, then `rest`: what it says of the logs and what it stopped.
+fn ended_early(how: &str, rest: &str) -> String {
+    format!(
+        "after: daemon did not start: the daemon {how} within the 0.3 s it had to stay up{rest}"
+    )
+}
+
 /// A failed start left nothing behind: no process of the sandbox, no PID file.
 fn nothing_left(sb: &Sandbox, pidfile: &Path) {
     let left = sb.leftovers();
@@ -58,24 +77,11 @@ fn an_exit_within_the_time_fails_the_start_and_quotes_the_log() {
     let pidfile = sb.path("d.pid");
     let log = sb.path("err.log");
     fs::write(&log, "a line of an earlier run\n").unwrap();
-    let (start, _) = after(
-        &sb,
-        &[
-            "--pidfile",
-            s(&pidfile),
-            "--stderr",
-            s(&log),
-            "--then",
-            "exit:3",
-        ],
-    );
-    assert_eq!(start.code, Some(69), "{start:?}");
     assert_eq!(
-        one_line(&start),
-        format!(
-            "after: daemon did not start: the daemon exited with status 3 within the 0.3 s it \
-             had to stay up; {} ends: \"exiting with 3\"",
-            log.display()
+        fails_logged(&sb, &pidfile, &log, "exit:3"),
+        ended_early(
+            "exited with status 3",
+            &format!("; {} ends: \"exiting with 3\"", log.display())
         )
     );
     nothing_left(&sb, &pidfile);
@@ -86,21 +92,9 @@ fn a_body_error_within_the_time_gives_its_message_and_the_log() {
     let sb = Sandbox::new("after-err");
     let pidfile = sb.path("d.pid");
     let log = sb.path("err.log");
-    let (start, _) = after(
-        &sb,
-        &[
-            "--pidfile",
-            s(&pidfile),
-            "--stderr",
-            s(&log),
-            "--then",
-            "fail",
-        ],
-    );
-    assert_eq!(start.code, Some(69), "{start:?}");
     // Rust's `main` prints the returned error on stderr, the log: its last line.
     assert_eq!(
-        one_line(&start),
+        fails_logged(&sb, &pidfile, &log, "fail"),
         format!(
             "after: daemon failed before it was ready: cannot listen on 127.0.0.1:7: Address \
              already in use; {} ends: \"Error: \"cannot listen on 127.0.0.1:7: Address already \
@@ -118,24 +112,15 @@ fn a_program_the_daemon_execs_is_watched_too() {
     let sb = Sandbox::new("after-exec-dies");
     let pidfile = sb.path("d.pid");
     let log = sb.path("err.log");
-    let (start, _) = after(
-        &sb,
-        &[
-            "--pidfile",
-            s(&pidfile),
-            "--stderr",
-            s(&log),
-            "--then",
-            "exec:echo 'Error: Address in use (os error 98)' >&2; exit 1",
-        ],
-    );
-    assert_eq!(start.code, Some(69), "{start:?}");
+    let then = "exec:echo 'Error: Address in use (os error 98)' >&2; exit 1";
     assert_eq!(
-        one_line(&start),
-        format!(
-            "after: daemon did not start: the daemon exited with status 1 within the 0.3 s it \
-             had to stay up; {} ends: \"Error: Address in use (os error 98)\"",
-            log.display()
+        fails_logged(&sb, &pidfile, &log, then),
+        ended_early(
+            "exited with status 1",
+            &format!(
+                "; {} ends: \"Error: Address in use (os error 98)\"",
+                log.display()
+            )
         )
     );
     nothing_left(&sb, &pidfile);
@@ -165,34 +150,17 @@ fn without_a_log_file_the_line_says_how_it_ended_and_nothing_more() {
         &["--pidfile", s(&pidfile), "--then", "exec:kill -9 $$"],
     );
     assert_eq!(start.code, Some(69), "{start:?}");
-    assert_eq!(
-        one_line(&start),
-        "after: daemon did not start: the daemon was killed by SIGKILL within the 0.3 s it had \
-         to stay up"
-    );
+    assert_eq!(one_line(&start), ended_early("was killed by SIGKILL", ""));
     nothing_left(&sb, &pidfile);
 
     // A log it wrote nothing to this time is named, and not quoted from.
     let log = sb.path("err.log");
     fs::write(&log, "Error: from an earlier run\n").unwrap();
-    let (start, _) = after(
-        &sb,
-        &[
-            "--pidfile",
-            s(&pidfile),
-            "--stderr",
-            s(&log),
-            "--then",
-            "exec:exit 2",
-        ],
-    );
-    assert_eq!(start.code, Some(69), "{start:?}");
     assert_eq!(
-        one_line(&start),
-        format!(
-            "after: daemon did not start: the daemon exited with status 2 within the 0.3 s it \
-             had to stay up; nothing new in {}",
-            log.display()
+        fails_logged(&sb, &pidfile, &log, "exec:exit 2"),
+        ended_early(
+            "exited with status 2",
+            &format!("; nothing new in {}", log.display())
         )
     );
     nothing_left(&sb, &pidfile);
@@ -314,26 +282,16 @@ fn a_log_swapped_for_a_symlink_is_not_followed_to_another_file() {
         log = log.display(),
         secret = secret.display()
     );
-    let (start, _) = after(
-        &sb,
-        &[
-            "--pidfile",
-            s(&pidfile),
-            "--stderr",
-            s(&log),
-            "--then",
-            &format!("exec:{cmd}"),
-        ],
-    );
-    assert_eq!(start.code, Some(69), "{start:?}");
-    let line = one_line(&start);
+    let line = fails_logged(&sb, &pidfile, &log, &format!("exec:{cmd}"));
     assert!(!line.contains("TOPSECRET"), "another file quoted: {line}");
     assert_eq!(
         line,
-        format!(
-            "after: daemon did not start: the daemon exited with status 1 within the 0.3 s it \
-             had to stay up; {} was replaced since the start opened it: not quoted",
-            log.display()
+        ended_early(
+            "exited with status 1",
+            &format!(
+                "; {} was replaced since the start opened it: not quoted",
+                log.display()
+            )
         )
     );
     nothing_left(&sb, &pidfile);
@@ -415,10 +373,12 @@ fn what_a_daemon_that_ended_within_the_time_left_running_is_stopped() {
         assert!(!running, "{name}: PID {bg} left running: {start:?}");
         assert_eq!(
             one_line(&start),
-            format!(
-                "after: daemon did not start: the daemon exited with status 0 within the 0.3 s \
-                 it had to stay up; stopped PID {bg}, which it left running; {} ends: \"bg={bg}\"",
-                log.display()
+            ended_early(
+                "exited with status 0",
+                &format!(
+                    "; stopped PID {bg}, which it left running; {} ends: \"bg={bg}\"",
+                    log.display()
+                )
             ),
             "{name}"
         );
@@ -460,11 +420,7 @@ fn without_pidfd_open_the_watch_looks_every_few_milliseconds() {
         "pidfd_open was not refused: the shim did not load"
     );
     assert_eq!(start.code, Some(69), "{start:?}");
-    assert_eq!(
-        one_line(&start),
-        "after: daemon did not start: the daemon exited with status 4 within the 0.3 s it had \
-         to stay up"
-    );
+    assert_eq!(one_line(&start), ended_early("exited with status 4", ""));
     assert!(took < Duration::from_secs(2), "seen after {took:?}");
     nothing_left(&sb, &pidfile);
     // A daemon that stays is up after the time, not before.
@@ -486,24 +442,11 @@ fn a_log_named_through_a_symlink_is_quoted() {
     let link = sb.path("err.log");
     fs::write(&real, "a line of an earlier run\n").unwrap();
     std::os::unix::fs::symlink(&real, &link).unwrap();
-    let (start, _) = after(
-        &sb,
-        &[
-            "--pidfile",
-            s(&pidfile),
-            "--stderr",
-            s(&link),
-            "--then",
-            "exit:5",
-        ],
-    );
-    assert_eq!(start.code, Some(69), "{start:?}");
     assert_eq!(
-        one_line(&start),
-        format!(
-            "after: daemon did not start: the daemon exited with status 5 within the 0.3 s it \
-             had to stay up; {} ends: \"exiting with 5\"",
-            link.display()
+        fails_logged(&sb, &pidfile, &link, "exit:5"),
+        ended_early(
+            "exited with status 5",
+            &format!("; {} ends: \"exiting with 5\"", link.display())
         )
     );
     nothing_left(&sb, &pidfile);
@@ -521,24 +464,11 @@ fn a_log_truncated_during_the_start_is_quoted_from_its_new_start() {
         ": > {log}; echo 'Error: after the truncation' >&2; exit 1",
         log = log.display()
     );
-    let (start, _) = after(
-        &sb,
-        &[
-            "--pidfile",
-            s(&pidfile),
-            "--stderr",
-            s(&log),
-            "--then",
-            &format!("exec:{cmd}"),
-        ],
-    );
-    assert_eq!(start.code, Some(69), "{start:?}");
     assert_eq!(
-        one_line(&start),
-        format!(
-            "after: daemon did not start: the daemon exited with status 1 within the 0.3 s it \
-             had to stay up; {} ends: \"Error: after the truncation\"",
-            log.display()
+        fails_logged(&sb, &pidfile, &log, &format!("exec:{cmd}")),
+        ended_early(
+            "exited with status 1",
+            &format!("; {} ends: \"Error: after the truncation\"", log.display())
         )
     );
     nothing_left(&sb, &pidfile);
@@ -619,25 +549,15 @@ fn a_quoted_line_cannot_reorder_or_hide_the_rest_of_the_line() {
     let pidfile = sb.path("d.pid");
     let log = sb.path("err.log");
     let cmd = r"printf 'Error: \033[8mhidden\000 \342\200\256desrever \342\201\246x\342\200\213y\n' >&2; exit 1";
-    let (start, _) = after(
-        &sb,
-        &[
-            "--pidfile",
-            s(&pidfile),
-            "--stderr",
-            s(&log),
-            "--then",
-            &format!("exec:{cmd}"),
-        ],
-    );
-    assert_eq!(start.code, Some(69), "{start:?}");
     assert_eq!(
-        one_line(&start),
-        format!(
-            "after: daemon did not start: the daemon exited with status 1 within the 0.3 s it \
-             had to stay up; {} ends: \"Error: \\x1b[8mhidden\\x00 \\u{{202e}}desrever \
-             \\u{{2066}}x\\u{{200b}}y\"",
-            log.display()
+        fails_logged(&sb, &pidfile, &log, &format!("exec:{cmd}")),
+        ended_early(
+            "exited with status 1",
+            &format!(
+                "; {} ends: \"Error: \\x1b[8mhidden\\x00 \\u{{202e}}desrever \
+                 \\u{{2066}}x\\u{{200b}}y\"",
+                log.display()
+            )
         )
     );
     nothing_left(&sb, &pidfile);
@@ -667,11 +587,13 @@ fn a_reason_written_to_stdout_is_quoted_when_stderr_has_nothing_new() {
     assert_eq!(start.code, Some(69), "{start:?}");
     assert_eq!(
         one_line(&start),
-        format!(
-            "after: daemon did not start: the daemon exited with status 1 within the 0.3 s it \
-             had to stay up; nothing new in {}; {} ends: \"fatal: no such table: users\"",
-            err.display(),
-            out.display()
+        ended_early(
+            "exited with status 1",
+            &format!(
+                "; nothing new in {}; {} ends: \"fatal: no such table: users\"",
+                err.display(),
+                out.display()
+            )
         )
     );
     nothing_left(&sb, &pidfile);
@@ -686,19 +608,7 @@ fn the_quote_is_the_daemons_last_line_not_what_its_stopped_children_said() {
     let log = sb.path("err.log");
     let cmd = "sh -c 'trap \"echo worker: shutting down >&2; exit 0\" TERM; while :; do sleep 0.01; done' & \
                sleep 0.05; echo 'Error: the real reason' >&2; exit 1";
-    let (start, _) = after(
-        &sb,
-        &[
-            "--pidfile",
-            s(&pidfile),
-            "--stderr",
-            s(&log),
-            "--then",
-            &format!("exec:{cmd}"),
-        ],
-    );
-    assert_eq!(start.code, Some(69), "{start:?}");
-    let line = one_line(&start);
+    let line = fails_logged(&sb, &pidfile, &log, &format!("exec:{cmd}"));
     assert!(line.contains("; stopped PID "), "{line}");
     assert!(
         line.ends_with(&format!(

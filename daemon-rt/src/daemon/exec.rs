@@ -30,6 +30,9 @@ pub(super) struct Plan {
     notify: Option<NotifySocket>,
     /// The program's arguments, which the relative-path warning looks at.
     pub(super) arguments: Vec<std::ffi::OsString>,
+    /// Whether the starting process was a child subreaper before [`Plan::before_fork`]
+    /// made it one, to restore once the wait for `READY=1` is over.
+    subreaper_was: std::sync::OnceLock<bool>,
 }
 
 /// The readiness pipe, kept by the daemon from the end of its steps to the `exec`.
@@ -99,7 +102,11 @@ impl Daemon {
         };
         let address = notify.as_ref().map(|n| n.address.clone());
         let arguments = command.get_args().map(ToOwned::to_owned).collect();
-        self.exec = Some(Plan { notify, arguments });
+        self.exec = Some(Plan {
+            notify,
+            arguments,
+            subreaper_was: std::sync::OnceLock::new(),
+        });
         let chroot = self.chroot.clone();
         let running = match self.start() {
             Ok(running) => running,
@@ -216,9 +223,8 @@ impl Plan {
     /// daemon's subreaper, so that the daemon is its child once the intermediate one has
     /// exited and a program that exits before `READY=1` is seen with its status.
     pub(super) fn before_fork(&self) {
-        #[cfg(any(target_os = "linux", target_os = "android"))]
         if self.notify.is_some() {
-            let _ = nix::sys::prctl::set_child_subreaper(true);
+            let _ = self.subreaper_was.set(readiness::adopt_orphans(true));
         }
     }
 }
@@ -229,7 +235,7 @@ impl Plan {
 /// [`readiness::STOP_GRACE`]; those this process adopted as a subreaper are reaped. A
 /// process that made a session of its own is out of reach.
 pub(super) fn stop_group(group: u32) {
-    use nix::sys::signal::{Signal, killpg};
+    use nix::sys::signal::killpg;
     use nix::sys::wait::{WaitPidFlag, waitpid};
     let group = nix::unistd::Pid::from_raw(group as i32);
     let reap = || {
@@ -238,24 +244,19 @@ pub(super) fn stop_group(group: u32) {
             .is_ok_and(|s| s != nix::sys::wait::WaitStatus::StillAlive)
         {}
     };
-    for signal in [Signal::SIGTERM, Signal::SIGKILL] {
-        if killpg(group, signal).is_err() {
-            return;
-        }
-        let deadline = Instant::now() + readiness::STOP_GRACE;
-        while Instant::now() < deadline {
+    readiness::terminate(
+        |signal| killpg(group, signal).is_ok(),
+        || {
             reap();
-            if killpg(group, None).is_err() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
+            killpg(group, None).is_err()
+        },
+    );
     reap();
 }
 
 /// In the starting process, once the pipe said the `exec` succeeded: with a notify socket,
-/// wait for `READY=1`.
+/// wait for `READY=1`. The subreaper setting [`Plan::before_fork`] changed is put back
+/// whatever the outcome.
 pub(super) fn after_wait(
     plan: Option<Plan>,
     outcome: Outcome,
@@ -264,22 +265,24 @@ pub(super) fn after_wait(
 ) -> Outcome {
     let Some(Plan {
         notify: Some(socket),
+        subreaper_was,
         ..
     }) = plan
     else {
         return outcome;
     };
-    let Outcome::Ready(pid) = outcome else {
-        return outcome;
+    let outcome = match outcome {
+        Outcome::Ready(pid) => socket.await_ready(pid, timeout, waiter),
+        outcome => outcome,
     };
-    let outcome = socket.await_ready(pid, timeout, waiter);
     // The program never writes a supervisor's newline (`notify_fd`), and the daemon's copy
     // closed at the `exec`: this process's copy carries it.
     if let Outcome::Ready(_) = outcome {
         crate::notify_fd::announce();
     }
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    let _ = nix::sys::prctl::set_child_subreaper(false);
+    if let Some(&was) = subreaper_was.get() {
+        readiness::adopt_orphans(was);
+    }
     outcome
 }
 
@@ -544,15 +547,5 @@ fn trusted(_sender: Option<u32>, _pid: u32) -> bool {
 /// How the program ended, if it did: "exited with status 3", "was killed by SIGKILL". As its
 /// subreaper this process reaps it; elsewhere it can only see that it is gone.
 fn exited(pid: u32) -> Option<String> {
-    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-    let target = nix::unistd::Pid::from_raw(pid as i32);
-    match waitpid(target, Some(WaitPidFlag::WNOHANG)) {
-        Ok(WaitStatus::Exited(_, code)) => Some(format!("exited with status {code}")),
-        Ok(WaitStatus::Signaled(_, signal, _)) => Some(format!("was killed by {signal}")),
-        Ok(_) => None,
-        Err(_) => match nix::sys::signal::kill(target, None) {
-            Err(nix::errno::Errno::ESRCH) => Some("exited".to_owned()),
-            _ => None,
-        },
-    }
+    readiness::ended(pid).map(readiness::how)
 }

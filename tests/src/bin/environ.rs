@@ -15,6 +15,8 @@
 
 #[path = "../cli.rs"]
 mod cli;
+#[path = "../env_out.rs"]
+mod env_out;
 
 fn main() {
     let mut daemon = daemon_rt::Daemon::new();
@@ -79,20 +81,9 @@ fn main() {
     }
     let running = daemon.start().unwrap_or_else(|e| e.exit());
     if let Some(path) = env_out {
-        write_env(&path);
+        env_out::write_env(&path);
     }
     daemon_rt::println!("environ pid={}", std::process::id());
     daemon_rt::wait_for_stop();
     drop(running);
-}
-
-/// Writes what `/usr/bin/env -0` prints to `path`, whole.
-fn write_env(path: &std::path::Path) {
-    let out = std::process::Command::new("/usr/bin/env")
-        .arg("-0")
-        .output()
-        .expect("run /usr/bin/env");
-    let partial = path.with_extension("partial");
-    std::fs::write(&partial, out.stdout).expect("write the environment");
-    std::fs::rename(&partial, path).expect("rename the environment's file");
 }

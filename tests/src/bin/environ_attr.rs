@@ -2,6 +2,9 @@
 //! `environ_attr --pidfile P [--user U] [--env-out F] [--tag ANY]`. The body writes the
 //! environment its children inherit to F, as `environ` does, and waits for a stop request.
 
+#[path = "../env_out.rs"]
+mod env_out;
+
 #[daemon_rt::daemon(
     pidfile = pidfile(),
     user = user(),
@@ -14,20 +17,9 @@
 )]
 fn main() {
     if let Some(path) = flag("--env-out") {
-        write_env(std::path::Path::new(&path));
+        env_out::write_env(std::path::Path::new(&path));
     }
     daemon_rt::wait_for_stop();
-}
-
-/// Writes what `/usr/bin/env -0` prints to `path`, whole.
-fn write_env(path: &std::path::Path) {
-    let out = std::process::Command::new("/usr/bin/env")
-        .arg("-0")
-        .output()
-        .expect("run /usr/bin/env");
-    let partial = path.with_extension("partial");
-    std::fs::write(&partial, out.stdout).expect("write the environment");
-    std::fs::rename(&partial, path).expect("rename the environment's file");
 }
 
 /// The value of `--name`, if given.
