@@ -908,14 +908,8 @@ impl Daemon {
         // The path options' values, which the start resolves itself: not warned about as
         // relative arguments. Only gathered when the warning may be given.
         let warn_relative = !working_directory_set && chroot.is_none();
-        let named: Vec<PathBuf> = match warn_relative {
-            true => [&pidfile, &stdin, &stdout, &stderr]
-                .into_iter()
-                .flatten()
-                .cloned()
-                .collect(),
-            false => Vec::new(),
-        };
+        // Borrowed, not copied: nothing is allocated for them on the default start path.
+        let named = [&pidfile, &stdin, &stdout, &stderr].map(Option::as_deref);
         // Everything that can fail for a reason the user can fix fails here, in the process
         // whose stderr the user sees, and before anything is created.
         let credentials = privileges::resolve(user.as_deref(), group.as_deref())?;

@@ -24,7 +24,7 @@ use crate::error::{Escaped, program_name};
 /// looked at instead of this process's own, since they are what the program will read.
 ///
 /// [`Daemon::exec`]: crate::Daemon::exec
-pub(crate) fn warn_about_arguments(named: &[PathBuf], program: Option<&[OsString]>) {
+pub(crate) fn warn_about_arguments(named: &[Option<&Path>], program: Option<&[OsString]>) {
     let line = match program {
         Some(args) => warning(args.iter().cloned(), named, Fix::Exec),
         None => warning(std::env::args_os().skip(1), named, Fix::Attribute),
@@ -48,7 +48,11 @@ enum Fix {
 /// the current directory, or a file to be made in a directory there (`logs/today.log`,
 /// `./new.log`), and that directory is not `/`. The directory is asked for once, and only if
 /// an argument may be a path; in `/` nothing else is looked at.
-fn warning(args: impl Iterator<Item = OsString>, named: &[PathBuf], fix: Fix) -> Option<String> {
+fn warning(
+    args: impl Iterator<Item = OsString>,
+    named: &[Option<&Path>],
+    fix: Fix,
+) -> Option<String> {
     let mut found: Option<OsString> = None;
     let mut more = 0usize;
     let mut here: Option<PathBuf> = None;
@@ -56,7 +60,7 @@ fn warning(args: impl Iterator<Item = OsString>, named: &[PathBuf], fix: Fix) ->
         let Some(path) = candidate(&arg) else {
             continue;
         };
-        if named.iter().any(|n| n.as_os_str() == path) {
+        if named.iter().flatten().any(|n| n.as_os_str() == path) {
             continue;
         }
         if here.is_none() {
