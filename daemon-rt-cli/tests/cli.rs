@@ -31,6 +31,23 @@ impl Sandbox {
         self.dir.join(name)
     }
 
+    /// Runs `daemon-rt --notify-fd 3 OPTIONS --pidfile fd.pid -- PROGRAM` through `sh`, with
+    /// descriptor 3 the test's pipe and the command's own stdout nowhere; its output (what
+    /// descriptor 3 got) and the PID the file holds, recorded to be ended.
+    fn run_with_notify_fd(&self, options: &str, program: &str) -> (Output, Option<u32>) {
+        let pidfile = self.path("fd.pid");
+        let script = format!(
+            "{DAEMON_RT} --notify-fd 3 {options} --pidfile {} -- {program} 3>&1 >/dev/null",
+            s(&pidfile)
+        );
+        let out = Command::new("sh").args(["-c", &script]).output().unwrap();
+        let pid = read_pid(&pidfile);
+        if let Some(pid) = pid {
+            self.pids.borrow_mut().push(pid);
+        }
+        (out, pid)
+    }
+
     /// Runs `daemon-rt ARGS` to its end, within 20 s.
     fn run(&self, args: &[&str]) -> Output {
         let child = Command::new(DAEMON_RT)
@@ -533,17 +550,7 @@ fn usage_errors_are_status_2_and_one_line() {
 #[test]
 fn notify_fd_gets_its_newline_once_the_program_runs() {
     let sb = Sandbox::new("notify-fd");
-    let pidfile = sb.path("fd.pid");
-    // Descriptor 3 is the test's pipe; the command's own stdout goes nowhere.
-    let script = format!(
-        "{DAEMON_RT} --notify-fd 3 --pidfile {} -- sleep 60 3>&1 >/dev/null",
-        s(&pidfile)
-    );
-    let out = Command::new("sh").args(["-c", &script]).output().unwrap();
-    let pid = read_pid(&pidfile);
-    if let Some(pid) = pid {
-        sb.pids.borrow_mut().push(pid);
-    }
+    let (out, pid) = sb.run_with_notify_fd("", "sleep 60");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     // Read to the end: the program does not hold the descriptor, or this would not return.
     assert_eq!(stdout(&out), "\n");
@@ -894,17 +901,8 @@ fn notify_fd_gets_its_newline_when_the_program_sends_ready_1() {
         return;
     }
     let sb = Sandbox::new("notify-fd-manual");
-    let pidfile = sb.path("fd.pid");
-    let program = "sleep 0.2; systemd-notify --ready; exec sleep 60";
-    let script = format!(
-        "{DAEMON_RT} --notify-fd 3 --ready notify --pidfile {} -- sh -c '{program}' 3>&1 >/dev/null",
-        s(&pidfile)
-    );
-    let out = Command::new("sh").args(["-c", &script]).output().unwrap();
-    let pid = read_pid(&pidfile);
-    if let Some(pid) = pid {
-        sb.pids.borrow_mut().push(pid);
-    }
+    let program = "sh -c 'sleep 0.2; systemd-notify --ready; exec sleep 60'";
+    let (out, pid) = sb.run_with_notify_fd("--ready notify", program);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), "\n");
     assert!(pid.is_some_and(alive));
