@@ -1189,14 +1189,7 @@ impl Daemon {
 
     /// Refuses values that can never work, before anything is touched.
     fn check(&self) -> Result<(), Error> {
-        let invalid = |reason: String| {
-            Err(Error::new(
-                Step::CheckConfig,
-                ErrorKind::InvalidConfig,
-                None,
-                reason,
-            ))
-        };
+        let invalid = |reason: String| Err(Error::invalid_config(reason));
         let paths = [
             ("pidfile", self.pidfile.as_deref()),
             ("stdin", self.stdin.as_deref()),

@@ -11,7 +11,7 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::PathBuf;
 
-use crate::error::{Error, ErrorKind, Escaped, Step};
+use crate::error::{Error, Escaped};
 use crate::sys;
 use crate::threads::SingleThreaded;
 
@@ -34,7 +34,7 @@ pub(crate) struct Account {
 }
 
 /// Refuses a name `keep_env` lists that no variable can have: empty, or with `=` or a NUL
-/// byte. [`ErrorKind::InvalidConfig`].
+/// byte. [`ErrorKind::InvalidConfig`](crate::ErrorKind::InvalidConfig).
 pub(crate) fn check(names: &[OsString]) -> Result<(), Error> {
     for name in names {
         let bytes = name.as_bytes();
@@ -47,15 +47,10 @@ pub(crate) fn check(names: &[OsString]) -> Result<(), Error> {
         } else {
             continue;
         };
-        return Err(Error::new(
-            Step::CheckConfig,
-            ErrorKind::InvalidConfig,
-            None,
-            format!(
-                "`keep_env` lists `{}`, which {why}: no variable has such a name",
-                Escaped(name)
-            ),
-        ));
+        return Err(Error::invalid_config(format!(
+            "`keep_env` lists `{}`, which {why}: no variable has such a name",
+            Escaped(name)
+        )));
     }
     Ok(())
 }

@@ -335,6 +335,12 @@ impl Error {
         }
     }
 
+    /// An option's value that can never work, refused before anything is touched
+    /// ([`ErrorKind::InvalidConfig`], exit 78).
+    pub(crate) fn invalid_config(reason: impl Into<String>) -> Error {
+        Error::new(Step::CheckConfig, ErrorKind::InvalidConfig, None, reason)
+    }
+
     /// A failure that is not an OS error: `reason` becomes the source's message.
     pub(crate) fn new(
         step: Step,

@@ -8,7 +8,7 @@
 //! starting command to exit), [`Fork::Never`] never forks. As PID 1 the process never forks:
 //! its exit would end every process of its PID namespace (see `init`).
 
-use crate::error::{Error, ErrorKind, Step};
+use crate::error::Error;
 
 /// Whether the start forks, for [`Daemon::fork`](crate::Daemon::fork) and the attribute's
 /// `fork = "auto" | "always" | "never"`.
@@ -43,16 +43,9 @@ pub(crate) struct Context {
 }
 
 /// Whether the start stays in the foreground; a contradiction is an
-/// [`ErrorKind::InvalidConfig`].
+/// [`ErrorKind::InvalidConfig`](crate::ErrorKind::InvalidConfig).
 pub(crate) fn foreground(fork: Fork, ctx: &Context) -> Result<bool, Error> {
-    let invalid = |why: &str| {
-        Err(Error::new(
-            Step::CheckConfig,
-            ErrorKind::InvalidConfig,
-            None,
-            format!("`fork = \"always\"` {why}"),
-        ))
-    };
+    let invalid = |why: &str| Err(Error::invalid_config(format!("`fork = \"always\"` {why}")));
     match fork {
         Fork::Never => Ok(true),
         Fork::Auto => Ok(ctx.pid1 || ctx.foreground || ctx.notify || ctx.activated),

@@ -246,14 +246,7 @@ impl Limits {
     /// a `limit_core` other than 0, and on Linux a `limit_nofile` above `fs.nr_open`, which
     /// the kernel refuses even to root (as `EPERM`, which would read as a missing privilege).
     pub(crate) fn check(&self) -> Result<(), Error> {
-        let invalid = |reason: String| {
-            Err(Error::new(
-                Step::CheckConfig,
-                ErrorKind::InvalidConfig,
-                None,
-                reason,
-            ))
-        };
+        let invalid = |reason: String| Err(Error::invalid_config(reason));
         for (resource, given) in &self.limits {
             let option = resource.option();
             let limit = match given {

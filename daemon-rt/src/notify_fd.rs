@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 use nix::libc;
 
-use crate::error::{Error, ErrorKind, Step};
+use crate::error::Error;
 use crate::sys;
 
 /// The descriptor to write the newline to, or -1.
@@ -26,14 +26,7 @@ static FD: AtomicI32 = AtomicI32::new(-1);
 
 /// Refuses a number that can never carry the newline.
 pub(crate) fn check(fd: RawFd) -> Result<(), Error> {
-    let invalid = |why: String| {
-        Err(Error::new(
-            Step::CheckConfig,
-            ErrorKind::InvalidConfig,
-            None,
-            format!("`notify_fd` {fd} {why}"),
-        ))
-    };
+    let invalid = |why: String| Err(Error::invalid_config(format!("`notify_fd` {fd} {why}")));
     match fd {
         ..0 => return invalid("is not a descriptor number".to_owned()),
         0..=2 => {
