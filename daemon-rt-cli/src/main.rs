@@ -184,11 +184,15 @@ fn main() -> ExitCode {
     let mut command = Command::new(program_path(name, chroot));
     command.args(program);
     let err = daemon.exec(&mut command);
-    if err.kind() != daemon_rt::ErrorKind::InvalidConfig {
-        err.exit()
-    }
-    say_err(&as_flags(&format!("{err:#}")));
-    ExitCode::from(78)
+    let line = format!("{err:#}");
+    // An invalid value is named by its flag; any other line may still advise a setting
+    // (`strict_paths = false`), which becomes the flag as it is typed.
+    let line = match err.kind() {
+        daemon_rt::ErrorKind::InvalidConfig => as_flags(&line),
+        _ => settings_as_flags(&line),
+    };
+    say_err(&line);
+    ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(1))
 }
 
 /// The attribute's arguments that the runtime's messages name.
@@ -225,10 +229,20 @@ const ARGUMENTS: &[&str] = &[
 /// operator wrote them: `` `ready_timeout` `` and `` `limit_nofile = 1:2` `` become
 /// `` `--ready-timeout` `` and `` `--limit-nofile 1:2` ``.
 fn as_flags(line: &str) -> String {
+    ARGUMENTS
+        .iter()
+        .fold(settings_as_flags(line), |line, name| {
+            let flag = format!("--{}", name.replace('_', "-"));
+            line.replace(&format!("`{name}`"), &format!("`{flag}`"))
+        })
+}
+
+/// Only the settings written out in a line, `` `strict_paths = false` `` as
+/// `` `--strict-paths false` ``: a bare `` `name` `` in a line of another kind may be a path.
+fn settings_as_flags(line: &str) -> String {
     ARGUMENTS.iter().fold(line.to_owned(), |line, name| {
         let flag = format!("--{}", name.replace('_', "-"));
-        line.replace(&format!("`{name}`"), &format!("`{flag}`"))
-            .replace(&format!("`{name} = "), &format!("`{flag} "))
+        line.replace(&format!("`{name} = "), &format!("`{flag} "))
     })
 }
 

@@ -942,3 +942,22 @@ fn a_panicking_program_is_quoted_by_its_panic_message() {
     assert!(line.contains("status 101"), "{line}");
     assert!(!pidfile.exists());
 }
+
+#[test]
+fn a_refused_path_is_told_the_flag_that_turns_the_check_off() {
+    if !is_root() {
+        eprintln!("skipped: strict_paths checks paths only as root");
+        return;
+    }
+    let sb = Sandbox::new("strict");
+    let open = sb.path("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::os::unix::fs::PermissionsExt::from_mode(0o1777)).unwrap();
+    let pidfile = open.join("p.pid");
+    let out = sb.run(&["--pidfile", s(&pidfile), "--", "sleep", "60"]);
+    assert_eq!(out.status.code(), Some(77), "{}", stderr(&out));
+    let line = one_line(&out);
+    assert!(line.contains("`--strict-paths false`"), "{line}");
+    assert!(!line.contains("strict_paths"), "{line}");
+    assert!(!pidfile.exists());
+}
